@@ -1,0 +1,161 @@
+"""NIfTI reading/writing and atomic file output.
+
+Inputs are validated on read (exists, NIfTI, 3-D, finite) and never written to; every output
+is written to a temporary file in the destination folder and renamed into place, so an
+interrupted run leaves either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from harmbench.errors import DataError
+from harmbench.typing import PathLike
+from harmbench.volume import Volume
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(dest.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name.split('.')[0]}-", suffix=suffix, dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: PathLike, obj: Any) -> Path:
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _check_nifti_path(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"expected a NIfTI file, got a directory: {path}")
+
+
+def load_nifti(path: PathLike) -> nib.Nifti1Image:
+    """Open a NIfTI file or raise a one-line ``DataError``."""
+    p = Path(path)
+    _check_nifti_path(p)
+    try:
+        img = nib.load(str(p))
+    except Exception as exc:  # nibabel raises several types for non-NIfTI input
+        raise DataError(f"not a readable NIfTI image: {p} ({type(exc).__name__})") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise DataError(f"not a NIfTI image: {p} ({type(img).__name__})")
+    return img
+
+
+def load_volume(path: PathLike, *, allow_nonfinite: bool = False, **meta: Any) -> Volume:
+    """Read a 3-D NIfTI image as a float32 ``Volume``.
+
+    A trailing singleton 4th dimension is squeezed; real 4-D images are refused.
+    """
+    p = Path(path)
+    img = load_nifti(p)
+    shape = img.shape
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise DataError(f"{p.name}: expected a 3-D image; got shape {tuple(img.shape)}")
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
+    except Exception as exc:
+        raise DataError(f"cannot read voxel data from {p} ({type(exc).__name__})") from None
+    if not allow_nonfinite:
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        if bad:
+            raise DataError(f"{p.name}: {bad} NaN/Inf voxels; expected finite intensities")
+    return Volume(data, img.affine, {"source": str(p), **meta})
+
+
+def load_labels(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read an integer label map / mask: returns (int32 array, affine)."""
+    img = load_nifti(path)
+    data = np.asarray(img.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise DataError(f"{Path(path).name}: expected a 3-D label image; got shape {data.shape}")
+    return np.rint(data).astype(np.int32), img.affine
+
+
+def save_volume(
+    volume: Volume,
+    path: PathLike,
+    *,
+    protect: tuple[PathLike, ...] = (),
+    dtype: np.dtype | type = np.float32,
+) -> Path:
+    """Write ``volume`` as NIfTI atomically.
+
+    Args:
+        volume: image to write; its affine is stored as both qform and sform.
+        path: destination ending in ``.nii`` or ``.nii.gz``.
+        protect: input paths this output must never overwrite.
+        dtype: on-disk voxel type (float32 by default; intensities are never rounded to uint8).
+    """
+    dest = Path(path)
+    if not str(dest).endswith(NIFTI_SUFFIXES):
+        raise DataError(f"output must end in .nii or .nii.gz: {dest}")
+    refuse_overwrite(dest, protect)
+    img = nib.Nifti1Image(np.asarray(volume.data, dtype=dtype), volume.affine)
+    img.set_qform(volume.affine, code=1)
+    img.set_sform(volume.affine, code=1)
+    with atomic_path(dest) as tmp:
+        nib.save(img, str(tmp))
+    return dest
+
+
+def save_labels(data: np.ndarray, affine: np.ndarray, path: PathLike) -> Path:
+    """Write an integer label map atomically (int16 on disk)."""
+    img = nib.Nifti1Image(np.asarray(data, dtype=np.int16), affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
+
+
+def refuse_overwrite(output: PathLike, inputs: tuple[PathLike, ...] | list[PathLike]) -> None:
+    """Raise ``DataError`` if ``output`` resolves to any of ``inputs``."""
+    out = Path(output).resolve()
+    for src in inputs:
+        if src is not None and Path(src).resolve() == out:
+            raise DataError(f"output {output} is also an input; refusing to overwrite an input")

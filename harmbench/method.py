@@ -1,0 +1,207 @@
+"""The method contract: a scikit-learn-style estimator over volumes.
+
+Every harmonization method (built-in or third-party) subclasses :class:`BaseMethod`:
+
+* ``__init__`` takes keyword-only parameters and only stores them;
+* ``fit(cohort)`` validates, sets fitted attributes ending in ``_``, returns ``self``;
+* ``transform(fu, reference=None)`` maps a follow-up image into baseline-scanner style without
+  mutating its inputs, keeping shape and affine;
+* ``save(dir)`` / ``load(dir)`` persist the fitted state as a versioned artifact (no pickle).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from harmbench.errors import DataError, MethodDeclined, NotFittedError
+from harmbench.typing import ParamDict, PathLike
+from harmbench.volume import Volume, require_same_grid
+
+if TYPE_CHECKING:
+    from harmbench.cohort import Cohort
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a method needs; the harness skips incompatible datasets with a stated reason.
+
+    Attributes:
+        needs_training: ``fit`` learns something from the training split.
+        needs_paired: training needs same-patient BL/FU pairs (registered).
+        needs_reference: ``transform`` needs the same patient's BL image (head-to-head).
+        needs_template_space: all images must share one template grid (e.g. voxel-wise ComBat).
+        min_subjects_per_site: fewest training subjects per scanner the method can fit.
+        supports_gpu: the method can use CUDA/MPS when available.
+        has_inverse: ``inverse_transform`` maps BL style to FU style (BL->FU->BL reconstruction).
+        deterministic: output is a pure function of inputs and ``random_state``.
+    """
+
+    needs_training: bool = True
+    needs_paired: bool = False
+    needs_reference: bool = False
+    needs_template_space: bool = False
+    min_subjects_per_site: int = 0
+    supports_gpu: bool = False
+    has_inverse: bool = False
+    deterministic: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BaseMethod:
+    """Base class of all harmonization methods.
+
+    Subclasses set ``name`` (lowercase-hyphen registry name), ``capabilities`` and
+    ``artifact_version``, and implement ``_fit``, ``_transform`` and, when they learn
+    anything, ``_get_state`` / ``_set_state``.
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    artifact_version: ClassVar[int] = 1
+    #: Named parameter sets (e.g. ``{"quick": {...}, "paper": {...}}``) the harness can apply.
+    presets: ClassVar[dict[str, ParamDict]] = {}
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in sig.parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind is not p.KEYWORD_ONLY:
+                raise TypeError(f"{cls.__name__}.__init__ parameter {p.name!r} must be keyword-only")
+            names.append(p.name)
+        return sorted(names)
+
+    @classmethod
+    def param_defaults(cls) -> ParamDict:
+        sig = inspect.signature(cls.__init__)
+        return {n: sig.parameters[n].default for n in cls._param_names()}
+
+    def get_params(self) -> ParamDict:
+        """The constructor parameters, read back from attributes of the same name."""
+        return {n: getattr(self, n) for n in self._param_names()}
+
+    def set_params(self, **params: Any) -> BaseMethod:
+        valid = set(self._param_names())
+        for k, v in params.items():
+            if k not in valid:
+                raise DataError(f"{self.name}: unknown parameter {k!r}; expected one of {sorted(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def clone(self) -> BaseMethod:
+        """A fresh, unfitted method with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.get_params().items() if v != self.param_defaults().get(k)}
+        inner = ", ".join(f"{k}={v!r}" for k, v in sorted(changed.items()))
+        return f"{type(self).__name__}({inner})"
+
+    # ------------------------------------------------------------------ fitting
+    def is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def check_is_fitted(self) -> None:
+        if self.capabilities.needs_training and not self.is_fitted():
+            raise NotFittedError(f"{self.name or type(self).__name__} is not fitted; call fit() or load() first")
+
+    def decline(self, cohort: Cohort) -> str | None:
+        """Return a reason if this method cannot run on ``cohort``, else ``None``."""
+        caps = self.capabilities
+        if caps.needs_template_space and not cohort.in_template_space:
+            return "needs images in a common template space; dataset is in native space"
+        if caps.needs_paired and not cohort.is_paired:
+            return "needs paired BL/FU training cases; dataset has none"
+        if caps.min_subjects_per_site:
+            counts = cohort.subjects_per_scanner("train")
+            low = {s: n for s, n in counts.items() if n < caps.min_subjects_per_site}
+            if low:
+                return f"needs >= {caps.min_subjects_per_site} training subjects per scanner; got {low}"
+        return None
+
+    def fit(self, cohort: Cohort) -> BaseMethod:
+        """Learn from ``cohort.train`` (and ``cohort.val`` for model selection); returns self."""
+        reason = self.decline(cohort)
+        if reason:
+            raise MethodDeclined(f"{self.name}: {reason}")
+        self._fit(cohort)
+        self.fitted_ = True
+        return self
+
+    def _fit(self, cohort: Cohort) -> None:
+        """Subclass hook; default learns nothing."""
+
+    # ------------------------------------------------------------------ transforming
+    def transform(self, fu: Volume, *, reference: Volume | None = None) -> Volume:
+        """Harmonize a follow-up image into baseline-scanner style.
+
+        Args:
+            fu: follow-up volume (prepared: [0, 1] intensities, registered to BL).
+            reference: the same patient's BL volume; required when
+                ``capabilities.needs_reference``; must share FU's grid.
+
+        Returns:
+            A new float32 volume with FU's shape and affine.
+        """
+        self.check_is_fitted()
+        if self.capabilities.needs_reference:
+            if reference is None:
+                raise DataError(f"{self.name} needs the patient's BL image as reference")
+            require_same_grid(fu, reference)
+        before = fu.data.copy() if _debug_mutation() else None
+        out = self._transform(fu, reference=reference)
+        if before is not None and not np.array_equal(before, fu.data):
+            raise RuntimeError(f"{self.name} mutated its input")
+        if out.shape != fu.shape:
+            raise DataError(f"{self.name} returned shape {out.shape}; input was {fu.shape}")
+        return Volume(out.data.astype(np.float32, copy=False), fu.affine.copy(), {**fu.meta, "method": self.name})
+
+    def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
+        raise NotImplementedError(f"{type(self).__name__} must implement _transform")
+
+    def inverse_transform(self, bl: Volume) -> Volume:
+        """Map a BL-style image to FU style (only when ``capabilities.has_inverse``)."""
+        if not self.capabilities.has_inverse:
+            raise DataError(f"{self.name} has no inverse mapping")
+        self.check_is_fitted()
+        out = self._inverse_transform(bl)
+        return Volume(out.data.astype(np.float32, copy=False), bl.affine.copy(), dict(bl.meta))
+
+    def _inverse_transform(self, bl: Volume) -> Volume:
+        raise NotImplementedError(f"{type(self).__name__} declares has_inverse but lacks _inverse_transform")
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, Any]:
+        """Fitted state as ``{"arrays": {name: ndarray}, "json": {...}, "torch": {name: state_dict}}``."""
+        return {}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Inverse of ``_get_state``."""
+
+    def save(self, directory: PathLike) -> Path:
+        from harmbench.artifacts import save_artifact
+
+        self.check_is_fitted()
+        return save_artifact(self, directory)
+
+    @classmethod
+    def load(cls, directory: PathLike) -> BaseMethod:
+        from harmbench.artifacts import load_artifact
+
+        return load_artifact(cls, directory)
+
+
+def _debug_mutation() -> bool:
+    import os
+
+    return os.environ.get("HARMBENCH_CHECK_MUTATION", "") == "1"

@@ -1,0 +1,1 @@
+"""Metrics: similarity, LPIPS, regional CNR, lesion overlap/distance, change read."""

@@ -1,0 +1,73 @@
+"""The metric contract used by the harness and the ``harmbench_metrics`` hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from harmbench.cohort import Case
+    from harmbench.volume import Volume
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One number: ``metric`` name, optional ``region`` ('' if none) and ``value`` (NaN allowed)."""
+
+    metric: str
+    region: str
+    value: float
+
+
+@dataclass
+class ScoringContext:
+    """Everything a metric may look at for one case and one method run.
+
+    All volumes are prepared ([0, 1] intensities, FU registered onto the BL grid).
+
+    Attributes:
+        case: the case being scored.
+        bl: prepared baseline image.
+        fu: the image being scored against BL: harmonized FU (or the original FU for identity,
+            or FU2 for the same-scanner ceiling row).
+        fu_original: prepared original FU (before harmonization).
+        recon: BL->FU->BL reconstruction for methods with an inverse, else None.
+        labels_bl / labels_fu: FreeSurfer label maps on the BL grid (None if unknown).
+        lesion_bl / lesion_fu: ground-truth lesion masks on the BL grid (None if unknown).
+        slice_range: kept axial slices ``(start, stop)`` along ``bl.axial_axis``.
+        change: true relative target-lesion volume change (None if unknown).
+    """
+
+    case: Case
+    bl: Volume
+    fu: Volume
+    fu_original: Volume
+    recon: Volume | None = None
+    labels_bl: np.ndarray | None = None
+    labels_fu: np.ndarray | None = None
+    lesion_bl: np.ndarray | None = None
+    lesion_fu: np.ndarray | None = None
+    slice_range: tuple[int, int] | None = None
+    change: float | None = None
+
+
+class Metric:
+    """Base class of metrics. Subclasses set ``name``, ``kind`` and implement ``compute``.
+
+    ``kind`` groups metrics in leaderboards: ``similarity``, ``slice-similarity``, ``cnr``,
+    ``lesion`` or ``change``. ``higher_is_better`` drives bolding of the best value.
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool | None] = None
+    description: ClassVar[str] = ""
+
+    def available(self) -> str | None:
+        """None if the metric can run here, else a one-line reason (e.g. missing weights)."""
+        return None
+
+    def compute(self, ctx: ScoringContext) -> list[MetricValue]:
+        raise NotImplementedError(f"{type(self).__name__} must implement compute")

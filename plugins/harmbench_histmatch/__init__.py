@@ -1,0 +1,1 @@
+"""Intensity-standardization methods: per-patient histogram matching and Nyúl–Udupa."""

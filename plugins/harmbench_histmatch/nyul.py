@@ -1,0 +1,80 @@
+"""Nyúl–Udupa piecewise-linear histogram standardization learned on BL-scanner images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harmbench.errors import DataError
+from harmbench.masking import head_mask
+from harmbench.method import BaseMethod, Capabilities
+from harmbench.volume import Volume
+
+
+def landmarks(data: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
+    """Intensity landmarks (percentiles of the head foreground)."""
+    m = head_mask(data)
+    vals = data[m] if m.any() else data.ravel()
+    return np.percentile(vals, percentiles).astype(np.float64)
+
+
+class NyulStandardization(BaseMethod):
+    """Nyúl & Udupa (IEEE TMI 2000) landmark standardization to the baseline scanner's scale.
+
+    ``fit`` collects foreground percentile landmarks (``i_min``, ``n_landmarks`` evenly spaced
+    deciles-style points, ``i_max``) of every BL image in the training split and averages them
+    into a standard scale. ``transform`` maps an image's own landmarks onto that scale with a
+    piecewise-linear, monotone function (extrapolated linearly beyond the end landmarks), so no
+    reference is needed at transform time.
+
+    Args:
+        n_landmarks: number of landmarks including the two end points (>= 3).
+        i_min, i_max: lower/upper percentiles of the end landmarks.
+        session: which training session defines the standard (``BL``: the baseline scanner).
+    """
+
+    name = "nyul"
+    capabilities = Capabilities(needs_training=True, min_subjects_per_site=1)
+
+    def __init__(self, *, n_landmarks: int = 11, i_min: float = 1.0, i_max: float = 99.0,
+                 session: str = "BL") -> None:
+        self.n_landmarks = n_landmarks
+        self.i_min = i_min
+        self.i_max = i_max
+        self.session = session
+
+    def _percentiles(self) -> np.ndarray:
+        if int(self.n_landmarks) < 3:
+            raise DataError(f"nyul: n_landmarks must be >= 3; got {self.n_landmarks}")
+        if not 0 <= self.i_min < self.i_max <= 100:
+            raise DataError(f"nyul: need 0 <= i_min < i_max <= 100; got {self.i_min}, {self.i_max}")
+        return np.linspace(self.i_min, self.i_max, int(self.n_landmarks))
+
+    def _fit(self, cohort: Any) -> None:
+        pct = self._percentiles()
+        marks = [landmarks(c.volume(self.session).data, pct) for c in cohort.train if c.has(self.session)]
+        if not marks:
+            raise DataError(f"nyul: no {self.session} images in the training split")
+        self.percentiles_ = pct
+        self.standard_scale_ = np.maximum.accumulate(np.mean(marks, axis=0))
+
+    def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
+        src = landmarks(fu.data, self.percentiles_)
+        src = src + np.arange(src.size) * 1e-9  # strictly increasing even for flat histograms
+        dst = self.standard_scale_
+        out = np.interp(fu.data, src, dst)
+        # linear extrapolation beyond the end landmarks
+        lo, hi = fu.data < src[0], fu.data > src[-1]
+        slope_lo = (dst[1] - dst[0]) / max(src[1] - src[0], 1e-12)
+        slope_hi = (dst[-1] - dst[-2]) / max(src[-1] - src[-2], 1e-12)
+        out[lo] = dst[0] + (fu.data[lo] - src[0]) * slope_lo
+        out[hi] = dst[-1] + (fu.data[hi] - src[-1]) * slope_hi
+        return fu.with_data(out.astype(np.float32))
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"arrays": {"percentiles": self.percentiles_, "standard_scale": self.standard_scale_}}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.percentiles_ = np.asarray(state["arrays"]["percentiles"], dtype=np.float64)
+        self.standard_scale_ = np.asarray(state["arrays"]["standard_scale"], dtype=np.float64)

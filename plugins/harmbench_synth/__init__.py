@@ -1,0 +1,1 @@
+"""Synthetic traveling-subject cohorts built from real anatomy shipped in PyPI wheels."""

@@ -1,0 +1,1 @@
+"""harmbench_combat plugin package."""

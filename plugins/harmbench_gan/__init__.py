@@ -1,0 +1,1 @@
+"""harmbench_gan plugin package."""

@@ -1,0 +1,1 @@
+"""harmbench_stgan plugin package."""

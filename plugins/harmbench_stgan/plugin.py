@@ -1,0 +1,10 @@
+"""Plugin module of harmbench_stgan."""
+
+from __future__ import annotations
+
+from harmbench.hookspecs import hookimpl
+
+
+@hookimpl
+def harmbench_methods() -> list:
+    return []

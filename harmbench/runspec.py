@@ -1,7 +1,7 @@
 """Parse method run specifications such as ``nyul[n_landmarks=11]``.
 
 Grammar: ``name[key=value,...]``; a comma-separated token without ``=`` adds another value
-to the preceding key, so ``oml-cyclegan[lambda_oml=0,1,5]`` expands into three runs and
+to the preceding key, so ``gan[lr=1,2,3]`` expands into three runs and
 ``m[a=1,2,b=x]`` into two. Several specs are separated by commas outside brackets.
 """
 

@@ -58,12 +58,29 @@ class Metric:
 
     ``kind`` groups metrics in leaderboards: ``similarity``, ``slice-similarity``, ``cnr``,
     ``lesion`` or ``change``. ``higher_is_better`` drives bolding of the best value.
+
+    One instance may emit several metric names (e.g. ``ssim`` and ``psnr``); ``emits`` maps each
+    emitted name to its own ``higher_is_better`` (None = no direction, e.g. a signed change).
+    When ``emits`` is empty the instance emits only ``name``.
     """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = ""
     higher_is_better: ClassVar[bool | None] = None
     description: ClassVar[str] = ""
+    emits: ClassVar[dict[str, bool | None]] = {}
+
+    def directions(self) -> dict[str, bool | None]:
+        """Emitted metric name -> higher_is_better (``{name: higher_is_better}`` by default)."""
+        return dict(self.emits) if self.emits else {self.name: self.higher_is_better}
+
+    def policy(self) -> dict[str, object]:
+        """Parameters that define the metric's numbers (recorded with results for provenance).
+
+        Defaults to the instance's public attributes (the keyword-only constructor parameters).
+        """
+        params = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", **params}
 
     def available(self) -> str | None:
         """None if the metric can run here, else a one-line reason (e.g. missing weights)."""

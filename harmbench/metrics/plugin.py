@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from harmbench.hookspecs import hookimpl
+from harmbench.metrics.base import Metric
+
+
+def core_metrics() -> list[Metric]:
+    """Fresh instances of every built-in metric, with their documented default parameters."""
+    from harmbench.metrics.change_read import ChangeRead
+    from harmbench.metrics.cnr import RegionalCnr
+    from harmbench.metrics.lesion import LesionOverlap
+    from harmbench.metrics.lpips_metric import LpipsMetric
+    from harmbench.metrics.similarity import SliceSimilarity, VolumeSimilarity
+
+    return [VolumeSimilarity(), SliceSimilarity(), LpipsMetric(), RegionalCnr(), LesionOverlap(), ChangeRead()]
 
 
 @hookimpl
-def harmbench_metrics() -> list:
-    return []
+def harmbench_metrics() -> list[Metric]:
+    return core_metrics()

@@ -1,1 +1,1 @@
-"""harmbench_combat plugin package."""
+"""Image-level ComBat harmonization (neuroHarmonize), landmark and voxel modes."""

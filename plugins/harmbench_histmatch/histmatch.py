@@ -15,7 +15,8 @@ class HistogramMatching(BaseMethod):
 
     Implements the "histogram matching" baseline of Hwang et al., Sci Rep 2026: a monotone
     intensity map taking the FU foreground distribution onto the BL foreground distribution
-    (``skimage.exposure.match_histograms`` on the masked voxels). Background voxels follow
+    (``skimage.exposure.match_histograms`` on the voxels of the union of both head masks; FU must be
+    registered to BL, which the method's ``needs_reference`` capability enforces via equal grids). Background voxels follow
     the same map by linear interpolation so the output stays monotone in the input.
 
     Args:
@@ -35,12 +36,13 @@ class HistogramMatching(BaseMethod):
 
             raise DataError(f"histmatch: mask must be 'head' or 'none'; got {self.mask!r}")
         src, ref = fu.data, reference.data
+        ms = mr = None
         if self.mask == "head":
-            ms, mr = head_mask(src), head_mask(ref)
-            if not ms.any() or not mr.any():
-                ms = mr = None
-        else:
-            ms = mr = None
+            # FU is registered to BL (same grid), so one mask covers the same anatomy in both;
+            # separate per-image masks would cut different tissues (e.g. dim CSF) from each.
+            common = head_mask(src) | head_mask(ref)
+            if common.any():
+                ms = mr = common
         s_vals = src[ms] if ms is not None else src.ravel()
         r_vals = ref[mr] if mr is not None else ref.ravel()
         matched = match_histograms(s_vals, r_vals)

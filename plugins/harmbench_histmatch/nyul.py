@@ -7,26 +7,32 @@ from typing import Any
 import numpy as np
 
 from harmbench.errors import DataError
-from harmbench.masking import head_mask
 from harmbench.method import BaseMethod, Capabilities
 from harmbench.volume import Volume
 
 
 def landmarks(data: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
-    """Intensity landmarks (percentiles of the head foreground)."""
-    m = head_mask(data)
+    """Intensity landmarks: percentiles of the voxels brighter than the image mean.
+
+    The above-mean foreground is the usual Nyúl choice: it drops background and dark CSF in
+    every scanner alike, whereas a head mask can keep CSF in one contrast and lose it in another,
+    which would misalign the landmarks.
+    """
+    m = data > data.mean()
     vals = data[m] if m.any() else data.ravel()
-    return np.percentile(vals, percentiles).astype(np.float64)
+    marks = np.percentile(vals, percentiles).astype(np.float64)
+    # the image minimum anchors the dark end (background maps to the standard background)
+    return np.concatenate([[min(float(data.min()), marks[0])], marks])
 
 
 class NyulStandardization(BaseMethod):
     """Nyúl & Udupa (IEEE TMI 2000) landmark standardization to the baseline scanner's scale.
 
-    ``fit`` collects foreground percentile landmarks (``i_min``, ``n_landmarks`` evenly spaced
-    deciles-style points, ``i_max``) of every BL image in the training split and averages them
-    into a standard scale. ``transform`` maps an image's own landmarks onto that scale with a
-    piecewise-linear, monotone function (extrapolated linearly beyond the end landmarks), so no
-    reference is needed at transform time.
+    ``fit`` collects landmarks of every BL image in the training split — the image minimum plus
+    ``n_landmarks`` evenly spaced percentiles from ``i_min`` to ``i_max`` of the above-mean
+    foreground — and averages them into a standard scale. ``transform`` maps an image's own
+    landmarks onto that scale with a piecewise-linear, monotone function (extrapolated linearly
+    above the top landmark), so no reference is needed at transform time.
 
     Args:
         n_landmarks: number of landmarks including the two end points (>= 3).
@@ -64,11 +70,9 @@ class NyulStandardization(BaseMethod):
         src = src + np.arange(src.size) * 1e-9  # strictly increasing even for flat histograms
         dst = self.standard_scale_
         out = np.interp(fu.data, src, dst)
-        # linear extrapolation beyond the end landmarks
-        lo, hi = fu.data < src[0], fu.data > src[-1]
-        slope_lo = (dst[1] - dst[0]) / max(src[1] - src[0], 1e-12)
+        # linear extrapolation above the top landmark (nothing lies below the minimum landmark)
+        hi = fu.data > src[-1]
         slope_hi = (dst[-1] - dst[-2]) / max(src[-1] - src[-2], 1e-12)
-        out[lo] = dst[0] + (fu.data[lo] - src[0]) * slope_lo
         out[hi] = dst[-1] + (fu.data[hi] - src[-1]) * slope_hi
         return fu.with_data(out.astype(np.float32))
 

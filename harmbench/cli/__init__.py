@@ -1,0 +1,1 @@
+"""The ``harmbench`` command line (click + rich)."""

@@ -1,0 +1,85 @@
+"""``harmbench evaluate`` and ``harmbench leaderboard``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from harmbench.console import console
+
+
+@click.command()
+@click.option("--dataset", default="synth-quick", show_default=True,
+              help="Registered dataset name or a manifest CSV (prepared on demand).")
+@click.option("--methods", default=None,
+              help="Comma-separated runs, e.g. 'histmatch,nyul[n_landmarks=11],oml-cyclegan[lambda_oml=0,5,10]' "
+                   "(default: every registered method).")
+@click.option("--test-sets", default="A,B", show_default=True, help="A (stable lesions), B (changed), or A,B.")
+@click.option("--preset", default="auto", show_default=True,
+              help="Preset for methods that have one: quick, paper, or auto (quick on CPU, paper on GPU).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Leaderboard folder (default: leaderboards/<dataset>).")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+              help="Cache for models/harmonized images/scores (default: ~/.cache/harmbench/work/<hash>).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N] or mps.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to every method.")
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: all registered).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True, help="Dask local-cluster workers.")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:port).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def evaluate(dataset, methods, test_sets, preset, out, work_dir, device, seed, metrics, executor, workers,
+             scheduler, as_json) -> None:
+    """Fit every method, harmonize test sets A and B, score them and write leaderboards."""
+    from harmbench.harness.plan import EvalConfig
+    from harmbench.harness.runner import evaluate as run_evaluate
+    from harmbench.leaderboard.render import terminal_summary
+    from harmbench.runspec import parse_specs
+
+    cfg = EvalConfig(
+        dataset=dataset, methods=parse_specs(methods) if methods else [],
+        test_sets=tuple(t.strip().upper() for t in test_sets.split(",") if t.strip()),
+        preset=preset, out=out, work_dir=work_dir, device=device, seed=seed,
+        metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
+        executor=executor, workers=workers, scheduler=scheduler)
+    res = run_evaluate(cfg)
+    if as_json:
+        click.echo(json.dumps({"out": str(res.out), "failures": res.failures,
+                               "skipped": res.runs.get("skipped", {}), "timings": res.runs.get("timings", {})},
+                              indent=2))
+    else:
+        _print_summary(res.out)
+        for name, reason in res.runs.get("skipped", {}).items():
+            console.print(f"[yellow]skipped[/] {name}: {reason}")
+        for f in res.failures:
+            console.print(f"[red]failed[/] {f['stage']} {'/'.join(f['tag'])}: {f['error']}")
+        console.print(f"leaderboards: {res.out}/  (report: {res.out / 'report.html'})")
+        console.print(f"wall time {res.runs['timings'].get('total', 0):.1f} s")
+    if res.failures:
+        raise SystemExit(1)
+
+
+def _print_summary(out: Path) -> None:
+    from harmbench.leaderboard.render import terminal_summary
+
+    where, rows = terminal_summary(out)
+    t = Table(title="harmbench — volume PSNR / SSIM vs BL, change-call rate")
+    for c in ("test set", "run", "PSNR (dB)", "SSIM", "changed calls"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path(path_type=Path))
+def leaderboard(results_dir: Path) -> None:
+    """Re-render the Markdown tables and report.html from RESULTS_DIR/results.csv."""
+    from harmbench.leaderboard.render import render_leaderboards
+
+    files = render_leaderboards(results_dir)
+    _print_summary(results_dir)
+    console.print(f"wrote {len(files)} files in {results_dir}")

@@ -1,0 +1,1 @@
+"""The evaluation harness: fit -> harmonize -> score units, cached and resumable."""

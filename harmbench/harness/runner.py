@@ -1,0 +1,216 @@
+"""``harmbench evaluate``: plan, fit, harmonize, score, write results and leaderboards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harmbench import __version__, registry
+from harmbench.cohort import Cohort
+from harmbench.console import info, progress
+from harmbench.device import select_device
+from harmbench.harness.cache import cache_key, file_hash
+from harmbench.harness.executor import LocalExecutor, Outcome, Task
+from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
+from harmbench.harness.units import fit_unit, harmonize_unit, score_unit
+from harmbench.io import write_json_atomic, write_text_atomic
+
+RESULT_COLUMNS = ["dataset", "test_set", "method", "run", "case", "metric", "region", "value"]
+
+
+@dataclass
+class EvalResult:
+    out: Path
+    results: pd.DataFrame
+    runs: dict[str, Any]
+    failures: list[dict] = field(default_factory=list)
+
+
+def default_out(dataset: str) -> Path:
+    name = Path(dataset).parent.name if dataset.endswith(".csv") else dataset
+    return Path("leaderboards") / name
+
+
+def default_work(dataset_hash: str) -> Path:
+    from harmbench.datasets import data_root
+
+    return data_root().parent / "work" / dataset_hash
+
+
+def make_executor(cfg: EvalConfig):
+    if cfg.executor == "local":
+        return LocalExecutor()
+    from harmbench.harness.dask_executor import DaskExecutor
+
+    return DaskExecutor(scheduler=cfg.scheduler, workers=cfg.workers)
+
+
+def evaluate(cfg: EvalConfig) -> EvalResult:
+    from harmbench.resolve import prepared_manifest
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    device = select_device(cfg.device)
+    manifest = prepared_manifest(cfg.dataset, seed=None)
+    timings["data"] = time.perf_counter() - t_start
+    cohort = Cohort.from_manifest(manifest)
+    dhash = cohort.dataset_hash or file_hash(manifest)[:16]
+    out = cfg.out or default_out(cfg.dataset if not Path(cfg.dataset).exists() else str(manifest))
+    work = cfg.work_dir or default_work(dhash)
+    planned = plan_runs(cfg, cohort, device)
+    cases = test_cases(cohort, cfg.test_sets)
+    metrics = cfg.metrics or list(registry.metrics())
+    for m in metrics:
+        registry.get_metric(m)
+    failures: list[dict] = []
+    skipped = {p.name: p.skip for p in planned if p.skip}
+    active = [p for p in planned if not p.skip]
+    executor = make_executor(cfg)
+    info(f"evaluating {len(active)} run(s) on {cohort.name} ({len(cases)} test cases, device {device}) -> {out}")
+    try:
+        models = _fit_stage(executor, active, str(manifest), dhash, work, failures, timings)
+        harm = _harmonize_stage(executor, active, models, str(manifest), cases, dhash, work, failures, timings)
+        rows, metric_seconds, unavailable = _score_stage(executor, active, harm, str(manifest), cases, metrics,
+                                                         dhash, work, failures, timings, cohort.name)
+    finally:
+        executor.close()
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    df = df.sort_values(["test_set", "run", "case", "metric", "region"], kind="stable").reset_index(drop=True)
+    runs_meta = _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,
+                            unavailable, models, harm, device, work)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.csv", df.to_csv(index=False, float_format="%.6g"))
+    timings["total"] = time.perf_counter() - t_start
+    runs_meta["timings"] = timings
+    write_json_atomic(out / "runs.json", runs_meta)
+    from harmbench.leaderboard.render import render_leaderboards
+
+    render_leaderboards(out, harmonized=harm, manifest=str(manifest))
+    return EvalResult(out, df, runs_meta, failures)
+
+
+def _run_tasks(executor, tasks: list[Task], label: str, failures: list[dict], stage: str) -> list[Outcome]:
+    if not tasks:
+        return []
+    with progress() as prog:
+        bar = prog.add_task(label, total=len(tasks))
+
+        def done(o: Outcome) -> None:
+            prog.advance(bar)
+            if o.error:
+                failures.append({"stage": stage, "tag": list(o.tag), "error": o.error})
+
+        return executor.run(tasks, done)
+
+
+def _fit_stage(executor, active: list[PlannedRun], manifest: str, dhash: str, work: Path,
+               failures: list[dict], timings: dict) -> dict[str, dict]:
+    t0 = time.perf_counter()
+    models: dict[str, dict] = {}
+    tasks = []
+    for p in active:
+        cls = registry.get_method(p.method)
+        if not cls.capabilities.needs_training:
+            models[p.name] = {"model_dir": None, "seconds": 0.0, "cached": True}
+            continue
+        key = cache_key(unit="fit", method=p.method, params=p.params, dataset=dhash)
+        tasks.append(Task((p.name,), fit_unit, (p.method, p.params, manifest,
+                                                  str(work / "models" / f"{p.method}-{key}"),
+                                                  str(work / "train" / f"{p.method}-{key}"))))
+    for o in _run_tasks(executor, tasks, "fitting methods", failures, "fit"):
+        if not o.error:
+            models[o.tag[0]] = o.result
+    timings["fit"] = time.perf_counter() - t0
+    return models
+
+
+def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, failures, timings) -> dict:
+    t0 = time.perf_counter()
+    tasks = []
+    for p in active:
+        if p.name not in models:
+            continue
+        key = cache_key(unit="harmonize", method=p.method, params=p.params, dataset=dhash)
+        for letter, case in cases:
+            out_dir = work / "harmonized" / f"{p.method}-{key}" / case.case_id
+            tasks.append(Task((p.name, case.case_id), harmonize_unit,
+                              (p.method, p.params, models[p.name]["model_dir"], manifest, case.case_id,
+                               str(out_dir))))
+    harm: dict[tuple[str, str], dict] = {}
+    for o in _run_tasks(executor, tasks, "harmonizing test cases", failures, "harmonize"):
+        if not o.error:
+            harm[tuple(o.tag)] = o.result
+    timings["harmonize"] = time.perf_counter() - t0
+    return harm
+
+
+def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, failures, timings, dataset):
+    t0 = time.perf_counter()
+    tasks, meta = [], {}
+    mkey = cache_key(unit="score", metrics=sorted(metrics), dataset=dhash)
+    for ref_run, session in REFERENCE_RUNS.items():
+        for letter, case in cases:
+            if not case.has(session):
+                continue
+            rec = work / "scores" / mkey / ref_run / f"{case.case_id}.json"
+            tasks.append(Task((ref_run, case.case_id), score_unit,
+                              (case.case_id, manifest, None, None, metrics, str(rec), session)))
+            meta[(ref_run, case.case_id)] = (letter, "reference")
+    for p in active:
+        key = cache_key(unit="harmonize", method=p.method, params=p.params, dataset=dhash)
+        for letter, case in cases:
+            h = harm.get((p.name, case.case_id))
+            if h is None:
+                continue
+            rec = work / "scores" / mkey / f"{p.method}-{key}" / f"{case.case_id}.json"
+            files = h["files"]
+            tasks.append(Task((p.name, case.case_id), score_unit,
+                              (case.case_id, manifest, files["harmonized"], files.get("recon"), metrics, str(rec))))
+            meta[(p.name, case.case_id)] = (letter, p.method)
+    rows: list[dict] = []
+    seconds: dict[str, list[float]] = {}
+    unavailable: dict[str, str] = {}
+    for o in _run_tasks(executor, tasks, "scoring", failures, "score"):
+        if o.error:
+            continue
+        letter, method = meta[tuple(o.tag)]
+        for r in o.result["rows"]:
+            rows.append({"dataset": dataset, "test_set": letter, "method": method, "run": o.tag[0],
+                         "case": o.tag[1], **r})
+        for k, v in o.result.get("seconds", {}).items():
+            seconds.setdefault(k, []).append(v)
+        unavailable.update(o.result.get("unavailable", {}))
+    timings["score"] = time.perf_counter() - t0
+    return rows, {k: sum(v) / len(v) for k, v in seconds.items()}, unavailable
+
+
+def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,
+                unavailable, models, harm, device, work) -> dict[str, Any]:
+    from harmbench.stats import versions
+
+    return {
+        "harmbench_version": __version__,
+        "versions": versions(),
+        "dataset": {"name": cohort.name, "manifest": str(manifest), "hash": dhash,
+                    "splits": {s: len(cohort.split(s)) for s in ("train", "val", "test-A", "test-B")}},
+        "config": {"dataset": cfg.dataset, "test_sets": list(cfg.test_sets), "preset": cfg.preset,
+                   "device": device, "seed": cfg.seed, "executor": cfg.executor},
+        "runs": [{"run": p.name, "method": p.method, "params": p.params, "skipped": p.skip,
+                  "fit_seconds": (models.get(p.name) or {}).get("seconds"),
+                  "model_dir": (models.get(p.name) or {}).get("model_dir")} for p in planned],
+        "reference_runs": REFERENCE_RUNS,
+        "skipped": skipped,
+        "failures": failures,
+        "metrics": {name: {"kind": registry.get_metric(name).kind,
+                           "higher_is_better": registry.get_metric(name).higher_is_better,
+                           "description": registry.get_metric(name).description}
+                    for name in (cfg.metrics or list(registry.metrics()))},
+        "metric_seconds_per_case": metric_seconds,
+        "unavailable_metrics": unavailable,
+        "harmonized": {f"{k[0]}|{k[1]}": v["files"] for k, v in harm.items()},
+        "work_dir": str(work),
+    }

@@ -1,0 +1,70 @@
+"""Matplotlib figures for the report: box plots, CNR bars, slice montages (PNG bytes)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harmbench.leaderboard.markdown import run_order  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def box_plot(results: pd.DataFrame, summary: pd.DataFrame, metric: str, test_set: str) -> bytes | None:
+    s = results[(results["metric"] == metric) & (results["test_set"] == test_set)]
+    if s.empty:
+        return None
+    runs = [r for r in run_order(summary[summary["metric"] == metric]) if r in set(s["run"])]
+    data = [s[s["run"] == r]["value"].replace([np.inf, -np.inf], np.nan).dropna().to_numpy() for r in runs]
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(runs) + 1), 3.2))
+    ax.boxplot(data, showmeans=True)
+    ax.set_xticks(range(1, len(runs) + 1), runs, rotation=35, ha="right", fontsize=8)
+    ax.set_title(f"{metric} — test set {test_set}")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def cnr_bars(summary: pd.DataFrame, test_set: str) -> bytes | None:
+    s = summary[(summary["metric"] == "cnr-diff") & (summary["test_set"] == test_set)]
+    if s.empty:
+        return None
+    regions = sorted(set(s["region"]))
+    runs = run_order(s)
+    width = 0.8 / max(len(runs), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(regions) + 2), 3.5))
+    x = np.arange(len(regions))
+    for i, run in enumerate(runs):
+        vals = [s[(s["run"] == run) & (s["region"] == r)]["mean"].mean() for r in regions]
+        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=run)
+    ax.set_xticks(x, regions, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("|CNR_BL − CNR_FU|")
+    ax.set_title(f"Regional CNR difference — test set {test_set}")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def montage(bl: np.ndarray, fu: np.ndarray, images: dict[str, np.ndarray], title: str) -> bytes:
+    """Rows: methods; columns: BL, original FU, harmonized, |harmonized − BL| (one axial slice)."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
+    for i, (run, h) in enumerate(images.items()):
+        for j, (img, lab, cmap, vmax) in enumerate([(bl, "BL", "gray", 1), (fu, "original FU", "gray", 1),
+                                                    (h, run, "gray", 1), (np.abs(h - bl), "|diff|", "magma", 0.3)]):
+            ax = axes[i, j]
+            ax.imshow(np.rot90(img), cmap=cmap, vmin=0, vmax=vmax)
+            ax.set_title(lab, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return _png(fig)

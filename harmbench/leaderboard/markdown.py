@@ -1,0 +1,159 @@
+"""Markdown tables mirroring the paper's Tables 2-5, one set per test set."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harmbench.leaderboard.summary import BASELINE, CEILING, higher_is_better
+
+TABLES = {
+    "table2-slicewise": ("Table 2 analogue: slice-wise similarity to BL (kept axial slices)",
+                         ["slice-ssim", "slice-psnr", "slice-lpips",
+                          "recon-slice-ssim", "recon-slice-psnr", "recon-slice-lpips"]),
+    "table3-volumewise": ("Table 3 analogue: volume-wise similarity to BL",
+                          ["ssim", "psnr", "recon-ssim", "recon-psnr"]),
+    "table5-lesion": ("Table 5 analogue: target lesion agreement with BL (automated segmenter)",
+                      ["lesion-dice", "lesion-avg-hd", "lesion-hd95", "lesion-hd"]),
+}
+CHANGE_CALLS = ["change-border", "change-size", "change-enhancement", "change-any"]
+REF_LABELS = {BASELINE: "original FU (reference)", CEILING: "FU2, same scanner (ceiling)"}
+
+
+def fmt_p(p: float) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return ""
+    return "<.001" if p < 0.001 else f"{p:.3f}".lstrip("0")
+
+
+def fmt_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    if math.isinf(mean):
+        return "inf"
+    sd_s = "" if sd is None or math.isnan(sd) else f" ± {sd:.{digits}f}"
+    return f"{mean:.{digits}f}{sd_s}"
+
+
+def run_order(summary: pd.DataFrame) -> list[str]:
+    runs = list(dict.fromkeys(summary["run"]))
+    methods = [r for r in runs if r not in (BASELINE, CEILING)]
+    return [r for r in (BASELINE,) if r in runs] + sorted(methods) + [r for r in (CEILING,) if r in runs]
+
+
+def _label(run: str) -> str:
+    return REF_LABELS.get(run, run)
+
+
+def metric_table(summary: pd.DataFrame, metrics: list[str]) -> str:
+    """Rows = runs, columns = metrics (mean ± SD, P vs original FU by Wilcoxon)."""
+    metrics = [m for m in metrics if m in set(summary["metric"])]
+    if not metrics:
+        return "_no values for these metrics_\n"
+    s = summary[summary["region"] == ""]
+    header = "| run | " + " | ".join(f"{m} | P" for m in metrics) + " |"
+    sep = "|---|" + "---|---|" * len(metrics)
+    best = {}
+    for m in metrics:
+        sub = s[(s["metric"] == m) & ~s["run"].isin([CEILING])].dropna(subset=["mean"])
+        hib = higher_is_better(m)
+        if not sub.empty and hib is not None:
+            best[m] = sub.loc[sub["mean"].idxmax() if hib else sub["mean"].idxmin(), "run"]
+    lines = [header, sep]
+    for run in run_order(s):
+        cells = []
+        for m in metrics:
+            r = s[(s["run"] == run) & (s["metric"] == m)]
+            if r.empty:
+                cells += ["", ""]
+                continue
+            r = r.iloc[0]
+            val = fmt_mean_sd(r["mean"], r["sd"], 2 if "psnr" in m or "hd" in m else 3)
+            if best.get(m) == run:
+                val = f"**{val}**"
+            cells += [val, fmt_p(r["p_wilcoxon"])]
+        lines.append(f"| {_label(run)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cnr_table(summary: pd.DataFrame) -> str:
+    """Table 4 analogue: rows = regions, columns = runs; |CNR_BL - CNR_FU| mean ± SD (paired t-test P)."""
+    s = summary[summary["metric"] == "cnr-diff"]
+    if s.empty:
+        return "_no CNR values (dataset has no label maps)_\n"
+    runs = run_order(s)
+    lines = ["| region | " + " | ".join(f"{_label(r)} | P" for r in runs) + " |",
+             "|---|" + "---|---|" * len(runs)]
+    for region in sorted(set(s["region"])):
+        sub = s[s["region"] == region]
+        cand = sub[~sub["run"].isin([CEILING])].dropna(subset=["mean"])
+        best = cand.loc[cand["mean"].idxmin(), "run"] if not cand.empty else None
+        cells = []
+        for run in runs:
+            r = sub[sub["run"] == run]
+            if r.empty:
+                cells += ["", ""]
+                continue
+            r = r.iloc[0]
+            val = fmt_mean_sd(r["mean"], r["sd"])
+            cells += [f"**{val}**" if run == best else val, fmt_p(r["p_ttest"])]
+        lines.append(f"| {region} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def change_table(summary: pd.DataFrame, test_set: str) -> str:
+    """Unchanged-call rates (Table 5 reader-study layout) with McNemar P vs original FU."""
+    s = summary[summary["metric"].isin(CHANGE_CALLS)]
+    if s.empty:
+        return "_no change reads_\n"
+    calls = [c for c in CHANGE_CALLS if c in set(s["metric"])]
+    lines = ["| run | " + " | ".join(f"unchanged: {c[len('change-'):]} | P" for c in calls) + " |",
+             "|---|" + "---|---|" * len(calls)]
+    for run in run_order(s):
+        cells = []
+        for c in calls:
+            r = s[(s["run"] == run) & (s["metric"] == c)]
+            if r.empty:
+                cells += ["", ""]
+                continue
+            r = r.iloc[0]
+            unchanged = 1.0 - r["mean"] if not math.isnan(r["mean"]) else float("nan")
+            cells += [f"{100 * unchanged:.0f} % (n={int(r['n'])})", fmt_p(r["p_mcnemar"])]
+        lines.append(f"| {_label(run)} | " + " | ".join(cells) + " |")
+    note = ("On test A every lesion is stable: a 'changed' call is a **false progression**; "
+            "lower change rates are better." if test_set == "A" else
+            "On test B every target lesion really changed: 'changed' calls are **sensitivity** to real "
+            "change; a method that makes lesions look unchanged here is erasing true change.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def headline(summary: pd.DataFrame, test_set: str) -> str:
+    """The per-run one-liner used in the terminal summary and README."""
+    s = summary[(summary["test_set"] == test_set) & (summary["region"].isin(["", None]))]
+    parts = []
+    for run in run_order(s):
+        def get(m):
+            r = s[(s["run"] == run) & (s["metric"] == m)]
+            return float(r["mean"].iloc[0]) if not r.empty else float("nan")
+        parts.append((run, get("psnr"), get("ssim"), get("change-any")))
+    return "\n".join(f"| {_label(r)} | {p:.2f} | {q:.3f} | {c:.2f} |" for r, p, q, c in parts)
+
+
+def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str) -> dict[str, str]:
+    """Return {file stem: markdown} for one test set."""
+    s = summary[summary["test_set"] == test_set]
+    out = {}
+    desc = "stable lesions" if test_set == "A" else "lesions that really changed"
+    for stem, (title, metrics) in TABLES.items():
+        out[f"{stem}-test{test_set}"] = (f"# {title}\n\nDataset `{dataset}`, test set {test_set} ({desc}). "
+                                         "Mean ± SD over cases; P: Wilcoxon signed-rank vs original FU; "
+                                         "best method in bold (ceiling excluded).\n\n" + metric_table(s, metrics))
+    out[f"table4-cnr-test{test_set}"] = (
+        f"# Table 4 analogue: regional |CNR_BL − CNR_FU|\n\nDataset `{dataset}`, test set {test_set}. "
+        "Lower is better. P: paired t-test vs original FU (as in the paper's Table 4 note; Wilcoxon P is in "
+        "summary.csv); smallest difference in bold.\n\n" + cnr_table(s))
+    out[f"table5-change-test{test_set}"] = (
+        f"# Automated change read (reader-study surrogate)\n\nDataset `{dataset}`, test set {test_set}. "
+        "Rate of 'unchanged' calls per criterion; P: exact McNemar vs original FU.\n\n" + change_table(s, test_set))
+    return out

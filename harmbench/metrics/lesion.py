@@ -1,0 +1,74 @@
+"""Target-lesion agreement between BL and the scored FU: Dice and Hausdorff distances (mm).
+
+The lesion is segmented on BL and on the scored image with
+:class:`harmbench.metrics.lesion_seg.LesionSegmenter` (``source="auto"``, default), or taken from
+the manifest's lesion masks (``source="manifest"``: ``ctx.lesion_bl`` vs ``ctx.lesion_fu``, i.e.
+user segmentations override the segmenter). Distances use the voxel spacing of the BL affine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harmbench.errors import DataError
+from harmbench.metrics.base import Metric, MetricValue, ScoringContext
+from harmbench.metrics.lesion_seg import LesionSegmentation, LesionSegmenter, segment_pair
+from harmbench.metrics.surface import surface_scores
+from harmbench.volume import require_same_grid
+
+SOURCES = ("auto", "manifest")
+
+
+def lesion_pair(ctx: ScoringContext, segmenter: LesionSegmenter,
+                source: str) -> tuple[LesionSegmentation, LesionSegmentation]:
+    """BL and FU target-lesion segmentations of one case (see module docstring)."""
+    if source not in SOURCES:
+        raise DataError(f"lesion source must be one of {SOURCES}; got {source!r}")
+    require_same_grid(ctx.fu, ctx.bl)
+    spacing = ctx.bl.spacing
+    seed = np.zeros(ctx.bl.shape, bool) if ctx.lesion_bl is None else np.asarray(ctx.lesion_bl, bool)
+    lab_fu = ctx.labels_fu if ctx.labels_fu is not None else ctx.labels_bl
+    if source == "manifest":
+        fu_mask = np.zeros(ctx.bl.shape, bool) if ctx.lesion_fu is None else np.asarray(ctx.lesion_fu, bool)
+        return (segmenter.measure(ctx.bl.data, seed, seed, spacing, ctx.labels_bl),
+                segmenter.measure(ctx.fu.data, fu_mask, seed, spacing, lab_fu))
+    return segment_pair(segmenter, bl=ctx.bl.data, fu=ctx.fu.data, seed=seed, spacing=spacing,
+                        labels_bl=ctx.labels_bl, labels_fu=ctx.labels_fu)
+
+
+class LesionOverlap(Metric):
+    """Dice and Hausdorff distances between BL and FU target-lesion segmentations.
+
+    Emits ``lesion-dice`` (higher is better), ``lesion-hd`` (max symmetric Hausdorff, mm),
+    ``lesion-hd95`` (max of the two directed 95th percentiles, mm) and ``lesion-avg-hd`` (mean of
+    the two directed mean surface distances, mm); definitions in
+    :mod:`harmbench.metrics.surface`. Without a BL lesion seed, or when the BL segmentation is
+    empty, all four are NaN; an empty FU segmentation gives Dice 0 and NaN distances.
+
+    Args:
+        source: ``"auto"`` (segment BL and FU with the fixed segmenter) or ``"manifest"`` (use
+            the lesion masks of the manifest as they are).
+        level, margin_mm: segmenter parameters (:class:`LesionSegmenter`).
+    """
+
+    name = "lesion"
+    kind = "lesion"
+    higher_is_better = True
+    description = "target-lesion Dice and Hausdorff (max, 95th pct, average; mm) BL vs FU"
+    emits = {"lesion-dice": True, "lesion-hd": False, "lesion-hd95": False, "lesion-avg-hd": False}
+
+    def __init__(self, *, source: str = "auto", level: float = 0.5, margin_mm: float = 10.0) -> None:
+        self.source = source
+        self.level = level
+        self.margin_mm = margin_mm
+
+    def compute(self, ctx: ScoringContext) -> list[MetricValue]:
+        seg = LesionSegmenter(level=self.level, margin_mm=self.margin_mm)
+        bl, fu = lesion_pair(ctx, seg, self.source)
+        names = ("lesion-dice", "lesion-hd", "lesion-hd95", "lesion-avg-hd")
+        if bl.empty:
+            return [MetricValue(n, "", math.nan) for n in names]
+        s = surface_scores(bl.mask, fu.mask, ctx.bl.spacing)
+        return [MetricValue(n, "", v) for n, v in zip(names, (s.dice, s.hd, s.hd95, s.avg_hd))]

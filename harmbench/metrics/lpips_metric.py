@@ -1,0 +1,186 @@
+"""Slice-wise LPIPS (Zhang et al. 2018; AlexNet trunk, ``lpips`` v0.1 linear heads), offline.
+
+The network is ``lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True)`` (linear heads from
+the ``lpips`` package, randomly initialised trunk so nothing is downloaded) whose five AlexNet
+convolutions are then overwritten with ImageNet weights found by
+:func:`harmbench.metrics.lpips_weights.load_alexnet_weights`. One network per process.
+
+Grayscale slices in [0, 1] are mapped to [-1, 1] and replicated to three channels. BL features
+are computed once per case and reused for the FU and reconstruction comparisons; slices are
+pushed through the trunk in batches. Slices smaller than :data:`MIN_SIZE` pixels on a side (toy
+phantoms only) are padded with background (-1) on the bottom/right so AlexNet's pooling fits.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+
+import numpy as np
+
+from harmbench.metrics.base import Metric, MetricValue, ScoringContext
+from harmbench.metrics.lpips_weights import CONV_INDICES, WeightsError, load_alexnet_weights
+from harmbench.metrics.region import kept_slices
+from harmbench.volume import require_same_grid
+
+#: smallest slice side AlexNet's three pooling stages accept, rounded up
+MIN_SIZE = 32
+DEFAULT_BATCH = 32
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def get_network():
+    """The process-wide LPIPS network (eval mode, CPU), built on first use.
+
+    Raises:
+        WeightsError: no AlexNet weights available (the reason is cached, not retried).
+    """
+    with _lock:
+        if "net" in _state:
+            return _state["net"]
+        if "error" in _state:
+            raise WeightsError(str(_state["error"]))
+        try:
+            weights = load_alexnet_weights()
+        except WeightsError as exc:
+            _state["error"] = str(exc)
+            raise
+        import lpips
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchvision's "pretrained is deprecated"
+            net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
+        trunk = [net.net.slice1, net.net.slice2, net.net.slice3, net.net.slice4, net.net.slice5]
+        with torch.no_grad():
+            for part, idx in zip(trunk, CONV_INDICES):
+                conv = getattr(part, str(idx))
+                conv.weight.copy_(torch.from_numpy(weights.params[f"features.{idx}.weight"]))
+                conv.bias.copy_(torch.from_numpy(weights.params[f"features.{idx}.bias"]))
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        _state["net"] = net
+        _state["source"] = weights.source
+        return net
+
+
+def weights_source() -> str | None:
+    """Where the loaded AlexNet weights came from (None before the first successful load)."""
+    return _state.get("source")  # type: ignore[return-value]
+
+
+def unavailable_reason() -> str | None:
+    """None if LPIPS can run here, else a one-line reason."""
+    try:
+        get_network()
+    except WeightsError as exc:
+        return f"LPIPS unavailable: {exc}"
+    except ImportError as exc:
+        return f"LPIPS unavailable: cannot import lpips/torchvision ({exc})"
+    return None
+
+
+def _features(x):
+    """Unit-normalised trunk activations of (N, 3, H, W) inputs in [-1, 1]."""
+    import lpips
+
+    net = get_network()
+    return [lpips.normalize_tensor(o) for o in net.net(net.scaling_layer(x))]
+
+
+def _distance(f0, f1):
+    """(N,) LPIPS from two feature lists (v0.1 heads, spatial mean)."""
+    net = get_network()
+    total = 0
+    for k, lin in enumerate(net.lins):
+        total = total + lin((f0[k] - f1[k]) ** 2).mean(dim=(2, 3))
+    return total[:, 0]
+
+
+def _to_input(slices: np.ndarray):
+    """(N, H, W) [0, 1] -> (N, 3, H', W') torch in [-1, 1], padded to MIN_SIZE with -1."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32)) * 2.0 - 1.0
+    h, w = x.shape[-2:]
+    if h < MIN_SIZE or w < MIN_SIZE:
+        x = torch.nn.functional.pad(x, (0, max(MIN_SIZE - w, 0), 0, max(MIN_SIZE - h, 0)), value=-1.0)
+    return x[:, None].expand(-1, 3, -1, -1)
+
+
+def lpips_rgb(img0: np.ndarray, img1: np.ndarray) -> float:
+    """LPIPS of two RGB images (H, W, 3) with values in [0, 1] (the calibration protocol)."""
+    import torch
+
+    t0 = torch.from_numpy(np.asarray(img0, np.float32).transpose(2, 0, 1)[None].copy()) * 2 - 1
+    t1 = torch.from_numpy(np.asarray(img1, np.float32).transpose(2, 0, 1)[None].copy()) * 2 - 1
+    with torch.inference_mode():
+        return float(_distance(_features(t0), _features(t1))[0])
+
+
+def lpips_slices(reference: np.ndarray, others: tuple[np.ndarray, ...], *,
+                 batch: int = DEFAULT_BATCH) -> list[np.ndarray]:
+    """Per-slice LPIPS of each stack in ``others`` against ``reference``.
+
+    Args:
+        reference: (N, H, W) grayscale slices in [0, 1] (BL).
+        others: stacks of the same shape (harmonized FU, reconstruction ...).
+        batch: slices per forward pass (bounds memory).
+
+    Returns:
+        One (N,) float64 array per entry of ``others``.
+    """
+    import torch
+
+    n = reference.shape[0]
+    out = [np.empty(n) for _ in others]
+    with torch.inference_mode():
+        for lo in range(0, n, batch):
+            hi = min(lo + batch, n)
+            f_ref = _features(_to_input(reference[lo:hi]))
+            for j, img in enumerate(others):
+                out[j][lo:hi] = _distance(f_ref, _features(_to_input(img[lo:hi]))).double().numpy()
+    return out
+
+
+class LpipsMetric(Metric):
+    """Slice-wise LPIPS vs BL over the kept axial slices (paper Table 2; lower is better).
+
+    Emits ``slice-lpips`` and, when ``ctx.recon`` is set, ``recon-slice-lpips``: the mean over the
+    kept, non-empty axial slices (cropped to the BL head bounding box) of per-slice LPIPS.
+
+    Args:
+        batch: slices per AlexNet forward pass.
+    """
+
+    name = "lpips"
+    kind = "slice-similarity"
+    higher_is_better = False
+    description = "mean over kept axial slices of LPIPS (AlexNet, v0.1) vs BL"
+    emits = {"slice-lpips": False, "recon-slice-lpips": False}
+
+    def __init__(self, *, batch: int = DEFAULT_BATCH) -> None:
+        self.batch = batch
+
+    def available(self) -> str | None:
+        return unavailable_reason()
+
+    def policy(self) -> dict[str, object]:
+        return {**super().policy(), "weights": weights_source()}
+
+    def compute(self, ctx: ScoringContext) -> list[MetricValue]:
+        require_same_grid(ctx.fu, ctx.bl)
+        vols = (ctx.fu,) + ((ctx.recon,) if ctx.recon is not None else ())
+        for v in vols[1:]:
+            require_same_grid(v, ctx.bl, what_a="recon image")
+        st = kept_slices(ctx.bl, vols, ctx.slice_range)
+        if st.bl.shape[0] == 0:
+            vals = [np.empty(0) for _ in vols]
+        else:
+            vals = lpips_slices(st.bl, st.others, batch=self.batch)
+        names = ("slice-lpips", "recon-slice-lpips")
+        return [MetricValue(nm, "", float(np.mean(v)) if v.size else math.nan) for nm, v in zip(names, vals)]

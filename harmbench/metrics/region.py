@@ -1,0 +1,104 @@
+"""Where similarity metrics are evaluated: the BL head bounding box and the kept axial slices.
+
+Mask policy (the same for every similarity metric, volume- and slice-wise, SSIM, PSNR and LPIPS):
+
+* The evaluation region is the **bounding box of the BL head mask**
+  (:func:`harmbench.masking.head_mask` of the prepared BL image). It depends on BL only, so every
+  method of a case is scored on exactly the same voxels. Using the box rather than the whole grid
+  keeps empty air around the head from inflating SSIM/PSNR; using a box rather than the mask
+  itself keeps SSIM windows and LPIPS inputs rectangular and the skull/background edge (which
+  harmonization may alter) in the score.
+* Slice-wise metrics use the kept axial slices (``ctx.slice_range``, converted with
+  :func:`harmbench.slices.slice_indices_world`), cropped in-plane to the same box, and skip slices
+  whose BL head mask is empty. Slices are in :func:`harmbench.slices.to_axial_stack` orientation.
+* If the BL head mask is empty (constant image) the whole grid is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harmbench.masking import head_mask
+from harmbench.slices import slice_indices_world, to_axial_stack
+from harmbench.volume import Volume
+
+
+def bounding_box(mask: np.ndarray, *, pad: int = 0) -> tuple[slice, ...]:
+    """Tight bounding box of a boolean mask, grown by ``pad`` voxels and clipped to the array.
+
+    Returns the full array box when the mask is empty.
+    """
+    if not mask.any():
+        return tuple(slice(0, s) for s in mask.shape)
+    box = []
+    for ax in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != ax)
+        idx = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(int(idx[0]) - pad, 0), min(int(idx[-1]) + 1 + pad, mask.shape[ax])))
+    return tuple(box)
+
+
+def grow(box: tuple[slice, ...], pad: int, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Grow ``box`` by ``pad`` (clipped to ``shape``).
+
+    Returns:
+        ``(outer, inner)``: the grown box in array coordinates, and the original box expressed in
+        coordinates relative to ``outer`` (to average a map computed on the grown crop).
+    """
+    outer = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, shape))
+    inner = tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(box, outer))
+    return outer, inner
+
+
+@dataclass(frozen=True)
+class SliceStacks:
+    """Kept, cropped axial slices of BL and the compared images.
+
+    Attributes:
+        bl: (N, H, W) float32 BL slices.
+        others: (N, H, W) float32 slices of each compared image, in the order given.
+        index: (N,) indices of the slices in :func:`to_axial_stack` order.
+        inner: in-plane head box relative to the (possibly padded) crop; ``bl[:, inner[0], inner[1]]``
+            is the evaluation region proper.
+    """
+
+    bl: np.ndarray
+    others: tuple[np.ndarray, ...]
+    index: np.ndarray
+    inner: tuple[slice, slice]
+
+
+def head_box(bl: Volume) -> tuple[slice, slice, slice]:
+    """Bounding box of the BL head mask, in voxel (array) order; the full grid if empty."""
+    return bounding_box(head_mask(bl.data))  # type: ignore[return-value]
+
+
+def kept_slices(bl: Volume, others: tuple[Volume, ...], slice_range: tuple[int, int] | None,
+                *, pad: int = 0) -> SliceStacks:
+    """Axial slices of ``bl`` and ``others`` inside the evaluation region.
+
+    Args:
+        bl: prepared BL volume; defines the head box and which slices are non-empty.
+        others: volumes on the BL grid (harmonized FU, reconstruction ...).
+        slice_range: kept axial slices in storage order (``ctx.slice_range``), None = all.
+        pad: in-plane margin (pixels) added around the head box, clipped to the slice; used by
+            SSIM so the Gaussian window at the box edge sees real neighbours.
+
+    Returns:
+        :class:`SliceStacks` with slices ordered inferior -> superior.
+    """
+    mask = head_mask(bl.data)
+    mstack = to_axial_stack(bl.with_data(mask.astype(np.float32))) > 0.5
+    keep = np.array([i for i in slice_indices_world(bl, slice_range) if mstack[i].any()], dtype=int)
+    # in-plane box from the 3-D head mask (same box for every slice of the case)
+    plane = mstack.any(axis=0)
+    outer, inner = grow(bounding_box(plane), pad, plane.shape)
+    crop = (keep,) + outer
+
+    def cut(v: Volume) -> np.ndarray:
+        return np.ascontiguousarray(to_axial_stack(v)[crop], dtype=np.float32)
+
+    return SliceStacks(bl=cut(bl), others=tuple(cut(o) for o in others), index=keep,
+                       inner=inner)  # type: ignore[arg-type]

@@ -1,0 +1,44 @@
+"""Turn ``--dataset NAME|MANIFEST`` into a prepared manifest, building/preparing if absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harmbench import registry
+from harmbench.console import info
+from harmbench.datasets import data_root
+from harmbench.errors import DataError
+from harmbench.manifest import is_prepared, read_manifest
+
+
+def build_dataset(name: str, out: Path | None = None, seed: int | None = None) -> Path:
+    """Build a registered dataset (if its manifest is absent) and return the raw manifest path."""
+    spec = registry.get_dataset(name)
+    seed = spec.default_seed if seed is None else seed
+    out = out or data_root() / name / f"seed-{seed}" / "raw"
+    manifest = out / "manifest.csv"
+    if manifest.exists():
+        return manifest
+    info(f"building dataset {name} (seed {seed}) into {out} ...")
+    out.mkdir(parents=True, exist_ok=True)
+    return Path(spec.build(out, seed))
+
+
+def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
+    """Prepared manifest for a dataset name or a manifest path (built/prepared on demand)."""
+    from harmbench.preprocess import prepare_manifest
+
+    path = Path(dataset)
+    if path.suffix.lower() == ".csv" or path.exists():
+        df = read_manifest(path)
+        if is_prepared(df):
+            return Path(df.attrs["path"])
+        return Path(prepare_manifest(Path(df.attrs["path"])))
+    if dataset not in registry.datasets():
+        registry.get_dataset(dataset)  # raises with suggestions
+    spec = registry.get_dataset(dataset)
+    raw = build_dataset(dataset, seed=seed)
+    prep = prepare_manifest(raw, raw.parent.parent / "prepared", **(spec.prepare or {}))
+    if not Path(prep).exists():
+        raise DataError(f"preparing {dataset} produced no manifest at {prep}")
+    return Path(prep)

@@ -1,0 +1,127 @@
+"""Paired statistics for leaderboards: each method vs the original FU, per metric.
+
+* :func:`paired_test` — Wilcoxon signed-rank (similarity, lesion, CNR) or paired t-test (CNR, as in
+  the paper's Table 4 note). Pairs with a NaN on either side are dropped.
+* :func:`mcnemar_test` — exact McNemar test on paired 0/1 change calls.
+* :func:`holm` — Holm step-down adjustment of a family of p values.
+* :func:`versions` — library versions to store with the results.
+
+Zero differences in the Wilcoxon test: scipy's default ``zero_method="wilcox"`` discards pairs
+whose difference is exactly zero before ranking; we keep that default (and record the scipy
+version). If *every* difference is zero the methods are indistinguishable and p = 1.0 (scipy
+would warn and return NaN). With fewer than two usable pairs the p value is NaN. The signed-rank
+test uses scipy's ``method="auto"`` (exact distribution for n ≤ 50 without ties/zeros, normal
+approximation otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from harmbench.errors import HarmbenchError
+
+TESTS = ("wilcoxon", "ttest")
+WILCOXON_ZERO_METHOD = "wilcox"
+
+
+class StatsError(HarmbenchError, ValueError):
+    """Bad input to a statistical test (unknown test, mismatched lengths)."""
+
+
+def _pairs(values: Sequence[float], baseline: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(values, dtype=np.float64).ravel()
+    b = np.asarray(baseline, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise StatsError(f"paired samples differ in length: {a.size} values vs {b.size} baseline values")
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def paired_test(values: Sequence[float], baseline: Sequence[float], *, test: str = "wilcoxon") -> tuple[float, float]:
+    """Two-sided paired test of ``values`` against ``baseline`` (same cases, same order).
+
+    Args:
+        values: per-case metric of a method, shape (n,).
+        baseline: per-case metric of the original FU, shape (n,).
+        test: ``"wilcoxon"`` (signed-rank, ``zero_method="wilcox"``) or ``"ttest"`` (paired t).
+
+    Returns:
+        ``(statistic, p)``: Wilcoxon W (smaller rank sum) or Student t; ``(0.0, 1.0)`` when every
+        usable difference is zero; ``(nan, nan)`` with fewer than two usable pairs.
+    """
+    from scipy import stats
+
+    if test not in TESTS:
+        raise StatsError(f"unknown paired test {test!r}; expected one of {TESTS}")
+    a, b = _pairs(values, baseline)
+    if a.size < 2:
+        return math.nan, math.nan
+    d = a - b
+    if np.all(d == 0):
+        return 0.0, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small-sample / ties notices; the result is what we report
+        if test == "wilcoxon":
+            res = stats.wilcoxon(a, b, zero_method=WILCOXON_ZERO_METHOD, alternative="two-sided")
+        else:
+            res = stats.ttest_rel(a, b, alternative="two-sided")
+    return float(res.statistic), float(res.pvalue)
+
+
+def mcnemar_table(a_calls: Sequence[float], b_calls: Sequence[float]) -> np.ndarray:
+    """2x2 table of paired binary calls: rows = a (1, 0), columns = b (1, 0); NaN pairs dropped."""
+    a, b = _pairs(a_calls, b_calls)
+    a, b = a.astype(bool), b.astype(bool)
+    return np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]], dtype=int)
+
+
+def mcnemar_test(a_calls: Sequence[float], b_calls: Sequence[float]) -> tuple[np.ndarray, float]:
+    """Exact McNemar test (binomial on the discordant pairs) of two paired 0/1 call series.
+
+    Returns:
+        ``(table, p)`` with the table of :func:`mcnemar_table`; p = 1.0 when there are no
+        discordant pairs, NaN when no pair is usable.
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    table = mcnemar_table(a_calls, b_calls)
+    if table.sum() == 0:
+        return table, math.nan
+    if table[0, 1] + table[1, 0] == 0:
+        return table, 1.0
+    return table, float(mcnemar(table, exact=True).pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-adjusted p values (``statsmodels.stats.multitest.multipletests``); NaNs stay NaN."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=np.float64).ravel()
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that produce the statistics (stored with results)."""
+    import scipy
+    import statsmodels
+
+    import harmbench
+
+    return {"scipy": scipy.__version__, "statsmodels": statsmodels.__version__, "numpy": np.__version__,
+            "harmbench": harmbench.__version__}
+
+
+def policy() -> dict[str, str]:
+    """How the tests treat edge cases (stored with results next to :func:`versions`)."""
+    return {"wilcoxon_zero_method": WILCOXON_ZERO_METHOD, "wilcoxon_method": "auto (scipy)",
+            "all_zero_differences": "p = 1.0", "missing": "pairs with NaN dropped; n < 2 -> p = NaN",
+            "mcnemar": "exact binomial (statsmodels), no discordant pairs -> p = 1.0",
+            "multiple_comparisons": "Holm (optional)"}

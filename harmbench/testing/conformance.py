@@ -1,0 +1,190 @@
+"""The conformance kit every method plugin runs (like scikit-learn's ``check_estimator``).
+
+Usage in a plugin's tests::
+
+    from harmbench.testing import check_method
+
+    def test_conformance(tmp_path):
+        check_method(lambda: MyMethod(strength=0.5), tmp_path)
+
+``harmbench check-plugin NAME`` runs the same checks from the command line.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harmbench.cohort import Cohort
+from harmbench.errors import DataError, HarmbenchError, NotFittedError
+from harmbench.method import BaseMethod
+from harmbench.volume import Volume
+
+MethodFactory = Callable[[], BaseMethod]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one conformance check."""
+
+    name: str
+    passed: bool
+    message: str = ""
+
+
+def _transform(m: BaseMethod, fu: Volume, bl: Volume) -> Volume:
+    ref = bl if m.capabilities.needs_reference else None
+    return m.transform(fu, reference=ref)
+
+
+def _checks(factory: MethodFactory, cohort: Cohort, workdir: Path):
+    """Yield (name, callable) pairs; each callable raises AssertionError on failure."""
+    state: dict = {}
+    case = cohort.split("test-A")[0]
+    bl, fu = case.volume("BL"), case.volume("FU")
+
+    def params_keyword_only():
+        m = factory()
+        assert isinstance(m, BaseMethod), f"factory returned {type(m).__name__}, not a BaseMethod"
+        assert m.name and m.name == m.name.lower() and " " not in m.name, f"bad registry name {m.name!r}"
+        sig = inspect.signature(type(m).__init__)
+        for p in list(sig.parameters.values())[1:]:
+            assert p.kind is p.KEYWORD_ONLY, f"__init__ parameter {p.name!r} is not keyword-only"
+        params = m.get_params()
+        assert set(params) == {p for p in sig.parameters if p != "self"}, "get_params() != __init__ signature"
+
+    def clone_works():
+        m = factory()
+        c = m.clone()
+        assert c is not m and c.get_params() == m.get_params(), "clone() changed parameters"
+        assert not c.is_fitted(), "clone() of an unfitted method reports fitted"
+
+    def not_fitted_error():
+        m = factory()
+        if not m.capabilities.needs_training:
+            return
+        try:
+            _transform(m, fu, bl)
+        except NotFittedError:
+            return
+        raise AssertionError("transform() before fit() did not raise NotFittedError")
+
+    def fit_returns_self():
+        m = factory()
+        out = m.fit(cohort)
+        assert out is m, "fit() must return self"
+        state["fitted"] = m
+
+    def transform_contract():
+        m = state["fitted"]
+        fu_copy, bl_copy = fu.data.copy(), bl.data.copy()
+        out = _transform(m, fu, bl)
+        assert isinstance(out, Volume), f"transform returned {type(out).__name__}"
+        assert out.shape == fu.shape, f"shape {out.shape} != input {fu.shape}"
+        assert np.allclose(out.affine, fu.affine), "affine changed"
+        assert out.data.dtype == np.float32, f"dtype {out.data.dtype} != float32"
+        assert np.isfinite(out.data).all(), "output has NaN/Inf"
+        assert np.array_equal(fu.data, fu_copy), "transform mutated its FU input"
+        assert np.array_equal(bl.data, bl_copy), "transform mutated its reference input"
+        state["out"] = out
+
+    def reference_required():
+        m = state["fitted"]
+        if not m.capabilities.needs_reference:
+            return
+        try:
+            m.transform(fu)
+        except DataError:
+            return
+        raise AssertionError("needs_reference method accepted transform() without reference")
+
+    def deterministic():
+        m = state["fitted"]
+        if not m.capabilities.deterministic:
+            return
+        again = factory().fit(cohort)
+        a, b = state["out"].data, _transform(again, fu, bl).data
+        assert np.allclose(a, b, atol=1e-5), f"two fits with equal params differ (max {np.abs(a - b).max():.3g})"
+
+    def save_load_roundtrip():
+        m = state["fitted"]
+        d = workdir / "model"
+        m.save(d)
+        loaded = type(m).load(d)
+        assert loaded.get_params() == m.get_params(), "loaded params differ"
+        a, b = state["out"].data, _transform(loaded, fu, bl).data
+        assert np.allclose(a, b, atol=1e-6), f"save/load changed output (max {np.abs(a - b).max():.3g})"
+        assert not any(p.suffix in (".pkl", ".pickle") for p in d.iterdir()), "pickle files in artifact"
+
+    def inverse_contract():
+        m = state["fitted"]
+        if not m.capabilities.has_inverse:
+            return
+        out = m.inverse_transform(bl)
+        assert out.shape == bl.shape and np.isfinite(out.data).all(), "inverse_transform broke shape/finiteness"
+
+    return [
+        ("parameters are keyword-only and match get_params", params_keyword_only),
+        ("clone gives an unfitted copy", clone_works),
+        ("transform before fit raises NotFittedError", not_fitted_error),
+        ("fit returns self", fit_returns_self),
+        ("transform keeps shape/affine/dtype, finite, no input mutation", transform_contract),
+        ("reference is required when declared", reference_required),
+        ("deterministic under equal parameters", deterministic),
+        ("save/load round-trip gives identical output, no pickle", save_load_roundtrip),
+        ("inverse_transform contract", inverse_contract),
+    ]
+
+
+def run_checks(factory: MethodFactory, workdir: str | Path | None = None,
+               manifest: str | Path | None = None) -> list[CheckResult]:
+    """Run every check; never raises for a failing check (returns the results)."""
+    with tempfile.TemporaryDirectory(prefix="harmbench-check-") as tmp:
+        base = Path(workdir) if workdir is not None else Path(tmp)
+        if manifest is None:
+            from harmbench.testing.toy import write_toy_cohort
+
+            manifest = write_toy_cohort(base / "toy")
+        cohort = Cohort.from_manifest(manifest)
+        results = []
+        failed_prereq = False
+        for name, fn in _checks(factory, cohort, base):
+            if failed_prereq and name not in ("parameters are keyword-only and match get_params",
+                                              "clone gives an unfitted copy",
+                                              "transform before fit raises NotFittedError"):
+                results.append(CheckResult(name, False, "skipped: fit failed"))
+                continue
+            try:
+                fn()
+                results.append(CheckResult(name, True))
+            except (AssertionError, HarmbenchError) as exc:
+                results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
+                if name == "fit returns self":
+                    failed_prereq = True
+            except Exception as exc:  # a crash is a failed check too
+                results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
+                if name == "fit returns self":
+                    failed_prereq = True
+        return results
+
+
+def check_method(factory: MethodFactory, workdir: str | Path | None = None,
+                 manifest: str | Path | None = None) -> list[CheckResult]:
+    """Run the conformance kit and raise ``AssertionError`` listing every failed check.
+
+    Args:
+        factory: zero-argument callable returning a fresh, unfitted method (a class works
+            when its defaults are cheap; pass a lambda with a tiny config for deep models).
+        workdir: scratch folder (e.g. pytest's ``tmp_path``); a temp dir if None.
+        manifest: prepared manifest to fit/transform on; the built-in phantom cohort if None.
+    """
+    results = run_checks(factory, workdir, manifest)
+    bad = [r for r in results if not r.passed]
+    if bad:
+        raise AssertionError("; ".join(f"{r.name}: {r.message}" for r in bad))
+    return results

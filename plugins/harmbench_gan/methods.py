@@ -1,0 +1,201 @@
+"""The four slice-GAN methods: ``oml-cyclegan``, ``cyclegan``, ``cyclegan-id`` and ``pix2pix``.
+
+Parameters whose default is ``None`` come from the chosen preset:
+
+* ``paper`` — the published configuration (Hwang et al., Sci Rep 2026; REFERENCE.md §1/§3/§4),
+  for a GPU: whole 256² slices, ResNet-9 / ngf 64, global-pooled discriminator, BCE, batch 16,
+  50 epochs, Adam 2e-4, linear decay to 0 over the whole run.
+* ``quick`` — a CPU-tractable configuration for ``synth-quick`` (~2 mm volumes): narrow nets, a
+  fixed number of iterations on random 64² crops (the generators are fully convolutional and
+  harmonize whole slices at inference).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from harmbench.method import Capabilities
+from harmbench.typing import ParamDict
+from harmbench.volume import Volume
+from harmbench_gan.base import GanMethod
+from harmbench_gan.inference import harmonize_volume
+from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2PixModel
+
+_CYCLE_PRESETS: dict[str, ParamDict] = {
+    "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
+              "crop": None, "lr": 2e-4, "decay_start": 0.0, "val_slices": 0},
+    "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "n_blocks": 3, "ndf": 16,
+              "crop": 64, "lr": 1e-3, "decay_start": 0.5, "val_slices": 32},
+}
+
+_CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=True,
+                           deterministic=True)
+
+
+class _CycleFamily(GanMethod):
+    """CycleGAN-family estimator: FU->BL with ``G_fu2bl``, BL->FU (inverse) with ``G_bl2fu``."""
+
+    capabilities = _CYCLE_CAPS
+    presets: ClassVar[dict[str, ParamDict]] = _CYCLE_PRESETS
+    _model_class = CycleModel
+
+    def _model_config(self, p: ParamDict) -> CycleConfig:
+        return CycleConfig(
+            ngf=int(p["ngf"]), n_blocks=int(p["n_blocks"]), ndf=int(p["ndf"]), discriminator=p["discriminator"],
+            gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]), lambda_ccl=float(p["lambda_ccl"]),
+            lambda_oml=float(p["lambda_oml"]), lambda_identity=float(p["lambda_identity"]),
+            oml_form=p["oml_form"], pool_size=int(p["pool_size"]), lr=float(p["lr"]),
+            beta1=float(p["beta1"]), beta2=float(p["beta2"]))
+
+    def _inverse_transform(self, bl: Volume) -> Volume:
+        return harmonize_volume(bl, self._translate("G_bl2fu"), stride=self.model_.stride,
+                                batch=int(self.resolved_params()["infer_batch"]))
+
+
+class OMLCycleGAN(_CycleFamily):
+    """Paired CycleGAN with the Original Matching Loss (Hwang et al., Sci Rep 2026).
+
+    Two ResNet generators (G_fu2bl = G_A, G_bl2fu = G_B) and two discriminators trained on
+    paired, registered BL/FU axial slices with
+    ``λ_adv·L_adv + λ_ccl·L_ccl + λ_oml·L_oml`` (+ ``λ_identity·L_id``, off by default).
+
+    Args:
+        preset: ``quick`` (CPU) or ``paper`` (published configuration); fills every ``None``.
+        epochs, iters_per_epoch, batch_size: training length (``iters_per_epoch=None``: one pass).
+        ngf, n_blocks, ndf: generator width / residual blocks, discriminator width.
+        crop: random square training crop in pixels (None: whole slices).
+        lr, beta1, beta2: Adam. ``beta2=0.99`` as the paper's text; the authors' code uses 0.999.
+        decay_start: fraction of training after which the LR decays linearly to 0 (paper: 0).
+        val_slices: validation slices scored per epoch for model selection (0: all).
+        discriminator: ``global`` (authors' globally pooled D) or ``patch`` (70x70 PatchGAN).
+        gan_loss: ``bce`` (paper) or ``lsgan``.
+        lambda_adv, lambda_ccl, lambda_oml, lambda_identity: loss weights (paper: 1, 5, 10, 0).
+        oml_form: ``paper`` — the four-term equation (default); ``authors-code`` — only the two
+            paired cross terms, as the public code (set ``lambda_identity=1`` to match it fully).
+        pool_size: image-pool size for discriminator updates (0 = none, as the authors' code).
+        flip: random left-right flips.
+        device: ``auto`` (CUDA, MPS, CPU), or an explicit torch device.
+        seed: initialisation / sampling seed.
+        work_dir: checkpoint folder (resume from its last epoch); None = a temporary folder.
+        infer_batch: slices per forward pass at inference.
+    """
+
+    name = "oml-cyclegan"
+
+    def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
+                 batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
+                 ndf: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
+                 discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
+                 oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
+                 seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
+        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
+        self.ngf, self.n_blocks, self.ndf, self.crop = ngf, n_blocks, ndf, crop
+        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
+        self.discriminator, self.gan_loss = discriminator, gan_loss
+        self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
+        self.lambda_identity, self.oml_form, self.pool_size, self.flip = lambda_identity, oml_form, pool_size, flip
+        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+
+
+class CycleGAN(_CycleFamily):
+    """CycleGAN without identity loss (Zhu et al. 2017) on the paper's settings: λ_adv 1, λ_ccl 5, λ_oml 0.
+
+    The paper's controlled comparison for the OML: same engine, networks and schedule as
+    ``oml-cyclegan``; only ``lambda_oml`` (and ``lambda_identity``) are 0. Parameters as
+    :class:`OMLCycleGAN`.
+    """
+
+    name = "cyclegan"
+
+    def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
+                 batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
+                 ndf: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
+                 discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
+                 oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
+                 seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
+        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
+        self.ngf, self.n_blocks, self.ndf, self.crop = ngf, n_blocks, ndf, crop
+        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
+        self.discriminator, self.gan_loss = discriminator, gan_loss
+        self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
+        self.lambda_identity, self.oml_form, self.pool_size, self.flip = lambda_identity, oml_form, pool_size, flip
+        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+
+
+class CycleGANIdentity(_CycleFamily):
+    """CycleGAN with identity loss on the paper's settings: λ_adv 1, λ_ccl 5, λ_oml 0, λ_identity 2.5.
+
+    ``lambda_identity`` is an absolute weight on ``l1(x_A, G_A(x_A)) + l1(x_B, G_B(x_B))``; 2.5 is
+    Zhu et al.'s rule (0.5 x the cycle weight) applied to λ_ccl = 5. Parameters as :class:`OMLCycleGAN`.
+    """
+
+    name = "cyclegan-id"
+
+    def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
+                 batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
+                 ndf: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
+                 discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
+                 oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
+                 seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
+        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
+        self.ngf, self.n_blocks, self.ndf, self.crop = ngf, n_blocks, ndf, crop
+        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
+        self.discriminator, self.gan_loss = discriminator, gan_loss
+        self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
+        self.lambda_identity, self.oml_form, self.pool_size, self.flip = lambda_identity, oml_form, pool_size, flip
+        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+
+
+class Pix2Pix(GanMethod):
+    """Pix2Pix (Isola et al. 2017), the paper's supervised comparator: FU -> BL only.
+
+    U-Net generator (``depth=8`` is unet_256; BatchNorm, dropout 0.5 in the inner decoder blocks)
+    and a conditional 70x70 PatchGAN on concat(FU, BL-or-G(FU)); vanilla (BCE) GAN loss plus
+    ``lambda_l1`` x L1 to the paired BL slice. At inference the network runs in eval mode
+    (BatchNorm running statistics, no dropout), so the output is deterministic.
+
+    Args:
+        preset: ``quick`` or ``paper`` (Isola et al.: unet_256, batch 1, 100 + 100 epochs of
+            linear decay, Adam 2e-4, betas (0.5, 0.999)).
+        depth: U-Net downsamplings (input padded to a multiple of ``2**depth``).
+        norm, dropout: generator/discriminator norm and decoder dropout.
+        gan_loss, lambda_adv, lambda_l1: GAN criterion and weights (paper: bce, 1, 100).
+        Other parameters as :class:`OMLCycleGAN`.
+    """
+
+    name = "pix2pix"
+    capabilities = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=False,
+                                deterministic=True)
+    presets: ClassVar[dict[str, ParamDict]] = {
+        "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8,
+                  "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
+        "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "ndf": 16, "depth": 6,
+                  "crop": 64, "lr": 1e-3, "decay_start": 0.5, "val_slices": 32},
+    }
+    _model_class = Pix2PixModel
+
+    def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
+                 batch_size: int | None = None, ngf: int | None = None, ndf: int | None = None,
+                 depth: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 beta2: float = 0.999, decay_start: float | None = None, val_slices: int | None = None,
+                 norm: str = "batch", dropout: float = 0.5, gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 lambda_l1: float = 100.0, flip: bool = True, device: str = "auto", seed: int = 0,
+                 work_dir: str | None = None, infer_batch: int = 8) -> None:
+        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
+        self.ngf, self.ndf, self.depth, self.crop = ngf, ndf, depth, crop
+        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
+        self.norm, self.dropout, self.gan_loss = norm, dropout, gan_loss
+        self.lambda_adv, self.lambda_l1, self.flip = lambda_adv, lambda_l1, flip
+        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+
+    def _model_config(self, p: ParamDict) -> Pix2PixConfig:
+        return Pix2PixConfig(
+            ngf=int(p["ngf"]), depth=int(p["depth"]), norm=p["norm"], dropout=float(p["dropout"]),
+            ndf=int(p["ndf"]), gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]),
+            lambda_l1=float(p["lambda_l1"]), lr=float(p["lr"]), beta1=float(p["beta1"]), beta2=float(p["beta2"]))

@@ -1,0 +1,291 @@
+"""Trainable model bundles (networks + optimizers + one training step) of the GAN family.
+
+:class:`CycleModel` covers OML-CycleGAN, CycleGAN and CycleGAN+identity (they differ only in
+loss weights); :class:`Pix2PixModel` is the supervised comparator. Both expose ``nets``,
+``opts``, ``generators`` (what inference needs), ``train_step`` and ``translate``.
+
+The training step avoids the redundant work of the reference loop (REFERENCE.md §3): the
+discriminator step reuses the generator outputs of the generator step, detached, instead of
+re-running both generators with autograd; generator calls on the same network are batched
+(``G_A([x_B, x_A])`` gives the translation and the identity output in one pass; InstanceNorm
+is per-sample, so this is exact); discriminator weights do not collect gradients during the
+generator step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from harmbench.errors import DataError
+from harmbench_gan import losses
+from harmbench_gan.networks import (
+    GlobalDiscriminator,
+    PatchDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+    init_weights,
+)
+
+
+@dataclass(frozen=True)
+class CycleConfig:
+    """Architecture and loss weights of the CycleGAN family (defaults: the paper, REFERENCE §1/§3)."""
+
+    ngf: int = 64
+    n_blocks: int = 9
+    n_down: int = 2
+    ndf: int = 64
+    discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
+    gan_loss: str = "bce"
+    lambda_adv: float = 1.0
+    lambda_ccl: float = 5.0
+    lambda_oml: float = 10.0
+    lambda_identity: float = 0.0
+    oml_form: str = "paper"           # "paper" (4 terms) or "authors-code" (2 cross terms)
+    pool_size: int = 0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.99
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig:
+    """Pix2Pix: unet_256 (depth 8), BatchNorm, dropout 0.5, conditional 70x70 PatchGAN, BCE, λ_L1 100."""
+
+    ngf: int = 64
+    depth: int = 8
+    norm: str = "batch"
+    dropout: float = 0.5
+    ndf: int = 64
+    d_layers: int = 3
+    gan_loss: str = "bce"
+    lambda_adv: float = 1.0
+    lambda_l1: float = 100.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al.); ``size=0`` returns the input unchanged."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size, self.images = size, []  # type: ignore[var-annotated]
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size <= 0:
+            return images
+        out = []
+        for img in images:
+            img = img[None]
+            if len(self.images) < self.size:
+                self.images.append(img.clone())
+                out.append(img)
+            elif torch.rand(1, generator=self.gen).item() < 0.5:
+                j = int(torch.randint(0, self.size, (1,), generator=self.gen))
+                out.append(self.images[j].clone())
+                self.images[j] = img.clone()
+            else:
+                out.append(img)
+        return torch.cat(out)
+
+
+def _requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for n in nets:
+        for p in n.parameters():
+            p.requires_grad_(flag)
+
+
+class _Base:
+    nets: dict[str, nn.Module]
+    opts: dict[str, torch.optim.Optimizer]
+    generators: tuple[str, ...]
+    stride: int
+
+    def __init__(self, device: str, channels_last: bool) -> None:
+        self.device = device
+        self.channels_last = channels_last
+        self.amp = device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def _finish(self) -> None:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for n in self.nets.values():
+            n.to(self.device, memory_format=fmt)
+
+    def _in(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+    def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+
+    def set_lr(self, lr: float) -> None:
+        for o in self.opts.values():
+            for g in o.param_groups:
+                g["lr"] = lr
+
+    def train(self) -> None:
+        for n in self.nets.values():
+            n.train()
+
+    def eval(self) -> None:
+        for n in self.nets.values():
+            n.eval()
+
+    @torch.inference_mode()
+    def translate(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Run generator ``name`` on (N, 1, H, W) in [-1, 1]; returns float32 on the CPU."""
+        with self._autocast():
+            y = self.nets[name](self._in(x))
+        return y.float().cpu().contiguous()
+
+
+class CycleModel(_Base):
+    """Two generators (``G_fu2bl`` = G_A, ``G_bl2fu`` = G_B) and two discriminators (``D_bl``, ``D_fu``).
+
+    Generator objective: ``λ_adv·L_adv + λ_ccl·L_ccl + λ_oml·L_oml + λ_id·L_id`` with each term
+    summed over both directions; discriminators minimise ``0.5·(GAN(real) + GAN(fake))``.
+    """
+
+    generators = ("G_fu2bl", "G_bl2fu")
+
+    def __init__(self, cfg: CycleConfig, *, device: str = "cpu", seed: int = 0, channels_last: bool = False) -> None:
+        super().__init__(device, channels_last)
+        if cfg.oml_form not in losses.OML_FORMS:
+            raise DataError(f"unknown oml_form {cfg.oml_form!r}; expected one of {losses.OML_FORMS}")
+        if cfg.discriminator not in ("global", "patch"):
+            raise DataError(f"unknown discriminator {cfg.discriminator!r}; expected 'global' or 'patch'")
+        self.cfg = cfg
+        gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down)
+        if cfg.discriminator == "global":
+            def make_d() -> nn.Module:
+                return GlobalDiscriminator(ndf=cfg.ndf)
+        else:
+            def make_d() -> nn.Module:
+                return PatchDiscriminator(ndf=cfg.ndf, norm="instance")
+        self.nets = {
+            "G_fu2bl": init_weights(ResnetGenerator(**gen), seed=seed),
+            "G_bl2fu": init_weights(ResnetGenerator(**gen), seed=seed + 1),
+            "D_bl": init_weights(make_d(), seed=seed + 2),
+            "D_fu": init_weights(make_d(), seed=seed + 3),
+        }
+        self._finish()
+        betas = (cfg.beta1, cfg.beta2)
+        g_params = list(self.nets["G_fu2bl"].parameters()) + list(self.nets["G_bl2fu"].parameters())
+        self.opts = {
+            "G": torch.optim.Adam(g_params, lr=cfg.lr, betas=betas),
+            "D_bl": torch.optim.Adam(self.nets["D_bl"].parameters(), lr=cfg.lr, betas=betas),
+            "D_fu": torch.optim.Adam(self.nets["D_fu"].parameters(), lr=cfg.lr, betas=betas),
+        }
+        self.gan = losses.GANLoss(cfg.gan_loss)
+        self.pools = {"bl": ImagePool(cfg.pool_size, seed), "fu": ImagePool(cfg.pool_size, seed + 1)}
+        self.stride = 2**cfg.n_down
+
+    @property
+    def needs_identity_outputs(self) -> bool:
+        c = self.cfg
+        return c.lambda_identity > 0 or (c.lambda_oml > 0 and c.oml_form == "paper")
+
+    def train_step(self, x_bl: torch.Tensor, x_fu: torch.Tensor) -> dict[str, float]:
+        """One generator update and one update of each discriminator; returns the loss values."""
+        c, gan = self.cfg, self.gan
+        g_a, g_b, d_a, d_b = (self.nets[k] for k in ("G_fu2bl", "G_bl2fu", "D_bl", "D_fu"))
+        x_a, x_b = self._in(x_bl), self._in(x_fu)
+        n = x_a.shape[0]
+        _requires_grad([d_a, d_b], False)
+        with self._autocast():
+            if self.needs_identity_outputs:
+                fake_a, idt_a = g_a(torch.cat([x_b, x_a])).split(n)
+                fake_b, idt_b = g_b(torch.cat([x_a, x_b])).split(n)
+            else:
+                fake_a, fake_b, idt_a, idt_b = g_a(x_b), g_b(x_a), None, None
+            rec_a, rec_b = g_a(fake_b), g_b(fake_a)
+            l_adv = gan(d_a(fake_a), True) + gan(d_b(fake_b), True)
+            l_ccl = losses.cycle_loss(x_a, rec_a, x_b, rec_b)
+            total = c.lambda_adv * l_adv + c.lambda_ccl * l_ccl
+            out = {"G_adv": l_adv, "G_ccl": l_ccl}
+            if c.lambda_oml > 0:
+                if c.oml_form == "paper":
+                    l_oml = losses.original_matching_loss(x_a, x_b, fake_a, idt_a, fake_b, idt_b)
+                else:
+                    l_oml = losses.original_matching_loss_code(x_a, x_b, fake_a, fake_b)
+                total = total + c.lambda_oml * l_oml
+                out["G_oml"] = l_oml
+            if c.lambda_identity > 0:
+                l_id = losses.identity_loss(x_a, x_b, idt_a, idt_b)
+                total = total + c.lambda_identity * l_id
+                out["G_id"] = l_id
+        self._step(total, self.opts["G"])
+        out["G_total"] = total
+
+        _requires_grad([d_a, d_b], True)
+        for key, d, real, fake in (("D_bl", d_a, x_a, fake_a), ("D_fu", d_b, x_b, fake_b)):
+            fake = self.pools[key[2:]].query(fake.detach())
+            with self._autocast():
+                logits = d(torch.cat([real, fake]))
+                l_d = 0.5 * (gan(logits[:n], True) + gan(logits[n:], False))
+            self._step(l_d, self.opts[key])
+            out[key] = l_d
+        self.scaler.update()
+        return {k: float(v.detach()) for k, v in out.items()}
+
+
+class Pix2PixModel(_Base):
+    """U-Net generator ``G_fu2bl`` and conditional PatchGAN ``D`` on concat(FU, BL or G(FU))."""
+
+    generators = ("G_fu2bl",)
+
+    def __init__(self, cfg: Pix2PixConfig, *, device: str = "cpu", seed: int = 0,
+                 channels_last: bool = False) -> None:
+        super().__init__(device, channels_last)
+        self.cfg = cfg
+        self.nets = {
+            "G_fu2bl": init_weights(UnetGenerator(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm,
+                                                  dropout=cfg.dropout), seed=seed),
+            "D": init_weights(PatchDiscriminator(in_channels=2, ndf=cfg.ndf, n_layers=cfg.d_layers,
+                                                 norm=cfg.norm), seed=seed + 1),
+        }
+        self._finish()
+        betas = (cfg.beta1, cfg.beta2)
+        self.opts = {"G": torch.optim.Adam(self.nets["G_fu2bl"].parameters(), lr=cfg.lr, betas=betas),
+                     "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr, betas=betas)}
+        self.gan = losses.GANLoss(cfg.gan_loss)
+        self.stride = 2**cfg.depth
+
+    def train_step(self, x_bl: torch.Tensor, x_fu: torch.Tensor) -> dict[str, float]:
+        """One generator and one discriminator update; returns the loss values."""
+        c, gan, g, d = self.cfg, self.gan, self.nets["G_fu2bl"], self.nets["D"]
+        x_a, x_b = self._in(x_bl), self._in(x_fu)
+        _requires_grad([d], False)
+        with self._autocast():
+            fake = g(x_b)
+            l_adv = gan(d(torch.cat([x_b, fake], 1)), True)
+            l_l1 = losses.l1(fake, x_a)
+            total = c.lambda_adv * l_adv + c.lambda_l1 * l_l1
+        self._step(total, self.opts["G"])
+        _requires_grad([d], True)
+        with self._autocast():
+            fake_pair = torch.cat([x_b, fake.detach()], 1)
+            real_pair = torch.cat([x_b, x_a], 1)
+            l_d = 0.5 * (gan(d(real_pair), True) + gan(d(fake_pair), False))
+        self._step(l_d, self.opts["D"])
+        self.scaler.update()
+        return {"G_adv": float(l_adv.detach()), "G_l1": float(l_l1.detach()), "G_total": float(total.detach()),
+                "D": float(l_d.detach())}

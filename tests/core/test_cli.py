@@ -1,0 +1,119 @@
+"""CLI behaviour: every bad input gives exit code 2 and a single line naming the problem."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from harmbench.cli.main import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_line_error(res, needle):
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, res.output
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in res.output
+
+
+@pytest.fixture
+def files(tmp_path, affine):
+    d = tmp_path
+    rng = np.random.default_rng(0)
+    img = rng.uniform(0, 100, (6, 7, 8)).astype(np.float32)
+    nib.save(nib.Nifti1Image(img, affine), d / "fu.nii.gz")
+    nib.save(nib.Nifti1Image(img * 1.1, affine), d / "bl.nii.gz")
+    nib.save(nib.Nifti1Image(img[:5], affine), d / "small.nii.gz")
+    shifted = affine.copy()
+    shifted[0, 3] += 7
+    nib.save(nib.Nifti1Image(img, shifted), d / "shifted.nii.gz")
+    nib.save(nib.Nifti1Image(np.stack([img, img], -1), affine), d / "4d.nii.gz")
+    bad = img.copy()
+    bad[0, 0, 0] = np.inf
+    nib.save(nib.Nifti1Image(bad, affine), d / "inf.nii.gz")
+    (d / "text.nii.gz").write_text("not an image")
+    return d
+
+
+def test_version():
+    res = run("--version")
+    assert res.exit_code == 0 and "0.1.0" in res.output
+
+
+def test_list_json():
+    res = run("list", "methods", "--json")
+    names = {r["name"] for r in json.loads(res.output)}
+    assert {"identity", "histmatch", "nyul"} <= names
+
+
+def test_harmonize_identity_roundtrip(files):
+    res = run("harmonize", "identity", "--input", files / "fu.nii.gz", "--output", files / "out.nii.gz")
+    assert res.exit_code == 0, res.output
+    a = nib.load(files / "out.nii.gz")
+    b = nib.load(files / "fu.nii.gz")
+    np.testing.assert_allclose(a.get_fdata(), b.get_fdata(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(a.affine, b.affine)
+
+
+def test_histmatch_cli_returns_original_range(files):
+    res = run("harmonize", "histmatch", "--input", files / "fu.nii.gz", "--reference", files / "bl.nii.gz",
+              "--output", files / "out.nii.gz")
+    assert res.exit_code == 0, res.output
+    out = nib.load(files / "out.nii.gz").get_fdata()
+    fu = nib.load(files / "fu.nii.gz").get_fdata()
+    assert out.min() >= fu.min() - 1e-3 and out.max() <= fu.max() + 1e-3 and out.max() > 50
+
+
+@pytest.mark.parametrize("case,needle", [
+    (("harmonize", "identity", "--input", "{d}/missing.nii.gz", "--output", "{d}/o.nii.gz"), "file not found"),
+    (("harmonize", "identity", "--input", "{d}/text.nii.gz", "--output", "{d}/o.nii.gz"), "not a readable NIfTI"),
+    (("harmonize", "identity", "--input", "{d}/4d.nii.gz", "--output", "{d}/o.nii.gz"), "expected a 3-D image"),
+    (("harmonize", "identity", "--input", "{d}/inf.nii.gz", "--output", "{d}/o.nii.gz"), "NaN/Inf voxels"),
+    (("harmonize", "histmatch", "--input", "{d}/small.nii.gz", "--reference", "{d}/bl.nii.gz",
+      "--output", "{d}/o.nii.gz"), "FU image has shape (5, 7, 8); BL has (6, 7, 8)"),
+    (("harmonize", "histmatch", "--input", "{d}/shifted.nii.gz", "--reference", "{d}/bl.nii.gz",
+      "--output", "{d}/o.nii.gz"), "affines differ"),
+    (("harmonize", "histmatch", "--input", "{d}/fu.nii.gz", "--output", "{d}/o.nii.gz"), "needs --reference"),
+    (("harmonize", "histmach", "--input", "{d}/fu.nii.gz", "--output", "{d}/o.nii.gz"), "did you mean histmatch"),
+    (("harmonize", "nyul", "--input", "{d}/fu.nii.gz", "--output", "{d}/o.nii.gz"), "must be fitted first"),
+    (("harmonize", "identity", "--input", "{d}/fu.nii.gz", "--output", "{d}/fu.nii.gz"), "refusing to overwrite"),
+    (("harmonize", "nyul[n_landmark=3]", "--input", "{d}/fu.nii.gz", "--output", "{d}/o.nii.gz"),
+     "unknown parameter 'n_landmark'"),
+    (("fit", "nyul", "--data", "{d}/nope.csv", "--out", "{d}/m"), "manifest not found"),
+])
+def test_bad_input_exit_2(files, case, needle):
+    res = run(*[a.format(d=files) for a in case])
+    _one_line_error(res, needle)
+
+
+def test_model_from_other_method(files, toy_manifest, tmp_path):
+    assert run("fit", "nyul", "--data", toy_manifest, "--out", tmp_path / "m").exit_code == 0
+    res = run("harmonize", "histmatch", "--model", tmp_path / "m", "--input", files / "fu.nii.gz",
+              "--reference", files / "bl.nii.gz", "--output", files / "o.nii.gz")
+    _one_line_error(res, "saved by method 'nyul'; expected 'histmatch'")
+    meta = json.loads((tmp_path / "m" / "artifact.json").read_text())
+    meta["format_version"] = 7
+    (tmp_path / "m" / "artifact.json").write_text(json.dumps(meta))
+    res = run("harmonize", "nyul", "--model", tmp_path / "m", "--input", files / "fu.nii.gz",
+              "--output", files / "o.nii.gz")
+    _one_line_error(res, "format version 7")
+
+
+def test_debug_shows_traceback(files):
+    res = CliRunner().invoke(cli, ["--debug", "harmonize", "identity", "--input", str(files / "missing.nii.gz"),
+                                   "--output", str(files / "o.nii.gz")])
+    assert res.exit_code != 0 and res.exception is not None
+
+
+def test_check_plugin_cli():
+    res = run("check-plugin", "nyul")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("pass") == 9

@@ -26,18 +26,20 @@ def build_dataset(name: str, out: Path | None = None, seed: int | None = None) -
 
 def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
     """Prepared manifest for a dataset name or a manifest path (built/prepared on demand)."""
-    from harmbench.preprocess import prepare_manifest
-
     path = Path(dataset)
     if path.suffix.lower() == ".csv" or path.exists():
         df = read_manifest(path)
         if is_prepared(df):
             return Path(df.attrs["path"])
+        from harmbench.preprocess import prepare_manifest
+
         return Path(prepare_manifest(Path(df.attrs["path"])))
     if dataset not in registry.datasets():
         registry.get_dataset(dataset)  # raises with suggestions
     spec = registry.get_dataset(dataset)
     raw = build_dataset(dataset, seed=seed)
+    from harmbench.preprocess import prepare_manifest
+
     prep = prepare_manifest(raw, raw.parent.parent / "prepared", **(spec.prepare or {}))
     if not Path(prep).exists():
         raise DataError(f"preparing {dataset} produced no manifest at {prep}")

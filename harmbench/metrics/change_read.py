@@ -4,8 +4,11 @@ From the BL and FU target-lesion segmentations (the fixed segmenter of
 :mod:`harmbench.metrics.lesion_seg`, or manifest masks) three objective measurements are taken:
 
 * relative volume change ΔV/V = (V_FU − V_BL) / V_BL (volumes in mm³ from the voxel spacing);
-* enhancement change ΔE = E_FU / E_BL − 1, E = lesion-to-WM enhancement ratio (median intensity
-  of the enhancing lesion voxels / local WM median);
+* enhancement change ΔC = C_FU / C_BL − 1 of the lesion-to-WM contrast C = E − 1 = (L − W) / W,
+  where E is the enhancement ratio of :class:`~harmbench.metrics.lesion_seg.LesionSegmentation`
+  (median intensity of the enhancing lesion voxels L over the local WM median W). The contrast,
+  not the ratio, is used because it is what a reader perceives: a lesion/WM ratio going from
+  1.30 to 1.39 is a 30 % stronger enhancement but only a 7 % larger ratio;
 * boundary displacement = average Hausdorff distance (mm) between the two masks.
 
 Calls (1 = "changed", 0 = "unchanged"):
@@ -13,7 +16,7 @@ Calls (1 = "changed", 0 = "unchanged"):
 * ``change-size``: |ΔV/V| > ``size_threshold`` (0.20) **and** |V_FU − V_BL| exceeds the
   resolution floor, a shell of ``shell_voxels`` (0.5) voxel thickness over the BL lesion surface
   (|∂BL| · shell_voxels · voxel volume) — smaller changes are partial-volume noise;
-* ``change-enhancement``: |ΔE| > ``enhancement_threshold`` (0.15);
+* ``change-enhancement``: |ΔC| > ``enhancement_threshold`` (0.15);
 * ``change-border``: average HD > ``border_mm`` (1.5 mm);
 * ``change-any``: any of the three.
 
@@ -43,14 +46,14 @@ class ChangeRead(Metric):
 
     Emits per case the 0/1 calls ``change-size``, ``change-enhancement``, ``change-border``,
     ``change-any`` and the measurements ``lesion-volume-change`` (ΔV/V, signed),
-    ``lesion-enhancement-change`` (ΔE, signed) and ``lesion-border-shift`` (average HD, mm).
+    ``lesion-enhancement-change`` (ΔC, signed) and ``lesion-border-shift`` (average HD, mm).
     On stable lesions (test-A) the mean of a call is its false-progression rate; on changed lesions
     (test-B, ``ctx.change`` ≠ 0) the mean of ``change-size`` is the sensitivity to real change.
 
     Args:
         size_threshold: |ΔV/V| above which size is called changed.
         shell_voxels: thickness (voxels) of the BL-surface shell used as the volume floor.
-        enhancement_threshold: |ΔE| above which enhancement is called changed.
+        enhancement_threshold: |ΔC| above which enhancement is called changed.
         border_mm: average Hausdorff distance (mm) above which the border is called changed.
         source: ``"auto"`` (fixed segmenter) or ``"manifest"`` (manifest lesion masks).
         level, margin_mm: segmenter parameters.
@@ -86,7 +89,8 @@ class ChangeRead(Metric):
         v_bl, v_fu = bl.mask.sum() * voxel, fu.mask.sum() * voxel
         dv = float((v_fu - v_bl) / v_bl)
         floor = self.shell_voxels * int(surface(bl.mask).sum()) * voxel
-        de = fu.enhancement / bl.enhancement - 1.0 if bl.enhancement > 0 else math.nan
+        c_bl, c_fu = bl.enhancement - 1.0, fu.enhancement - 1.0
+        de = c_fu / c_bl - 1.0 if c_bl > 0 else math.nan
         shift = surface_scores(bl.mask, fu.mask, ctx.bl.spacing).avg_hd
         size = float(abs(dv) > self.size_threshold and abs(v_fu - v_bl) > floor)
         enh = float(abs(de) > self.enhancement_threshold) if np.isfinite(de) else math.nan

@@ -50,5 +50,10 @@ class HistogramMatching(BaseMethod):
         order = np.argsort(s_vals, kind="stable")
         xs, idx = np.unique(s_vals[order], return_index=True)
         ys = np.maximum.accumulate(matched[order][idx])
+        lo_src, lo_ref = float(src.min()), float(ref.min())
+        if lo_src < xs[0]:
+            # anchor the dark end: background maps onto the reference background, not onto the
+            # darkest foreground value (np.interp would otherwise clamp it there)
+            xs, ys = np.concatenate([[lo_src], xs]), np.concatenate([[min(lo_ref, ys[0])], ys])
         out = np.interp(src, xs, ys).astype(np.float32)
         return fu.with_data(out)

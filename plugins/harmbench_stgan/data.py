@@ -86,18 +86,23 @@ class DomainSlices:
         images, _ = pad(np.concatenate(stacks), padded_size(h, w, multiple, image_size))
         return cls(images, np.concatenate(labels))
 
-    def sampler(self, *, batch_size: int, seed: int) -> DomainSampler:
-        return DomainSampler(self, batch_size=batch_size, seed=seed)
+    def sampler(self, *, batch_size: int, seed: int, crop: int | None = None) -> DomainSampler:
+        return DomainSampler(self, batch_size=batch_size, seed=seed, crop=crop)
 
 
 class DomainSampler:
     """Seeded batches: source images, and two reference images per sample from a random target domain.
 
-    The draw for iteration ``it`` depends only on ``(seed, it)``.
+    Every image gets a random left-right flip and, when ``crop`` is set, an independent random
+    ``crop`` x ``crop`` window (the networks are fully convolutional / globally pooled, so they
+    run on whole slices at inference). The draw for iteration ``it`` depends only on ``(seed, it)``.
     """
 
-    def __init__(self, data: DomainSlices, *, batch_size: int, seed: int) -> None:
-        self.data, self.batch_size, self.seed = data, batch_size, seed
+    def __init__(self, data: DomainSlices, *, batch_size: int, seed: int, crop: int | None = None) -> None:
+        h, w = data.images.shape[1:]
+        if crop is not None and not 0 < crop <= min(h, w):
+            raise DataError(f"stgan: crop {crop} must be in 1..{min(h, w)} (the padded slice size {h}x{w})")
+        self.data, self.batch_size, self.seed, self.crop = data, batch_size, seed, crop
         self.by_domain = [np.flatnonzero(data.domains == d) for d in range(int(data.domains.max()) + 1)]
         self.present = [d for d, ix in enumerate(self.by_domain) if ix.size]
 
@@ -114,6 +119,11 @@ class DomainSampler:
 
         def take(ix: np.ndarray) -> torch.Tensor:
             a = np.where(flip[:, None, None], imgs[ix][:, :, ::-1], imgs[ix])
+            if self.crop is not None:
+                c = self.crop
+                ys = rng.integers(0, a.shape[1] - c + 1, size=len(ix))
+                xs = rng.integers(0, a.shape[2] - c + 1, size=len(ix))
+                a = np.stack([s[y:y + c, x:x + c] for s, y, x in zip(a, ys, xs)])
             return torch.from_numpy(np.ascontiguousarray(a))[:, None]
 
         return {"x": take(src), "y": torch.from_numpy(self.data.domains[src]),

@@ -85,11 +85,15 @@ class Generator(nn.Module):
     """Encoder (IN residual blocks, ``n_down`` downsamplings) + AdaIN decoder.
 
     Input and output: (B, 1, H, W) slices in [-1, 1], H and W divisible by ``2**n_down``;
-    style: (B, style_dim).
+    style: (B, style_dim). With ``residual`` the network predicts a correction added to the
+    input and its last conv starts at zero, so training starts from the identity map (not part
+    of StarGAN v2; used by the CPU ``quick`` preset, see the method docstring).
     """
 
-    def __init__(self, *, dim: int, max_dim: int, n_down: int, style_dim: int, n_bottleneck: int = 2) -> None:
+    def __init__(self, *, dim: int, max_dim: int, n_down: int, style_dim: int, n_bottleneck: int = 2,
+                 residual: bool = False) -> None:
         super().__init__()
+        self.residual = residual
         w = _widths(dim, max_dim, n_down)
         self.from_img = nn.Conv2d(1, dim, 3, 1, 1)
         self.encode = nn.ModuleList(ResBlock(w[i], w[i + 1], normalize=True, downsample=True) for i in range(n_down))
@@ -97,6 +101,9 @@ class Generator(nn.Module):
         self.decode = nn.ModuleList(AdaINResBlock(w[-1], w[-1], style_dim) for _ in range(n_bottleneck))
         self.decode.extend(AdaINResBlock(w[i + 1], w[i], style_dim, upsample=True) for i in reversed(range(n_down)))
         self.to_img = nn.Sequential(nn.InstanceNorm2d(dim, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(dim, 1, 1))
+        if residual:
+            nn.init.zeros_(self.to_img[2].weight)
+            nn.init.zeros_(self.to_img[2].bias)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         h = self.from_img(x)
@@ -104,7 +111,8 @@ class Generator(nn.Module):
             h = blk(h)
         for blk in self.decode:
             h = blk(h, s)
-        return self.to_img(h)
+        out = self.to_img(h)
+        return x + out if self.residual else out
 
 
 class MappingNetwork(nn.Module):

@@ -55,10 +55,16 @@ class StyleTransferGAN(BaseMethod):
         style_dim: style code size.
         latent_dim: random latent size of the mapping network.
         mapping_dim: hidden width of the mapping network.
+        residual: generator adds its output to the input, last layer zero-initialised (starts
+            as the identity). Off in ``paper`` (StarGAN v2 has no such skip); on in ``quick``,
+            where a few hundred CPU iterations cannot first learn to reproduce anatomy.
         image_size: square network input size in pixels (slices are centred and padded), or None
             to pad each slice only to the next multiple of ``2**n_down``.
-        iterations: training iterations (each = latent- and reference-guided D and G steps).
+        iterations: training iterations.
+        guidance: ``"both"`` (StarGAN v2: latent- and reference-guided D and G steps every
+            iteration) or ``"alternate"`` (one of the two per iteration, half the cost).
         batch_size: slices per batch.
+        crop: random square training crop in pixels, or None for whole (padded) slices.
         lr, lr_mapping: Adam learning rates (networks / mapping network).
         beta1, beta2: Adam betas.
         weight_decay: Adam weight decay.
@@ -87,8 +93,9 @@ class StyleTransferGAN(BaseMethod):
     }
 
     def __init__(self, *, dim: int = 64, max_dim: int = 512, n_down: int = 4, style_dim: int = 64,
-                 latent_dim: int = 16, mapping_dim: int = 512, image_size: int | None = 256,
-                 iterations: int = 100_000, batch_size: int = 8, lr: float = 1e-4, lr_mapping: float = 1e-6,
+                 latent_dim: int = 16, mapping_dim: int = 512, residual: bool = False, image_size: int | None = 256,
+                 iterations: int = 100_000, guidance: str = "both", batch_size: int = 8,
+                 crop: int | None = None, lr: float = 1e-4, lr_mapping: float = 1e-6,
                  beta1: float = 0.0, beta2: float = 0.99, weight_decay: float = 1e-4, lambda_reg: float = 1.0,
                  lambda_sty: float = 1.0, lambda_ds: float = 1.0, lambda_cyc: float = 1.0,
                  ds_iterations: int = 100_000, ema_beta: float = 0.999, val_every: int = 5_000,
@@ -99,9 +106,12 @@ class StyleTransferGAN(BaseMethod):
         self.style_dim = style_dim
         self.latent_dim = latent_dim
         self.mapping_dim = mapping_dim
+        self.residual = residual
         self.image_size = image_size
         self.iterations = iterations
+        self.guidance = guidance
         self.batch_size = batch_size
+        self.crop = crop
         self.lr = lr
         self.lr_mapping = lr_mapping
         self.beta1 = beta1
@@ -131,7 +141,7 @@ class StyleTransferGAN(BaseMethod):
         torch.manual_seed(int(self.seed))
         kw = {"dim": int(self.dim), "max_dim": int(self.max_dim), "n_down": int(self.n_down)}
         return Nets(
-            generator=Generator(style_dim=int(self.style_dim), **kw),
+            generator=Generator(style_dim=int(self.style_dim), residual=bool(self.residual), **kw),
             mapping=MappingNetwork(latent_dim=int(self.latent_dim), style_dim=int(self.style_dim),
                                    n_domains=n_domains, hidden=int(self.mapping_dim)),
             style_encoder=StyleEncoder(style_dim=int(self.style_dim), n_domains=n_domains, **kw),
@@ -160,14 +170,15 @@ class StyleTransferGAN(BaseMethod):
         trainer = StarGANv2Trainer(
             nets, lr=float(self.lr), lr_mapping=float(self.lr_mapping), betas=(float(self.beta1), float(self.beta2)),
             weight_decay=float(self.weight_decay), ema_beta=float(self.ema_beta), latent_dim=int(self.latent_dim),
-            seed=int(self.seed), weights=LossWeights(reg=float(self.lambda_reg), sty=float(self.lambda_sty),
+            seed=int(self.seed), guidance=self.guidance, weights=LossWeights(reg=float(self.lambda_reg), sty=float(self.lambda_sty),
                                                      ds=float(self.lambda_ds), cyc=float(self.lambda_cyc),
                                                      ds_iterations=int(self.ds_iterations)))
         self.domains_ = domains
         self.bl_domain_ = max(bl, key=lambda s: sum(c.has("BL") and c.ref("BL").scanner == s for c in train))
         self.nets_ = trainer.ema
         val = [c for c in cohort.val if c.has("BL") and c.has("FU")]
-        sampler = data.sampler(batch_size=int(self.batch_size), seed=int(self.seed))
+        sampler = data.sampler(batch_size=int(self.batch_size), seed=int(self.seed),
+                               crop=None if self.crop is None else int(self.crop))
         best: tuple[float, dict[str, Any]] | None = None
         history: list[dict[str, float]] = []
         n_it = int(self.iterations)

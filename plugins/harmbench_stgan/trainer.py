@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harmbench.errors import DataError
 from harmbench_stgan.networks import Discriminator, Generator, MappingNetwork, StyleEncoder
 
 
@@ -71,10 +72,16 @@ class StarGANv2Trainer:
         ema_beta: EMA decay of the inference copies.
         latent_dim: size of the random latent code.
         seed: seed of the latent codes (iteration ``it`` draws from ``(seed, it)``).
+        guidance: ``"both"`` (StarGAN v2: latent- and reference-guided steps every iteration) or
+            ``"alternate"`` (latent on even, reference on odd iterations: half the cost per iteration).
     """
 
     def __init__(self, nets: Nets, *, lr: float, lr_mapping: float, betas: tuple[float, float],
-                 weight_decay: float, weights: LossWeights, ema_beta: float, latent_dim: int, seed: int) -> None:
+                 weight_decay: float, weights: LossWeights, ema_beta: float, latent_dim: int, seed: int,
+                 guidance: str = "both") -> None:
+        if guidance not in ("both", "alternate"):
+            raise DataError(f"stgan: guidance must be 'both' or 'alternate'; got {guidance!r}")
+        self.guidance = guidance
         self.nets, self.weights, self.ema_beta = nets, weights, ema_beta
         self.latent_dim, self.seed = latent_dim, seed
         self.ema = nets.ema_copy()
@@ -105,7 +112,10 @@ class StarGANv2Trainer:
         z2 = torch.randn(bs, self.latent_dim, generator=gen).to(device)
         lam_ds = self.weights.ds * max(0.0, 1.0 - it / max(self.weights.ds_iterations, 1))
         logs: dict[str, float] = {}
-        for latent, (s1, s2) in ((True, (z1, z2)), (False, (b["x_ref"], b["x_ref2"]))):
+        modes = ((True, (z1, z2)), (False, (b["x_ref"], b["x_ref2"])))
+        if self.guidance == "alternate":
+            modes = (modes[it % 2],)
+        for latent, (s1, s2) in modes:
             tag = "lat" if latent else "ref"
             logs[f"d_{tag}"] = self._d_step(b, s1, latent)
             logs[f"g_{tag}"] = self._g_step(b, s1, s2, latent, lam_ds)

@@ -1,0 +1,146 @@
+"""End-to-end harness on the phantom cohort: results, caching/resume, failure isolation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from harmbench import registry
+from harmbench.cli.main import cli
+from harmbench.harness.plan import EvalConfig
+from harmbench.harness.runner import RESULT_COLUMNS, evaluate
+from harmbench.hookspecs import hookimpl
+from harmbench.method import BaseMethod, Capabilities
+from harmbench.runspec import parse_specs
+
+FAST_METRICS = ["similarity", "cnr", "lesion", "change-read"]
+
+
+class Exploding(BaseMethod):
+    """Fails in transform for every case."""
+
+    name = "exploding"
+    capabilities = Capabilities(needs_training=False)
+
+    def __init__(self):
+        pass
+
+    def _transform(self, fu, *, reference):
+        raise RuntimeError("kaboom")
+
+
+class Picky(BaseMethod):
+    """Declines every dataset."""
+
+    name = "picky"
+    capabilities = Capabilities(needs_training=True, needs_template_space=True)
+
+    def __init__(self):
+        pass
+
+
+class _Plugin:
+    @hookimpl
+    def harmbench_methods(self):
+        return [Exploding, Picky]
+
+
+@pytest.fixture
+def extra_methods():
+    registry.register_plugin(_Plugin(), "test-extra")
+    yield
+    registry.unregister_plugin("test-extra")
+
+
+def _cfg(toy_manifest, tmp_path, methods="identity,histmatch,nyul", **kw):
+    return EvalConfig(dataset=str(toy_manifest), methods=parse_specs(methods), out=tmp_path / "lb",
+                      work_dir=tmp_path / "work", metrics=FAST_METRICS, **kw)
+
+
+def test_evaluate_writes_long_results_and_tables(toy_manifest, tmp_path):
+    res = evaluate(_cfg(toy_manifest, tmp_path))
+    df = pd.read_csv(tmp_path / "lb" / "results.csv", dtype={"region": str, "case": str})
+    assert list(df.columns) == RESULT_COLUMNS
+    assert set(df["run"]) == {"identity", "histmatch", "nyul", "original-fu", "same-scanner-fu2"}
+    assert set(df["test_set"]) == {"A", "B"}
+    # identity is exactly the original FU row
+    a = df[(df.run == "identity") & (df.metric == "psnr")].set_index("case")["value"]
+    b = df[(df.run == "original-fu") & (df.metric == "psnr")].set_index("case")["value"]
+    pd.testing.assert_series_equal(a.sort_index(), b.sort_index(), check_names=False)
+    # the same-scanner ceiling beats the original FU on every case
+    c = df[(df.run == "same-scanner-fu2") & (df.metric == "psnr")].set_index("case")["value"]
+    assert (c.sort_index() > b.sort_index() + 5).all()
+    for stem in ("table3-volumewise-testA.md", "table4-cnr-testA.md", "table5-change-testB.md", "report.html"):
+        assert (tmp_path / "lb" / stem).exists()
+    runs = json.loads((tmp_path / "lb" / "runs.json").read_text())
+    assert runs["versions"]["scipy"] and runs["dataset"]["hash"]
+    assert not res.failures
+    # harmonized NIfTI in the original range with the input affine
+    files = runs["harmonized"]["histmatch|" + df.case.iloc[0]]
+    import nibabel as nib
+
+    assert nib.load(files["native"]).shape == nib.load(files["harmonized"]).shape
+
+
+def test_rerun_is_fully_cached(toy_manifest, tmp_path, monkeypatch):
+    evaluate(_cfg(toy_manifest, tmp_path))
+    first = (tmp_path / "lb" / "results.csv").read_text()
+    import harmbench.harness.units as units
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a cached unit")
+
+    monkeypatch.setattr(units.BaseMethod, "transform", boom)
+    monkeypatch.setattr(units.BaseMethod, "fit", boom)
+    res = evaluate(_cfg(toy_manifest, tmp_path))
+    assert not res.failures
+    assert (tmp_path / "lb" / "results.csv").read_text() == first
+
+
+def test_failures_and_declines_are_isolated(toy_manifest, tmp_path, extra_methods):
+    res = evaluate(_cfg(toy_manifest, tmp_path, methods="identity,exploding,picky"))
+    assert res.runs["skipped"]["picky"].startswith("needs images in a common template space")
+    assert res.failures and all("kaboom" in f["error"] for f in res.failures)
+    assert {f["stage"] for f in res.failures} == {"harmonize"}
+    assert "identity" in set(res.results["run"])
+    html = (tmp_path / "lb" / "report.html").read_text()
+    assert "kaboom" in html and "picky" in html
+
+
+def test_cli_exit_code_reports_failures(toy_manifest, tmp_path, extra_methods):
+    args = ["evaluate", "--dataset", str(toy_manifest), "--methods", "identity,exploding",
+            "--metrics", "similarity", "--out", str(tmp_path / "lb"), "--work-dir", str(tmp_path / "w")]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1, res.output
+    assert "kaboom" in res.output
+
+
+def test_grid_runs_and_leaderboard_rerender(toy_manifest, tmp_path):
+    evaluate(_cfg(toy_manifest, tmp_path, methods="nyul[n_landmarks=5,11]", test_sets=("A",)))
+    df = pd.read_csv(tmp_path / "lb" / "results.csv")
+    assert {"nyul[n_landmarks=5]", "nyul[n_landmarks=11]"} <= set(df["run"])
+    (tmp_path / "lb" / "table3-volumewise-testA.md").unlink()
+    res = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "lb")])
+    assert res.exit_code == 0, res.output
+    assert "nyul[n_landmarks=5]" in (tmp_path / "lb" / "table3-volumewise-testA.md").read_text()
+
+
+def test_unknown_test_set_and_param(toy_manifest, tmp_path):
+    from harmbench.errors import DataError
+
+    with pytest.raises(DataError, match="unknown test set 'C'"):
+        evaluate(_cfg(toy_manifest, tmp_path, test_sets=("C",)))
+    with pytest.raises(DataError, match="unknown parameter"):
+        evaluate(_cfg(toy_manifest, tmp_path, methods="nyul[bogus=1]"))
+
+
+def test_histmatch_improves_psnr_on_toy(toy_manifest, tmp_path):
+    res = evaluate(_cfg(toy_manifest, tmp_path, methods="histmatch"))
+    df = res.results
+    h = df[(df.run == "histmatch") & (df.metric == "psnr")]["value"].to_numpy()
+    o = df[(df.run == "original-fu") & (df.metric == "psnr")]["value"].to_numpy()
+    assert np.all(h > o + 3.0)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harmbench.cohort import Cohort
+from harmbench.metrics.base import ScoringContext
+from harmbench.metrics.change_read import CALLS, ChangeRead
+
+from .helpers import values
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from harmbench.testing.toy import write_toy_cohort
+
+    m = write_toy_cohort(tmp_path_factory.mktemp("toy-change"), n_train=0, n_val=0, n_test_a=1, n_test_b=1,
+                         shape=(48, 56, 48), seed=3)
+    return Cohort.from_manifest(m)
+
+
+def _ctx(case, fu_session="FU", fu_data=None) -> ScoringContext:
+    bl, fu = case.volume("BL"), case.volume(fu_session)
+    if fu_data is not None:
+        fu = fu.with_data(fu_data)
+    return ScoringContext(case=case, bl=bl, fu=fu, fu_original=case.volume("FU"), labels_bl=case.labels("BL"),
+                          labels_fu=case.labels(fu_session), lesion_bl=case.lesion("BL"),
+                          lesion_fu=case.lesion(fu_session), slice_range=case.slice_range, change=case.change)
+
+
+def test_stable_lesion_is_read_unchanged(cohort):
+    case = cohort.split("test-A")[0]
+    for session in ("BL", "FU2"):
+        v = values(ChangeRead().compute(_ctx(case, session)))
+        assert all(v[c] == 0.0 for c in CALLS), (session, v)
+        assert abs(v["lesion-volume-change"]) < 0.05
+    # the original FU (other scanner) keeps the lesion's size but not its contrast: a scanner-induced
+    # "enhancement changed" call, which harmonization should remove
+    v = values(ChangeRead().compute(_ctx(case, "FU")))
+    assert v["change-size"] == 0.0 and v["change-enhancement"] == 1.0
+    assert v["lesion-enhancement-change"] == pytest.approx(0.35, abs=0.1)
+
+
+def test_true_growth_is_read_as_size_change(cohort):
+    case = cohort.split("test-B")[0]
+    assert case.change > 0.4
+    v = values(ChangeRead().compute(_ctx(case, "FU")))
+    assert v["change-size"] == 1.0 and v["change-any"] == 1.0
+    assert v["lesion-volume-change"] == pytest.approx(case.change, abs=0.15)
+
+
+def test_enhancement_change_and_vanished_lesion(cohort):
+    case = cohort.split("test-A")[0]
+    ctx = _ctx(case, "FU2")
+    les, lab = ctx.lesion_bl, ctx.labels_bl
+    wm = float(np.median(ctx.fu.data[lab == 2]))
+    boosted = ctx.fu.data.copy()
+    boosted[les] = wm + 1.6 * (boosted[les] - wm)          # stronger enhancement, same lesion
+    v = values(ChangeRead().compute(_ctx(case, "FU2", boosted)))
+    assert v["change-enhancement"] == 1.0 and v["lesion-enhancement-change"] > 0.15
+    erased = ctx.fu.data.copy()
+    erased[les] = wm                                       # a method that removes the lesion
+    v = values(ChangeRead().compute(_ctx(case, "FU2", erased)))
+    assert all(v[c] == 1.0 for c in CALLS) and v["lesion-volume-change"] == -1.0
+
+
+def test_thresholds_are_parameters(cohort):
+    case = cohort.split("test-B")[0]
+    v = values(ChangeRead(size_threshold=10.0, border_mm=100.0, enhancement_threshold=10.0)
+               .compute(_ctx(case, "FU")))
+    assert all(v[c] == 0.0 for c in CALLS)
+    no_seed = _ctx(case, "FU")
+    no_seed.lesion_bl = None
+    assert all(math.isnan(x) for x in values(ChangeRead().compute(no_seed)).values())

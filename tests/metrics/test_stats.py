@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harmbench.stats import StatsError, holm, mcnemar_table, mcnemar_test, paired_test, policy, versions
+
+
+def test_mcnemar_on_a_known_table():
+    # rows: a called (1, 0); columns: b called (1, 0). Discordant pairs: 9 vs 1.
+    a = [1] * 10 + [1] * 9 + [0] * 1 + [0] * 5
+    b = [1] * 10 + [0] * 9 + [1] * 1 + [0] * 5
+    table, p = mcnemar_test(a, b)
+    assert table.tolist() == [[10, 9], [1, 5]]
+    assert p == pytest.approx(2 * (1 + 10) / 2**10)      # exact binomial: 2 P(X <= 1 | n=10, 1/2)
+    assert mcnemar_test([1, 0, 1], [1, 0, 1])[1] == 1.0  # no discordant pairs
+    assert mcnemar_table([1, np.nan, 0], [1, 1, 0]).tolist() == [[1, 0], [0, 1]]
+
+
+def test_wilcoxon_and_ttest_known_values():
+    stat, p = paired_test([1, 2, 3, 4, 5], [0, 0, 0, 0, 0])
+    assert stat == 0.0 and p == pytest.approx(2 / 32)    # exact: all 5 differences positive
+    t, p = paired_test([1, 2, 3], [0, 0, 0], test="ttest")
+    assert t == pytest.approx(2 * math.sqrt(3))          # mean 2, sd 1, n 3
+    assert p == pytest.approx(2 * (0.5 - t / (2 * math.sqrt(t * t + 2))))  # Student t, 2 df, closed form
+
+
+def test_paired_test_edge_cases():
+    assert paired_test([1, 2, 3], [1, 2, 3]) == (0.0, 1.0)
+    s, p = paired_test([1.0], [2.0])
+    assert math.isnan(s) and math.isnan(p)
+    # NaN pairs are dropped: the same as the test on the complete pairs
+    assert paired_test([1, 2, np.nan, 4, 5, 6], [0, 0, 7, 0, 0, 0]) == paired_test([1, 2, 4, 5, 6], [0] * 5)
+    with pytest.raises(StatsError, match="unknown paired test 'sign'"):
+        paired_test([1, 2], [2, 3], test="sign")
+    with pytest.raises(StatsError, match="3 values vs 2"):
+        paired_test([1, 2, 3], [2, 3])
+
+
+def test_holm_and_versions():
+    out = holm([0.01, 0.04, 0.03, np.nan])
+    np.testing.assert_allclose(out[:3], [0.03, 0.06, 0.06])
+    assert math.isnan(out[3])
+    v = versions()
+    assert set(v) == {"scipy", "statsmodels", "numpy", "harmbench"}
+    assert policy()["wilcoxon_zero_method"] == "wilcox"

@@ -8,10 +8,12 @@
 
 Zero differences in the Wilcoxon test: scipy's default ``zero_method="wilcox"`` discards pairs
 whose difference is exactly zero before ranking; we keep that default (and record the scipy
-version). If *every* difference is zero the methods are indistinguishable and p = 1.0 (scipy
-would warn and return NaN). With fewer than two usable pairs the p value is NaN. The signed-rank
+version). If *every* difference is zero the methods are indistinguishable and we return p = 1.0
+without calling scipy (whose result for that case depends on method and version: NaN with the
+normal approximation). With fewer than two usable pairs the p value is NaN. The signed-rank
 test uses scipy's ``method="auto"`` (exact distribution for n ≤ 50 without ties/zeros, normal
-approximation otherwise).
+approximation above 50; with ties or zeros, exhaustive permutations up to n = 13, normal
+approximation above).
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def versions() -> dict[str, str]:
 
 def policy() -> dict[str, str]:
     """How the tests treat edge cases (stored with results next to :func:`versions`)."""
-    return {"wilcoxon_zero_method": WILCOXON_ZERO_METHOD, "wilcoxon_method": "auto (scipy)",
+    return {"wilcoxon_zero_method": WILCOXON_ZERO_METHOD, "wilcoxon_method": "auto (scipy: exact n<=50 without ties/zeros, else permutation n<=13 / normal)",
             "all_zero_differences": "p = 1.0", "missing": "pairs with NaN dropped; n < 2 -> p = NaN",
             "mcnemar": "exact binomial (statsmodels), no discordant pairs -> p = 1.0",
             "multiple_comparisons": "Holm (optional)"}

@@ -30,13 +30,18 @@ from harmbench.console import console
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True, help="Dask local-cluster workers.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:port).")
+@click.option("--cluster", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="With --executor dask: a LocalCluster, or a dask-jobqueue SLURMCluster.")
+@click.option("--cluster-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="JSON file of SLURMCluster arguments (cores, memory, queue, job_extra_directives...).")
+@click.option("--gpu-resources", is_flag=True,
+              help="Request a 'GPU' Dask resource per deep-method fit (one training per GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def evaluate(dataset, methods, test_sets, preset, out, work_dir, device, seed, metrics, executor, workers,
-             scheduler, as_json) -> None:
+             scheduler, cluster, cluster_config, gpu_resources, as_json) -> None:
     """Fit every method, harmonize test sets A and B, score them and write leaderboards."""
     from harmbench.harness.plan import EvalConfig
     from harmbench.harness.runner import evaluate as run_evaluate
-    from harmbench.leaderboard.render import terminal_summary
     from harmbench.runspec import parse_specs
 
     cfg = EvalConfig(
@@ -44,7 +49,9 @@ def evaluate(dataset, methods, test_sets, preset, out, work_dir, device, seed, m
         test_sets=tuple(t.strip().upper() for t in test_sets.split(",") if t.strip()),
         preset=preset, out=out, work_dir=work_dir, device=device, seed=seed,
         metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
-        executor=executor, workers=workers, scheduler=scheduler)
+        executor=executor, workers=workers, scheduler=scheduler, cluster=cluster,
+        cluster_config=json.loads(cluster_config.read_text()) if cluster_config else None,
+        gpu_resources=gpu_resources)
     res = run_evaluate(cfg)
     if as_json:
         click.echo(json.dumps({"out": str(res.out), "failures": res.failures,

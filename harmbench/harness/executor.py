@@ -20,6 +20,8 @@ class Task:
     fn: Callable[..., Any]
     args: tuple = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: abstract resources a distributed worker must hold, e.g. ``{"GPU": 1}`` for a deep fit
+    resources: dict[str, float] | None = None
 
 
 @dataclass

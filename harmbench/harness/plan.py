@@ -31,6 +31,10 @@ class EvalConfig:
     executor: str = "local"
     workers: int = 2
     scheduler: str | None = None
+    cluster: str = "local"
+    cluster_config: dict[str, Any] | None = None
+    #: ask Dask workers for a ``GPU`` resource for every fit of a GPU-capable method
+    gpu_resources: bool = False
 
 
 @dataclass

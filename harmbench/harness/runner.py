@@ -46,7 +46,8 @@ def make_executor(cfg: EvalConfig):
         return LocalExecutor()
     from harmbench.harness.dask_executor import DaskExecutor
 
-    return DaskExecutor(scheduler=cfg.scheduler, workers=cfg.workers)
+    return DaskExecutor(scheduler=cfg.scheduler, workers=cfg.workers, cluster=cfg.cluster,
+                        cluster_config=cfg.cluster_config)
 
 
 def evaluate(cfg: EvalConfig) -> EvalResult:
@@ -72,7 +73,7 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     executor = make_executor(cfg)
     info(f"evaluating {len(active)} run(s) on {cohort.name} ({len(cases)} test cases, device {device}) -> {out}")
     try:
-        models = _fit_stage(executor, active, str(manifest), dhash, work, failures, timings)
+        models = _fit_stage(executor, active, str(manifest), dhash, work, failures, timings, cfg.gpu_resources)
         harm = _harmonize_stage(executor, active, models, str(manifest), cases, dhash, work, failures, timings)
         rows, metric_seconds, unavailable = _score_stage(executor, active, harm, str(manifest), cases, metrics,
                                                          dhash, work, failures, timings, cohort.name)
@@ -108,7 +109,7 @@ def _run_tasks(executor, tasks: list[Task], label: str, failures: list[dict], st
 
 
 def _fit_stage(executor, active: list[PlannedRun], manifest: str, dhash: str, work: Path,
-               failures: list[dict], timings: dict) -> dict[str, dict]:
+               failures: list[dict], timings: dict, gpu_resources: bool = False) -> dict[str, dict]:
     t0 = time.perf_counter()
     models: dict[str, dict] = {}
     tasks = []
@@ -120,7 +121,8 @@ def _fit_stage(executor, active: list[PlannedRun], manifest: str, dhash: str, wo
         key = cache_key(unit="fit", method=p.method, params=p.params, dataset=dhash)
         tasks.append(Task((p.name,), fit_unit, (p.method, p.params, manifest,
                                                   str(work / "models" / f"{p.method}-{key}"),
-                                                  str(work / "train" / f"{p.method}-{key}"))))
+                                                  str(work / "train" / f"{p.method}-{key}")),
+                          resources={"GPU": 1} if gpu_resources and cls.capabilities.supports_gpu else None))
     for o in _run_tasks(executor, tasks, "fitting methods", failures, "fit"):
         if not o.error:
             models[o.tag[0]] = o.result

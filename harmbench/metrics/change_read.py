@@ -29,6 +29,7 @@ then uses the other two calls.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class ChangeRead(Metric):
     kind = "change"
     higher_is_better = None
     description = "automated change read (size / enhancement / border) of the target lesion"
-    emits = {**{c: None for c in CALLS}, **{m: None for m in MEASURES}}
+    emits: ClassVar[dict[str, bool | None]] = {**{c: None for c in CALLS}, **{m: None for m in MEASURES}}
 
     def __init__(self, *, size_threshold: float = 0.20, shell_voxels: float = 0.5,
                  enhancement_threshold: float = 0.15, border_mm: float = 1.5, source: str = "auto",

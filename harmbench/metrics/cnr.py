@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 from scipy import ndimage
@@ -87,7 +88,7 @@ class RegionalCnr(Metric):
     kind = "cnr"
     higher_is_better = False
     description = "regional CNR = (mean ROI - mean background)/SD(background); |CNR_BL - CNR_FU|"
-    emits = {"cnr-diff": False, "cnr-fu": None}
+    emits: ClassVar[dict[str, bool | None]] = {"cnr-diff": False, "cnr-fu": None}
 
     def __init__(self, *, background: tuple[int, ...] = WM_LABELS, wm_background: tuple[int, ...] = CORTEX_LABELS,
                  erode: int = 1, min_voxels: int = 20, regions: Mapping[str, tuple[int, ...]] | None = None) -> None:

@@ -9,6 +9,7 @@ user segmentations override the segmenter). Distances use the voxel spacing of t
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class LesionOverlap(Metric):
     kind = "lesion"
     higher_is_better = True
     description = "target-lesion Dice and Hausdorff (max, 95th pct, average; mm) BL vs FU"
-    emits = {"lesion-dice": True, "lesion-hd": False, "lesion-hd95": False, "lesion-avg-hd": False}
+    emits: ClassVar[dict[str, bool | None]] = {"lesion-dice": True, "lesion-hd": False, "lesion-hd95": False, "lesion-avg-hd": False}
 
     def __init__(self, *, source: str = "auto", level: float = 0.5, margin_mm: float = 10.0) -> None:
         self.source = source

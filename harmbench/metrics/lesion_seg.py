@@ -5,8 +5,10 @@ Algorithm (applied the same way to BL and to every FU being scored; all intensit
 1. **Seed and ROI.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``).
    The ROI is the seed's bounding box grown by ``max(margin_mm, 0.5 × largest seed extent)`` mm
    per axis, so a lesion that doubles in diameter still fits.
-2. **References.** ``W`` = median intensity of white matter (labels 2/41) in the ROI, outside the
-   seed grown by 2 voxels (fallback without labels: median of that ROI shell). ``L`` = 90th
+2. **References.** ``W`` = median intensity of white matter (labels 2/41) within ``wm_margin_mm``
+   (20 mm) of the seed's bounding box, outside the seed grown by 2 voxels (fallback without labels:
+   median of that shell). Local, so it follows the bias field; wide and a median, so hypointense
+   oedema around the lesion does not drag it down. ``L`` = 90th
    percentile inside the seed (robust to ring enhancement and partial shrinkage).
 3. **Threshold relative to WM.** On BL the threshold ratio is the half-maximum
    ``r = 1 + level · (L_BL / W_BL − 1)`` (``level`` = 0.5). The *same ratio* r, fixed by BL, is
@@ -61,7 +63,7 @@ def roi_box(seed: np.ndarray, spacing: tuple[float, float, float], margin_mm: fl
     grow_mm = max(margin_mm, 0.5 * extent)
     box = []
     for i, s, n in zip(idx, spacing, seed.shape):
-        g = int(math.ceil(grow_mm / s))
+        g = math.ceil(grow_mm / s)
         box.append(slice(max(int(i.min()) - g, 0), min(int(i.max()) + 1 + g, n)))
     return tuple(box)
 
@@ -75,17 +77,21 @@ class LesionSegmenter:
         margin_mm: minimum ROI margin around the seed, mm.
         wm_labels: FreeSurfer labels used as the WM reference.
         percentile: percentile of seed intensities used as the lesion reference L.
+        wm_margin_mm: margin around the seed box within which the WM reference is measured.
     """
 
     def __init__(self, *, level: float = 0.5, margin_mm: float = 10.0, wm_labels: tuple[int, ...] = WM_LABELS,
-                 percentile: float = 90.0) -> None:
+                 percentile: float = 90.0, wm_margin_mm: float = 20.0) -> None:
         self.level = level
         self.margin_mm = margin_mm
         self.wm_labels = tuple(wm_labels)
         self.percentile = percentile
+        self.wm_margin_mm = wm_margin_mm
 
     def _refs(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
-              box: tuple[slice, ...]) -> tuple[float, float]:
+              spacing: tuple[float, float, float]) -> tuple[float, float]:
+        """(W, L): WM median around the seed and the seed's ``percentile`` intensity."""
+        box = roi_box(seed, spacing, max(self.margin_mm, self.wm_margin_mm))
         img, sd = image[box], seed[box]
         shell = ~ndimage.binary_dilation(sd, iterations=2)
         wm = shell & np.isin(labels[box], self.wm_labels) if labels is not None else shell
@@ -100,8 +106,7 @@ class LesionSegmenter:
         """Threshold ratio r = 1 + level · (L/W − 1) measured on the BL image (NaN if undefined)."""
         if not seed.any():
             return math.nan
-        box = roi_box(seed, spacing, self.margin_mm)
-        w, lesion = self._refs(bl, seed, labels, box)
+        w, lesion = self._refs(bl, seed, labels, spacing)
         if not (w > 0) or not (lesion > w):
             return math.nan
         return 1.0 + self.level * (lesion / w - 1.0)
@@ -120,10 +125,10 @@ class LesionSegmenter:
         empty = np.zeros(image.shape, bool)
         if not seed.any() or not np.isfinite(ratio):
             return LesionSegmentation(empty, math.nan, math.nan, math.nan)
-        box = roi_box(seed, spacing, self.margin_mm)
-        w, _ = self._refs(image, seed, labels, box)
+        w, _ = self._refs(image, seed, labels, spacing)
         if not (w > 0):
             return LesionSegmentation(empty, w, math.nan, math.nan)
+        box = roi_box(seed, spacing, self.margin_mm)
         thr = ratio * w
         img = image[box]
         above = img > thr
@@ -145,8 +150,7 @@ class LesionSegmenter:
         ref = seed if seed.any() else mask
         if not ref.any():
             return LesionSegmentation(mask, math.nan, math.nan, math.nan)
-        box = roi_box(ref, spacing, self.margin_mm)
-        w, _ = self._refs(image, ref, labels, box)
+        w, _ = self._refs(image, ref, labels, spacing)
         enh = float(np.median(image[mask])) / w if mask.any() and w > 0 else math.nan
         return LesionSegmentation(mask, w, math.nan, enh)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
+from typing import ClassVar
 
 import numpy as np
 
@@ -161,7 +162,7 @@ class LpipsMetric(Metric):
     kind = "slice-similarity"
     higher_is_better = False
     description = "mean over kept axial slices of LPIPS (AlexNet, v0.1) vs BL"
-    emits = {"slice-lpips": False, "recon-slice-lpips": False}
+    emits: ClassVar[dict[str, bool | None]] = {"slice-lpips": False, "recon-slice-lpips": False}
 
     def __init__(self, *, batch: int = DEFAULT_BATCH) -> None:
         self.batch = batch

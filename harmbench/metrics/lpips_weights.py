@@ -66,7 +66,7 @@ class AlexNetWeights:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that refuses every global except numpy array reconstruction."""
 
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+    def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
         return super().find_class(module, name)
@@ -103,7 +103,7 @@ def _from_torch_pth(path: Path) -> dict[str, np.ndarray]:
 
     try:
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for bad files
+    except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise WeightsError(f"cannot read AlexNet weights {path}: {type(exc).__name__}: {exc}") from None
     out = {}
     for idx in CONV_INDICES:

@@ -15,6 +15,7 @@ outside [0, 1] is penalised):
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 from skimage.metrics import structural_similarity
@@ -92,7 +93,7 @@ class VolumeSimilarity(Metric):
     kind = "similarity"
     higher_is_better = True
     description = "volume SSIM / PSNR (dB, L=1) vs BL over the BL head bounding box"
-    emits = {"ssim": True, "psnr": True, "recon-ssim": True, "recon-psnr": True}
+    emits: ClassVar[dict[str, bool | None]] = {"ssim": True, "psnr": True, "recon-ssim": True, "recon-psnr": True}
 
     def __init__(self, *, max_db: float = DEFAULT_MAX_DB) -> None:
         self.max_db = max_db
@@ -124,7 +125,7 @@ class SliceSimilarity(Metric):
     kind = "slice-similarity"
     higher_is_better = True
     description = "mean over kept axial slices of 2-D SSIM / PSNR vs BL (head bounding box)"
-    emits = {"slice-ssim": True, "slice-psnr": True, "recon-slice-ssim": True, "recon-slice-psnr": True}
+    emits: ClassVar[dict[str, bool | None]] = {"slice-ssim": True, "slice-psnr": True, "recon-slice-ssim": True, "recon-slice-psnr": True}
 
     def __init__(self, *, max_db: float = DEFAULT_MAX_DB) -> None:
         self.max_db = max_db

@@ -186,6 +186,7 @@ def fit_combat(features: np.ndarray, sites: Sequence[str], *, covariates: np.nda
     # site's exactly-zero gamma (harmless: that site is reset to gamma 0, delta 1).
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
         model, _ = harmonizationLearn(x, frame, eb=bool(eb and f > 1), ref_batch=ref_site)
     labels = tuple(str(s) for s in model["SITE_labels"])
     n_batch = len(labels)

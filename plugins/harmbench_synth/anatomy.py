@@ -54,8 +54,8 @@ class SubjectAnatomy:
 
 
 def base_spacing(sim_spacing: float) -> float:
-    """Reference-head resolution used for a simulation grid: half the grid, within [1, 2] mm."""
-    return float(np.clip(sim_spacing / 2.0, 1.0, 2.0))
+    """Reference-head resolution used for a simulation grid: 0.75 x the grid, within [1, 2] mm."""
+    return float(np.clip(sim_spacing * 0.75, 1.0, 2.0))
 
 
 @functools.lru_cache(maxsize=2)

@@ -1,0 +1,98 @@
+"""The ``stgan`` method with a tiny config: conformance, reference style, seeding, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harmbench.cohort import Cohort
+from harmbench.errors import DataError
+from harmbench.testing import check_method
+from harmbench_stgan.stgan import StyleTransferGAN
+
+TINY = {"dim": 8, "max_dim": 16, "n_down": 2, "style_dim": 8, "latent_dim": 4, "mapping_dim": 16,
+        "image_size": None, "iterations": 4, "batch_size": 4, "lr": 1e-3, "ema_beta": 0.5,
+        "val_every": 2, "val_slices": 4, "ds_iterations": 4}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny convolutions are fastest (and immune to a busy CPU) on one thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def fitted(toy_manifest):
+    cohort = Cohort.from_manifest(toy_manifest)
+    return StyleTransferGAN(**TINY).fit(cohort), cohort
+
+
+def test_conformance(toy_manifest, tmp_path):
+    check_method(lambda: StyleTransferGAN(**TINY), tmp_path, manifest=toy_manifest)
+
+
+def test_tiny_config_trains_and_selects_on_validation(fitted):
+    m, _ = fitted
+    assert m.domains_ == ["toy-p", "toy-s"] and m.bl_domain_ == "toy-s"
+    assert [h["iteration"] for h in m.history_] == [2, 4]
+    assert all(np.isfinite(h["val_psnr"]) and h["val_psnr"] > 0 for h in m.history_)
+    assert m.mean_styles_.shape == (2, TINY["style_dim"]) and np.isfinite(m.mean_styles_).all()
+    fresh = StyleTransferGAN(**TINY)._build(2).generator
+    moved = sum(float((p - q).abs().sum()) for p, q in zip(m.nets_.generator.parameters(), fresh.parameters()))
+    assert moved > 1e-3  # the EMA generator left its initialisation
+
+
+def test_style_comes_from_the_reference(fitted):
+    m, cohort = fitted
+    a, b = cohort.split("test-A")[:2]
+    fu = a.volume("FU")
+    own = m.transform(fu, reference=a.volume("BL")).data
+    other = m.transform(fu, reference=b.volume("BL").with_data(b.volume("BL").data ** 0.5)).data
+    assert np.abs(own - other).mean() > 1e-3 * np.abs(own).mean()
+    again = m.transform(fu, reference=a.volume("BL")).data
+    np.testing.assert_array_equal(own, again)
+
+
+def test_seed_controls_the_result(toy_manifest, fitted):
+    m, cohort = fitted
+    case = cohort.split("test-A")[0]
+    fu, bl = case.volume("FU"), case.volume("BL")
+    same = StyleTransferGAN(**TINY).fit(cohort)
+    np.testing.assert_allclose(same.transform(fu, reference=bl).data, m.transform(fu, reference=bl).data, atol=1e-6)
+    other = StyleTransferGAN(**{**TINY, "seed": 1}).fit(cohort)
+    assert np.abs(other.transform(fu, reference=bl).data - m.transform(fu, reference=bl).data).max() > 1e-4
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    m, cohort = fitted
+    d = m.save(tmp_path / "model")
+    assert sorted(p.name for p in d.iterdir()) == ["arrays.npz", "artifact.json", "generator.pt",
+                                                   "mapping.pt", "style_encoder.pt"]
+    loaded = StyleTransferGAN.load(d)
+    case = cohort.split("test-A")[0]
+    fu, bl = case.volume("FU"), case.volume("BL")
+    np.testing.assert_array_equal(loaded.transform(fu, reference=bl).data, m.transform(fu, reference=bl).data)
+    np.testing.assert_array_equal(loaded.inverse_transform(bl).data, m.inverse_transform(bl).data)
+
+
+def test_background_passes_through_and_unknown_reference_scanner_fails(fitted):
+    m, cohort = fitted
+    case = cohort.split("test-A")[0]
+    fu, bl = case.volume("FU"), case.volume("BL")
+    out = m.transform(fu, reference=bl).data
+    assert float(np.abs(out[fu.data == 0]).max()) == 0.0
+    with pytest.raises(DataError, match=r"scanner 'ge-signa' was not a training domain"):
+        m.transform(fu, reference=bl.with_data(bl.data, scanner="ge-signa"))
+
+
+def test_bad_sizes_are_one_line_errors(toy_manifest):
+    cohort = Cohort.from_manifest(toy_manifest)
+    with pytest.raises(DataError, match="image_size 30 must be a multiple of 4"):
+        StyleTransferGAN(**{**TINY, "image_size": 30}).fit(cohort)
+    with pytest.raises(DataError, match="crop 99 must be in"):
+        StyleTransferGAN(**{**TINY, "crop": 99}).fit(cohort)

@@ -74,7 +74,7 @@ def list_cmd(what: str, as_json: bool) -> None:
 @click.option("--preset", default=None, help="Parameter preset (e.g. quick, paper) for methods that have one.")
 @click.option("--device", default=None, help="auto, cpu, cuda[:N] or mps.")
 def fit(method: str, data: Path, out: Path, preset: str | None, device: str | None) -> None:
-    """Fit METHOD (e.g. 'nyul[n_landmarks=11]') on the training split of a manifest."""
+    """Fit METHOD (a run spec such as 'nyul[n_landmarks=11]') on a manifest's training split."""
     from harmbench.cohort import Cohort
 
     m = load_run_method(method, preset, device)

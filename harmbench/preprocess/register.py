@@ -63,11 +63,7 @@ def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
         out = reg.Execute(f_img, m_img)
     except RuntimeError as exc:
         raise DataError(f"rigid registration failed: {str(exc).splitlines()[-1][:200]}") from None
-    final = sitk.Euler3DTransform()
-    composite = sitk.CompositeTransform(out)
-    final.SetParameters(composite.GetNthTransform(0).GetParameters()) if composite.GetNumberOfTransforms() else None
-    inner = composite.GetNthTransform(0)
-    euler = sitk.Euler3DTransform(inner) if inner.GetName() == "Euler3DTransform" else None
-    if euler is None:
+    inner = sitk.CompositeTransform(out).GetNthTransform(0) if out.GetName() == "CompositeTransform" else out
+    if inner.GetName() != "Euler3DTransform":
         raise DataError(f"unexpected registration result {inner.GetName()}; expected Euler3DTransform")
-    return euler
+    return sitk.Euler3DTransform(inner.Downcast() if hasattr(inner, "Downcast") else inner)

@@ -22,3 +22,11 @@ def test_plugin_guide_embeds_the_tested_example():
     guide = (DOCS / "writing-a-plugin.md").read_text()
     example = (DOCS / "examples" / "harmbench-gain" / "harmbench_gain" / "plugin.py").read_text()
     assert example.strip() in guide, "docs/writing-a-plugin.md must embed the tested example verbatim"
+
+
+def test_cli_reference_is_current(monkeypatch):
+    from harmbench.cli.docgen import cli_reference
+
+    monkeypatch.setenv("COLUMNS", "100")
+    assert (DOCS / "cli.md").read_text() == cli_reference(), (
+        "docs/cli.md is stale: run COLUMNS=100 python -m harmbench.cli.docgen > docs/cli.md")

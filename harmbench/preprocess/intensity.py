@@ -16,11 +16,16 @@ from harmbench.masking import head_mask
 UPPER_PERCENTILE = 99.9
 
 
-def scale_params(data: np.ndarray) -> tuple[float, float]:
-    """``(lo, hi)`` of one image: its minimum and the 99.9th percentile inside its head mask."""
+def scale_params(data: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """``(lo, hi)`` of one image: its minimum and the 99.9th percentile inside the head.
+
+    Args:
+        data: (I, J, K) raw intensities.
+        mask: boolean head region; default :func:`harmbench.masking.head_mask` of ``data``.
+    """
     a = np.asarray(data, np.float32)
     lo = float(a.min())
-    mask = head_mask(a)
+    mask = head_mask(a) if mask is None else np.asarray(mask, bool)
     vals = a[mask] if mask.any() else a.ravel()
     hi = float(np.percentile(vals, UPPER_PERCENTILE))
     if not hi > lo:

@@ -3,7 +3,8 @@
 Mutual information is used because FU comes from another vendor's sequence: tissue contrast
 differs, so intensity-difference metrics would be biased. The optimiser is a regular-step
 gradient descent over a 2-3 level pyramid whose coarsest level has ~8 mm voxels; metric samples
-are drawn at random inside the fixed image's head mask with a fixed seed, so a run is repeatable.
+are drawn at random (at most ``max_samples``) inside the fixed image's head mask with a fixed
+seed, so a run is repeatable.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from harmbench.preprocess.grid import to_sitk
 
 
 def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
-                   *, sampling: float = 0.15, bins: int = 32, seed: int = 1) -> sitk.Euler3DTransform:
+                   *, fixed_mask: np.ndarray | None = None, max_samples: int = 25_000, bins: int = 32,
+                   seed: int = 1) -> sitk.Euler3DTransform:
     """Find the rigid transform aligning ``moving`` to ``fixed``.
 
     Args:
@@ -25,7 +27,10 @@ def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
         fixed_affine: its RAS affine.
         moving: (I', J', K') image to align (e.g. raw FU), any grid.
         moving_affine: its RAS affine.
-        sampling: fraction of head-mask voxels sampled by the metric per level.
+        fixed_mask: boolean (I, J, K) region of ``fixed`` where the metric is evaluated; default
+            :func:`harmbench.masking.head_mask` of ``fixed``.
+        max_samples: metric samples drawn at random in the mask (per pyramid level, at most
+            25 % of the mask).
         bins: histogram bins of the Mattes MI metric.
         seed: sampling seed (fixed for repeatability).
 
@@ -35,7 +40,7 @@ def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
     """
     f_img = to_sitk(np.asarray(fixed, np.float32), fixed_affine)
     m_img = to_sitk(np.asarray(moving, np.float32), moving_affine)
-    mask = head_mask(fixed)
+    mask = head_mask(fixed) if fixed_mask is None else np.asarray(fixed_mask, bool)
     if not mask.any():
         raise DataError("fixed image is empty (no head found); cannot register")
     mask_img = to_sitk(mask.astype(np.uint8), fixed_affine)
@@ -49,11 +54,11 @@ def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(sampling, seed)
+    reg.SetMetricSamplingPercentage(float(min(0.25, max_samples / mask.sum())), seed)
     reg.SetMetricFixedMask(mask_img)
     reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-3, numberOfIterations=150,
-                                                 relaxationFactor=0.6, gradientMagnitudeTolerance=1e-6)
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=5e-3, numberOfIterations=80,
+                                                 relaxationFactor=0.5, gradientMagnitudeTolerance=1e-6)
     reg.SetOptimizerScalesFromPhysicalShift()
     reg.SetShrinkFactorsPerLevel(shrink)
     reg.SetSmoothingSigmasPerLevel(smooth)

@@ -8,17 +8,18 @@ from harmbench.masking import head_mask
 from harmbench.volume import Volume
 
 
-def axial_slice_range(vol: Volume, *, drop: float = 0.10) -> tuple[int, int]:
+def axial_slice_range(vol: Volume, *, drop: float = 0.10, mask: np.ndarray | None = None) -> tuple[int, int]:
     """Half-open voxel-index range along ``vol.axial_axis`` that keeps the central head slices.
 
     The slices containing head (``head_mask``) are ordered by their world S coordinate (not by
     storage order), the inferior and superior ``drop`` fractions are removed, and the remaining
     slices are returned as ``(start, stop)`` storage indices (contiguous, since storage index is
-    monotone in position). Falls back to the whole axis for an empty image.
+    monotone in position). Falls back to the whole axis for an empty image. ``mask`` may pass a
+    precomputed head mask of ``vol``.
     """
     ax = vol.axial_axis
     n = vol.shape[ax]
-    mask = head_mask(vol.data)
+    mask = head_mask(vol.data) if mask is None else np.asarray(mask, bool)
     other = tuple(a for a in range(3) if a != ax)
     occupied = np.flatnonzero(mask.any(axis=other))
     if occupied.size == 0:

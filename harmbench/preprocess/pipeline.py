@@ -1,0 +1,171 @@
+"""``prepare_manifest``: the identical preprocessing applied to every image (paper §Methods).
+
+Per case:
+
+1. BL is resampled (linear) onto an isotropic grid of ``spacing`` mm covering its own field of
+   view and orientation; its label map and lesion mask go nearest-neighbour onto the same grid.
+2. FU and FU2 are registered rigidly to the prepared BL (Mattes mutual information,
+   :func:`~harmbench.preprocess.register.register_rigid`) and resampled *once* from their native
+   grid onto the BL grid; labels and lesion masks follow with the same transform
+   (nearest-neighbour). BL, FU and FU2 then share shape and affine.
+3. Every image is scaled linearly to [0, 1] (:mod:`~harmbench.preprocess.intensity`, upper bound
+   from the BL head mask, which all sessions share after registration); ``lo/hi`` go into the
+   manifest (``scale_lo, scale_hi``) so results can be mapped back.
+4. The axial slice range (10-90 % of the head, by position) of BL is stored for all rows of the
+   case (``slice_start, slice_stop``, voxel indices along BL's axial axis, half-open).
+
+The output folder holds NIfTI files, ``manifest.csv`` (input columns + the four prepared ones) and
+``dataset.json`` (``name``, ``template_space: false``, ``dataset_hash`` of the prepared content,
+``source_hash`` of the inputs). A second call with unchanged inputs and settings returns at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harmbench.errors import DataError
+from harmbench.io import load_labels, load_volume, write_json_atomic, write_text_atomic
+from harmbench.manifest import PATH_COLUMNS, PREPARED_COLUMNS, read_manifest, resolve
+from harmbench.masking import head_mask
+from harmbench.preprocess.cache import cached_output, content_hash, input_stats
+from harmbench.preprocess.grid import isotropic_grid, resample
+from harmbench.preprocess.intensity import apply_scale, scale_params
+from harmbench.preprocess.nifti import write_nifti
+from harmbench.preprocess.register import register_rigid
+from harmbench.preprocess.slicerange import axial_slice_range
+from harmbench.volume import Volume
+
+PIPELINE_VERSION = "1"
+DEFAULT_SPACING = 1.0
+Progress = Callable[[int, int, str], None]
+
+
+def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = None, *,
+                     spacing: float | None = None, progress: Progress | None = None) -> Path:
+    """Prepare every case of a manifest; returns the prepared ``manifest.csv``.
+
+    Args:
+        manifest_path: raw manifest CSV (or its folder).
+        out_dir: destination folder; default ``<manifest dir>/prepared``.
+        spacing: isotropic voxel size (mm) of the prepared grid; default: the ``prepare.spacing``
+            recorded in the raw ``dataset.json`` (built presets), else 1 mm (the paper's grid).
+        progress: optional ``progress(done, total, what)`` callback, called once per case.
+
+    Raises:
+        DataError: the manifest fails validation (first problem named), or an image cannot be
+            read or registered.
+    """
+    from harmbench.validate import validate_manifest  # local: validate imports manifest helpers too
+
+    df = read_manifest(manifest_path)
+    src = Path(df.attrs["path"])
+    problems = validate_manifest(src)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DataError(f"manifest {src} is invalid: {problems[0]}{more}")
+    raw_meta = _read_json(src.parent / "dataset.json")
+    if spacing is None:
+        spacing = float(raw_meta.get("prepare", {}).get("spacing", DEFAULT_SPACING))
+    if not spacing > 0:
+        raise DataError(f"spacing must be > 0 mm; got {spacing}")
+    out = Path(out_dir) if out_dir is not None else src.parent / "prepared"
+    if out.resolve() == src.parent.resolve():
+        raise DataError(f"output folder {out} is the manifest's own folder; choose another --out")
+
+    files = [src] + sorted({p for c in PATH_COLUMNS for v in df[c] if (p := resolve(df, v)) is not None})
+    settings = {"pipeline": PIPELINE_VERSION, "spacing": float(spacing)}
+    stats = input_stats(files)
+    hit = cached_output(out, settings, stats, files)
+    if hit is not None:
+        return hit
+
+    source_hash = content_hash(files, settings)
+    rows: list[dict] = []
+    out_hashes: dict[str, str] = {}
+    cases = list(dict.fromkeys(df["case"]))
+    for n, case in enumerate(cases):
+        sub = df[df["case"] == case]
+        rows.extend(_prepare_case(df, sub, out, float(spacing), out_hashes))
+        if progress is not None:
+            progress(n + 1, len(cases), f"prepared {case}")
+
+    columns = list(df.columns) + [c for c in PREPARED_COLUMNS if c not in df.columns]
+    text = pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
+    manifest = write_text_atomic(out / "manifest.csv", text)
+    name = str(raw_meta.get("name") or src.parent.name)
+    write_json_atomic(out / "dataset.json", {
+        "name": name, "template_space": False, "prepared": True,
+        "dataset_hash": _dataset_hash(text, out_hashes), "source_hash": source_hash,
+        "source_manifest": str(src), "inputs": stats, **settings,
+    })
+    return manifest
+
+
+def _read_json(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise DataError(f"{path} is not valid JSON") from None
+
+
+def _dataset_hash(manifest_text: str, hashes: dict[str, str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256(manifest_text.encode())
+    for key in sorted(hashes):
+        h.update(f"{key}:{hashes[key]}\n".encode())
+    return h.hexdigest()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "case"
+
+
+def _prepare_case(df: pd.DataFrame, rows: pd.DataFrame, out: Path, spacing: float,
+                  hashes: dict[str, str]) -> list[dict]:
+    """Prepare the sessions of one case (BL first); returns their prepared manifest rows."""
+    records = rows.to_dict("records")
+    bl_rec = next(r for r in records if r["session"] == "BL")
+    bl = load_volume(resolve(df, bl_rec["image"]))
+    shape, affine = isotropic_grid(bl.shape, bl.affine, spacing)
+    bl_data = resample(bl.data, bl.affine, shape, affine)
+    head = head_mask(bl_data)
+    slc = axial_slice_range(Volume(bl_data, affine), mask=head)
+    folder = f"cases/{_safe(str(bl_rec['case']))}"
+    out_rows = []
+    for rec in sorted(records, key=lambda r: ("BL", "FU", "FU2").index(r["session"])):
+        is_bl = rec["session"] == "BL"
+        transform = None
+        if is_bl:
+            data = bl_data
+        else:
+            vol = load_volume(resolve(df, rec["image"]))
+            transform = register_rigid(bl_data, affine, vol.data, vol.affine, fixed_mask=head)
+            data = resample(vol.data, vol.affine, shape, affine, transform=transform)
+        lo, hi = scale_params(data, head)
+        new = dict(rec)
+        stem = f"{folder}/{_safe(str(rec['session']))}"
+        new["image"] = f"{stem}.nii.gz"
+        hashes[new["image"]] = write_nifti(apply_scale(data, lo, hi), affine, out / new["image"], dtype=np.float32)
+        for col, suffix, dtype in (("labels", "_labels", np.int16), ("lesion", "_lesion", np.uint8)):
+            path = resolve(df, rec.get(col, ""))
+            if path is None:
+                new[col] = ""
+                continue
+            lab, lab_aff = load_labels(path)
+            lab = resample(lab, lab_aff, shape, affine, transform=transform, nearest=True)
+            if col == "lesion":
+                lab = (lab > 0).astype(np.uint8)
+            new[col] = f"{stem}{suffix}.nii.gz"
+            hashes[new[col]] = write_nifti(lab, affine, out / new[col], dtype=dtype)
+        new.update({"scale_lo": repr(lo), "scale_hi": repr(hi), "slice_start": slc[0], "slice_stop": slc[1]})
+        out_rows.append(new)
+    return out_rows

@@ -1,0 +1,23 @@
+"""Fixtures for the data tests: one synth-tiny build (and its preparation) per session."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory):
+    """Manifest path of a synth-tiny build (seed 0) in a session temp folder."""
+    from harmbench.registry import get_dataset
+
+    spec = get_dataset("synth-tiny")
+    return spec.build(tmp_path_factory.mktemp("synth-tiny"), spec.default_seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tiny_raw):
+    """Prepared manifest of :func:`tiny_raw` (preset spacing)."""
+    from harmbench.preprocess import prepare_manifest
+    from harmbench.registry import get_dataset
+
+    return prepare_manifest(tiny_raw, **get_dataset("synth-tiny").prepare)

@@ -1,0 +1,132 @@
+"""The synthetic cohort: determinism, anatomy, lesion ground truth and the scanner gap."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from harmbench.cohort import Cohort
+from harmbench.io import load_labels, load_volume
+from harmbench_synth.cohort import plan_cases, simulate_case
+from harmbench_synth.presets import PRESETS, Preset
+from harmbench_synth.realism import TABLE4_REGIONS, cortex_mask
+
+
+def test_counts_splits_and_subjects(tiny_raw):
+    df = pd.read_csv(tiny_raw, dtype=str, keep_default_na=False)
+    cases = df.groupby("case")
+    assert len(cases) == 12
+    assert df.drop_duplicates("case")["split"].value_counts().to_dict() == {
+        "train": 6, "val": 2, "test-A": 2, "test-B": 2}
+    assert all(sorted(g["session"]) == ["BL", "FU", "FU2"] for _, g in cases)
+    assert (df.groupby("subject")["split"].nunique() == 1).all()
+    fu = df[df.session == "FU"]
+    assert set(fu["vendor"]) == {"philips"} and set(df[df.session != "FU"]["vendor"]) == {"siemens"}
+    meta = json.loads((tiny_raw.parent / "dataset.json").read_text())
+    assert meta["name"] == "synth-tiny" and meta["template_space"] is False and len(meta["dataset_hash"]) == 64
+
+
+def test_same_seed_gives_byte_identical_files(tiny_raw, tmp_path):
+    preset = PRESETS["synth-tiny"]
+    plans = plan_cases(preset, 0)
+    assert plans == plan_cases(preset, 0)
+    for plan in (plans[0], plans[-1]):  # a train case and a test-B case, rebuilt in one process
+        simulate_case(preset, 0, plan, tmp_path)
+        for f in sorted((tmp_path / "cases" / plan.case).iterdir()):
+            assert f.read_bytes() == (tiny_raw.parent / "cases" / plan.case / f.name).read_bytes(), f.name
+    other = tmp_path / "seed1"
+    simulate_case(preset, 1, plan_cases(preset, 1)[0], other)
+    a = (other / "cases" / plans[0].case / "BL.nii.gz").read_bytes()
+    assert a != (tiny_raw.parent / "cases" / plans[0].case / "BL.nii.gz").read_bytes()
+
+
+def test_every_label_map_has_all_table4_regions(tiny_raw):
+    df = pd.read_csv(tiny_raw, dtype=str, keep_default_na=False)
+    for rel in df["labels"]:
+        lab, _ = load_labels(tiny_raw.parent / rel)
+        present = set(np.unique(lab).tolist())
+        for region, ids in TABLE4_REGIONS.items():
+            missing = [i for i in ids if i not in present]
+            assert not missing, f"{rel}: {region} labels {missing} absent"
+        assert lab.min() >= 0
+
+
+def test_lesion_masks_are_binary_target_and_inside_brain(tiny_raw):
+    df = pd.read_csv(tiny_raw, dtype=str, keep_default_na=False)
+    for _, row in df.iterrows():
+        les, _ = load_labels(tiny_raw.parent / row["lesion"])
+        lab, _ = load_labels(tiny_raw.parent / row["labels"])
+        assert set(np.unique(les).tolist()) == {0, 1}
+        assert np.isin(lab[les > 0], (25, 57)).all()  # FreeSurfer Left-/Right-Lesion
+
+
+def _lesion_mm3(path) -> float:
+    les, aff = load_labels(path)
+    return float(les.sum()) * abs(float(np.linalg.det(aff[:3, :3])))
+
+
+def test_lesion_volumes_follow_the_recorded_change(tmp_path):
+    # 2 mm grid: voxel counting of a >= 10 mm lesion is then accurate to a few per cent
+    preset = Preset("check", "", 0, 0, 1, 1, scale=2.0, fov_mm=(192.0, 224.0, 192.0), prepare_spacing=2.0,
+                    target_diameter_mm=(14.0, 22.0))
+    for plan in plan_cases(preset, 3):
+        res = simulate_case(preset, 3, plan, tmp_path)
+        v = {s: _lesion_mm3(tmp_path / f"cases/{plan.case}/{s}_lesion.nii.gz") for s in ("BL", "FU", "FU2")}
+        truth = res.truth["lesions"][0]
+        if plan.split == "test-A":
+            assert plan.change == 0.0
+            assert abs(v["FU"] / v["BL"] - 1.0) < 0.05
+        else:
+            assert 0.2 <= abs(plan.change) <= 0.6
+            assert abs((v["FU"] / v["BL"]) / (1.0 + plan.change) - 1.0) < 0.05
+            assert abs(truth["volume_fu_mm3"] / truth["volume_bl_mm3"] - 1.0 - plan.change) < 1e-3
+        assert abs(v["FU2"] / v["BL"] - 1.0) < 0.05
+        assert abs(v["BL"] / truth["volume_bl_mm3"] - 1.0) < 0.08
+
+
+def _region_mean(img, lab, ids) -> float:
+    return float(img[np.isin(lab, ids)].mean())
+
+
+def test_scanner_gap_changes_contrast_ratios_not_just_scale(tiny_raw):
+    cohort = Cohort.from_manifest(tiny_raw)
+    wm_gm, pal_put = {"BL": [], "FU": []}, {"BL": [], "FU": []}
+    for case in cohort.cases:
+        for s in ("BL", "FU"):
+            img = case.volume(s).data
+            lab = case.labels(s)
+            wm = _region_mean(img, lab, (2, 41))
+            wm_gm[s].append(wm / float(img[cortex_mask(lab)].mean()))
+            pal_put[s].append(_region_mean(img, lab, (13, 52)) / _region_mean(img, lab, (12, 51)))
+    # Siemens MPRAGE (BL) has the stronger WM/GM and pallidum/putamen contrast than Philips TFE (FU)
+    assert np.mean(wm_gm["BL"]) - np.mean(wm_gm["FU"]) > 0.1
+    assert np.mean(pal_put["BL"]) - np.mean(pal_put["FU"]) > 0.03
+    assert all(b > f for b, f in zip(wm_gm["BL"], wm_gm["FU"]))
+
+
+def test_siemens_and_philips_profiles_differ_in_sequence_physics():
+    from harmbench_synth.physics import mprage_signal
+    from harmbench_synth.profiles import PHILIPS_TFE, SIEMENS_MPRAGE
+    from harmbench_synth.tissues import TISSUES
+
+    def rel(p, name):
+        t = TISSUES[name]
+        s = mprage_signal(np.array([1000 / t.t1 + t.dr1]), np.array([t.pd]), np.array([1000 / t.t2s]), 1.0, p)
+        w = TISSUES["cerebral-wm"]
+        ref = mprage_signal(np.array([1000 / w.t1 + w.dr1]), np.array([w.pd]), np.array([1000 / w.t2s]), 1.0, p)
+        return float(s[0] / ref[0])
+
+    assert abs(rel(SIEMENS_MPRAGE, "cortex") - 0.64) < 0.03
+    assert abs(rel(PHILIPS_TFE, "cortex") - 0.75) < 0.03
+    assert rel(SIEMENS_MPRAGE, "enhancing") > 1.25 and rel(PHILIPS_TFE, "enhancing") > 1.25
+    assert rel(SIEMENS_MPRAGE, "csf") < 0.3
+
+
+def test_raw_images_are_scanner_native(tiny_raw):
+    d = tiny_raw.parent / "cases" / "c0000"
+    bl, fu = load_volume(d / "BL.nii.gz"), load_volume(d / "FU.nii.gz")
+    assert bl.orientation == ("R", "A", "S") and fu.orientation == ("L", "P", "S")
+    assert np.allclose(bl.spacing, 4.0) and np.allclose(fu.spacing, 3.6)
+    assert bl.shape != fu.shape

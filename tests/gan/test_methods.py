@@ -1,0 +1,76 @@
+"""The four GAN methods: conformance kit, registry, presets, artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harmbench import registry
+from harmbench.errors import DataError, MethodDeclined
+from harmbench.testing import check_method
+from harmbench_gan.methods import CycleGAN, CycleGANIdentity, OMLCycleGAN, Pix2Pix
+
+#: parameters that make every GAN method train in well under a second per epoch
+TINY_CYCLE = dict(epochs=1, iters_per_epoch=2, batch_size=2, ngf=4, n_blocks=1, ndf=4, crop=32, val_slices=4,
+                  device="cpu")
+TINY_PIX2PIX = dict(epochs=1, iters_per_epoch=2, batch_size=2, ngf=4, ndf=4, depth=5, crop=32, val_slices=4,
+                    device="cpu")
+
+FACTORIES = {
+    "oml-cyclegan": lambda: OMLCycleGAN(**TINY_CYCLE),
+    "cyclegan": lambda: CycleGAN(**TINY_CYCLE),
+    "cyclegan-id": lambda: CycleGANIdentity(**TINY_CYCLE),
+    "pix2pix": lambda: Pix2Pix(**TINY_PIX2PIX),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_conformance(name, tmp_path, toy_manifest):
+    results = check_method(FACTORIES[name], tmp_path, toy_manifest)
+    assert all(r.passed for r in results) and len(results) >= 9
+
+
+def test_registered_through_entry_point():
+    table = registry.methods()
+    for name, cls in (("oml-cyclegan", OMLCycleGAN), ("cyclegan", CycleGAN), ("cyclegan-id", CycleGANIdentity),
+                      ("pix2pix", Pix2Pix)):
+        assert table[name].obj is cls and table[name].source == "gan"
+
+
+def test_inverse_and_artifact(tmp_path, toy_cohort):
+    m = OMLCycleGAN(**TINY_CYCLE).fit(toy_cohort)
+    case = toy_cohort.split("test-A")[0]
+    bl, fu = case.volume("BL"), case.volume("FU")
+    h = m.transform(fu)
+    assert 0.0 <= h.data.min() and h.data.max() <= 1.0 and np.array_equal(h.affine, fu.affine)
+    inv = m.inverse_transform(bl)
+    assert inv.shape == bl.shape and not np.allclose(inv.data, h.data)
+    d = m.save(tmp_path / "m")
+    meta = json.loads((d / "artifact.json").read_text())
+    assert meta["method"] == "oml-cyclegan" and sorted(meta["torch"]) == ["G_bl2fu", "G_fu2bl"]
+    assert meta["state"]["config"]["lambda_oml"] == 10.0 and meta["state"]["best_epoch"] == 1
+    assert "val_ssim" in meta["state"]["history"][0]
+
+
+def test_presets_fill_only_unset_params():
+    m = OMLCycleGAN(ngf=8)
+    p = m.resolved_params()
+    assert p["ngf"] == 8 and p["n_blocks"] == OMLCycleGAN.presets["quick"]["n_blocks"]
+    assert m.get_params()["n_blocks"] is None        # stored verbatim
+    with pytest.raises(DataError, match="unknown preset 'huge'"):
+        OMLCycleGAN(preset="huge").resolved_params()
+
+
+def test_bad_crop_is_a_one_line_error(toy_cohort):
+    with pytest.raises(DataError, match="crop 20 must be a multiple"):
+        Pix2Pix(**{**TINY_PIX2PIX, "crop": 20}).fit(toy_cohort)
+
+
+def test_declines_unpaired(toy_cohort):
+    from harmbench.cohort import Cohort
+
+    only_bl = Cohort("x", [type(c)(c.case_id, c.subject, c.split, {"BL": c.sessions["BL"]}) for c in toy_cohort.cases])
+    with pytest.raises(MethodDeclined, match="paired"):
+        CycleGAN(**TINY_CYCLE).fit(only_bl)

@@ -1,0 +1,96 @@
+"""The paper configurations: layer counts and parameter counts computed by hand (REFERENCE §3/§4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harmbench_gan.methods import CycleGAN, CycleGANIdentity, OMLCycleGAN, Pix2Pix
+from harmbench_gan.models import CycleModel, Pix2PixModel
+from harmbench_gan.networks import (
+    GlobalDiscriminator,
+    PatchDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+    count_parameters,
+)
+
+
+def conv(cin: int, cout: int, k: int, bias: bool = True) -> int:
+    return cin * cout * k * k + (cout if bias else 0)
+
+
+def _count(net: nn.Module, kind: type) -> int:
+    return sum(isinstance(m, kind) for m in net.modules())
+
+
+def test_resnet9_generator_matches_paper_architecture():
+    g = ResnetGenerator(ngf=64, n_blocks=9)
+    expected = (conv(1, 64, 7) + conv(64, 128, 3) + conv(128, 256, 3) + 18 * conv(256, 256, 3)
+                + conv(256, 128, 3) + conv(128, 64, 3) + conv(64, 1, 7))
+    assert expected == 11_365_633
+    assert count_parameters(g) == expected
+    assert _count(g, nn.Conv2d) == 22 and _count(g, nn.ConvTranspose2d) == 2
+    assert _count(g, nn.InstanceNorm2d) == 23 and _count(g, nn.ReflectionPad2d) == 20
+    assert _count(g, nn.Tanh) == 1 and _count(g, nn.Dropout) == 0
+    y = g(torch.zeros(1, 1, 64, 64))
+    assert y.shape == (1, 1, 64, 64)
+
+
+def test_global_discriminator_is_one_logit_per_image():
+    d = GlobalDiscriminator(ndf=64)
+    expected = conv(1, 64, 4) + conv(64, 128, 4) + conv(128, 256, 4) + conv(256, 512, 4) + conv(512, 1, 3)
+    assert count_parameters(d) == expected == 2_759_105
+    strides = [m.stride for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert strides == [(2, 2)] * 4 + [(1, 1)]
+    assert d(torch.zeros(3, 1, 256, 256)).shape == (3, 1)
+
+
+def test_patchgan_70_conditional():
+    d = PatchDiscriminator(in_channels=2, ndf=64, n_layers=3, norm="batch")
+    expected = (conv(2, 64, 4) + conv(64, 128, 4, False) + 2 * 128 + conv(128, 256, 4, False) + 2 * 256
+                + conv(256, 512, 4, False) + 2 * 512 + conv(512, 1, 4))
+    assert count_parameters(d) == expected == 2_764_609
+    assert d(torch.zeros(1, 2, 256, 256)).shape == (1, 1, 30, 30)  # the classic 30x30 map of 70x70 patches
+
+
+def test_unet256_matches_pix2pix():
+    g = UnetGenerator(ngf=64, depth=8, norm="batch", dropout=0.5)
+    bn = lambda c: 2 * c  # noqa: E731
+    down = (conv(1, 64, 4) + conv(64, 128, 4, False) + bn(128) + conv(128, 256, 4, False) + bn(256)
+            + conv(256, 512, 4, False) + bn(512) + 3 * (conv(512, 512, 4, False) + bn(512))
+            + conv(512, 512, 4, False))  # innermost down: no norm
+    up = (conv(512, 512, 4, False) + bn(512)            # innermost up
+          + 3 * (conv(1024, 512, 4, False) + bn(512))   # three 8*ngf levels with dropout
+          + conv(1024, 256, 4, False) + bn(256) + conv(512, 128, 4, False) + bn(128)
+          + conv(256, 64, 4, False) + bn(64) + conv(128, 1, 4))
+    assert count_parameters(g) == down + up == 54_407_809
+    assert _count(g, nn.Dropout) == 3
+    assert g.stride == 256
+    g.eval()
+    assert g(torch.zeros(1, 1, 256, 256)).shape == (1, 1, 256, 256)
+
+
+def test_paper_presets_and_loss_weights():
+    for cls, oml, idt in ((OMLCycleGAN, 10.0, 0.0), (CycleGAN, 0.0, 0.0), (CycleGANIdentity, 0.0, 2.5)):
+        m = cls(preset="paper")
+        p = m.resolved_params()
+        assert (p["ngf"], p["n_blocks"], p["batch_size"], p["epochs"], p["crop"]) == (64, 9, 16, 50, None)
+        assert (p["lr"], p["beta1"], p["beta2"], p["decay_start"]) == (2e-4, 0.5, 0.99, 0.0)
+        cfg = m._model_config(p)
+        assert (cfg.lambda_adv, cfg.lambda_ccl, cfg.lambda_oml, cfg.lambda_identity) == (1.0, 5.0, oml, idt)
+        assert (cfg.discriminator, cfg.gan_loss, cfg.oml_form, cfg.pool_size) == ("global", "bce", "paper", 0)
+    p = Pix2Pix(preset="paper").resolved_params()
+    cfg = Pix2Pix(preset="paper")._model_config(p)
+    assert (cfg.depth, cfg.norm, cfg.dropout, cfg.gan_loss, cfg.lambda_l1) == (8, "batch", 0.5, "bce", 100.0)
+
+
+def test_models_build_paper_networks_cheaply_on_meta():
+    # CycleModel wires G_A/G_B/D_A/D_B; a narrow copy keeps the test fast.
+    from harmbench_gan.models import CycleConfig, Pix2PixConfig
+
+    m = CycleModel(CycleConfig(ngf=8, n_blocks=2, ndf=8))
+    assert set(m.nets) == {"G_fu2bl", "G_bl2fu", "D_bl", "D_fu"} and m.generators == ("G_fu2bl", "G_bl2fu")
+    assert m.opts["G"].defaults["betas"] == (0.5, 0.99)
+    p = Pix2PixModel(Pix2PixConfig(ngf=8, ndf=8, depth=5))
+    assert set(p.nets) == {"G_fu2bl", "D"} and p.opts["G"].defaults["betas"] == (0.5, 0.999)

@@ -19,7 +19,7 @@ def cli_reference() -> str:
            "Generated from the click commands by `python -m harmbench.cli.docgen > docs/cli.md`; "
            "`tests/core/test_docs.py` fails if this file drifts.", ""]
     for path, cmd in _walk(cli, ["harmbench"]):
-        ctx = click.Context(cmd, info_name=" ".join(path))
+        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=80, max_content_width=80)
         out.append(f"## `{' '.join(path)}`")
         out.append("")
         out.append("```")

@@ -57,13 +57,14 @@ def test_patchgan_70_conditional():
 def test_unet256_matches_pix2pix():
     g = UnetGenerator(ngf=64, depth=8, norm="batch", dropout=0.5)
     bn = lambda c: 2 * c  # noqa: E731
-    down = (conv(1, 64, 4) + conv(64, 128, 4, False) + bn(128) + conv(128, 256, 4, False) + bn(256)
+    down = (conv(1, 64, 4, False) + conv(64, 128, 4, False) + bn(128) + conv(128, 256, 4, False) + bn(256)
             + conv(256, 512, 4, False) + bn(512) + 3 * (conv(512, 512, 4, False) + bn(512))
             + conv(512, 512, 4, False))  # innermost down: no norm
     up = (conv(512, 512, 4, False) + bn(512)            # innermost up
           + 3 * (conv(1024, 512, 4, False) + bn(512))   # three 8*ngf levels with dropout
           + conv(1024, 256, 4, False) + bn(256) + conv(512, 128, 4, False) + bn(128)
           + conv(256, 64, 4, False) + bn(64) + conv(128, 1, 4))
+    # (the 3-channel unet_256 of Isola et al. has 54,413,955 = this + 2,048 + 4,098)
     assert count_parameters(g) == down + up == 54_407_809
     assert _count(g, nn.Dropout) == 3
     assert g.stride == 256

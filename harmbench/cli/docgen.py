@@ -5,11 +5,14 @@ from __future__ import annotations
 import click
 
 
-def _walk(cmd: click.Command, path: list[str]):
-    yield path, cmd
+def _walk(cmd: click.Command, path: list[str], parent: click.Context | None = None):
+    """Yield (path, help text) with contexts chained like a real invocation (inherited settings)."""
+    settings = {**cmd.context_settings, "terminal_width": 80, "max_content_width": 80}
+    ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
+    yield path, cmd.get_help(ctx)
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.commands):
-            yield from _walk(cmd.commands[name], path + [name])
+            yield from _walk(cmd.commands[name], path + [name], ctx)
 
 
 def cli_reference() -> str:
@@ -18,12 +21,11 @@ def cli_reference() -> str:
     out = ["# CLI reference", "",
            "Generated from the click commands by `python -m harmbench.cli.docgen > docs/cli.md`; "
            "`tests/core/test_docs.py` fails if this file drifts.", ""]
-    for path, cmd in _walk(cli, ["harmbench"]):
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=80, max_content_width=80)
+    for path, text in _walk(cli, ["harmbench"]):
         out.append(f"## `{' '.join(path)}`")
         out.append("")
         out.append("```")
-        out.append(cmd.get_help(ctx).replace("Usage: ", "usage: ", 1))
+        out.append(text.replace("Usage: ", "usage: ", 1))
         out.append("```")
         out.append("")
     return "\n".join(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -13,7 +15,21 @@ LOWER_IS_BETTER = ("lpips", "hd", "cnr-diff", "lesion-volume-change")
 BINARY_PREFIX = "change-"
 
 
+@functools.lru_cache(maxsize=1)
+def _declared_directions() -> dict[str, bool | None]:
+    from harmbench import registry
+
+    out: dict[str, bool | None] = {}
+    for reg in registry.metrics().values():
+        out.update(reg.obj.directions())
+    return out
+
+
 def higher_is_better(metric: str) -> bool | None:
+    """Direction declared by the metric plugin (``Metric.emits``); a name heuristic otherwise."""
+    declared = _declared_directions()
+    if metric in declared:
+        return declared[metric]
     if metric.startswith(BINARY_PREFIX):
         return None
     if any(k in metric for k in LOWER_IS_BETTER):

@@ -43,7 +43,7 @@ class GanMethod(BaseMethod):
         for k, v in self.presets[preset].items():
             if p.get(k) is None:
                 p[k] = v
-        missing = [k for k, v in p.items() if v is None and k != "work_dir"]
+        missing = [k for k, v in p.items() if v is None and k not in self.presets[preset] and k != "work_dir"]
         if missing:
             raise DataError(f"{self.name}: parameters {missing} are None and preset {preset!r} does not set them")
         return p

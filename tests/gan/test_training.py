@@ -43,8 +43,8 @@ def test_pix2pix_training_steps_reduce_l1():
     data = _toy_pair()
     m = Pix2PixModel(Pix2PixConfig(ngf=4, ndf=4, depth=5, lr=2e-3))
     s = engine.PairSampler(data, batch_size=2, crop=None, flip=False, seed=0)
-    hist = [m.train_step(*s.batch(i)) for i in range(12)]
-    assert np.mean([h["G_l1"] for h in hist[-2:]]) < 0.7 * np.mean([h["G_l1"] for h in hist[:2]])
+    hist = [m.train_step(*s.batch(i)) for i in range(20)]
+    assert np.mean([h["G_l1"] for h in hist[-2:]]) < 0.6 * np.mean([h["G_l1"] for h in hist[:2]])
 
 
 def test_lr_schedule_linear_to_zero():

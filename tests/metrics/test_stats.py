@@ -46,3 +46,18 @@ def test_holm_and_versions():
     v = versions()
     assert set(v) == {"scipy", "statsmodels", "numpy", "harmbench"}
     assert policy()["wilcoxon_zero_method"] == "wilcox"
+
+
+def test_holm_matches_statsmodels():
+    import numpy as np
+    from statsmodels.stats.multitest import multipletests
+
+    from harmbench.stats import holm
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 17):
+        p = rng.uniform(0, 0.2, n)
+        np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=1e-12)
+    got = holm([0.01, np.nan, 0.04, 0.03])
+    assert np.isnan(got[1])
+    np.testing.assert_allclose(got[[0, 2, 3]], multipletests([0.01, 0.04, 0.03], method="holm")[1])

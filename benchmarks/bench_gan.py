@@ -1,0 +1,182 @@
+"""Benchmark of the slice-GAN engine (ratios measured in one run; the CPU may be shared).
+
+1. 3x3-convolution peak: best GFLOP/s of a plain ``Conv2d(256, 256, 3)`` on 64x64 maps (the
+   layer that makes up 90 % of the paper generator), over batch sizes and memory formats.
+2. Inference with the paper generator (ResNet-9, ngf 64) on 256x256 slices: a naive per-slice
+   ``no_grad`` loop vs the engine's batched path (:func:`harmbench_gan.inference.harmonize_stack`),
+   as GFLOP/s, as a fraction of the peak, and extrapolated to a 256-slice volume.
+3. Training step of the paper architecture (batch 1): the authors' loop style (the discriminator
+   step re-runs both generators with autograd and backpropagates through them; discriminator
+   weights collect gradients in the generator step) vs :meth:`CycleModel.train_step`, with the
+   paper's OML (needs G(x) identity outputs) and for CycleGAN without identity loss.
+
+Usage::
+
+    python benchmarks/bench_gan.py [--size 256] [--steps 3] [--slices 16] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harmbench_gan import losses
+from harmbench_gan.inference import harmonize_stack
+from harmbench_gan.models import CycleConfig, CycleModel
+from harmbench_gan.networks import ResnetGenerator, init_weights
+
+
+def conv_flops(net: nn.Module, shape: tuple[int, ...]) -> float:
+    """FLOPs (2 x MACs) of all convolutions of one forward pass on ``shape``."""
+    total = [0.0]
+
+    def hook(m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        if isinstance(m, nn.ConvTranspose2d):
+            x = inp[0]
+            total[0] += 2.0 * x.numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+        else:
+            total[0] += 2.0 * out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1] / m.groups
+
+    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    with torch.inference_mode():
+        net(torch.zeros(shape))
+    for h in hs:
+        h.remove()
+    return total[0]
+
+
+def _time(fn, reps: int) -> float:
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def conv_peak(reps: int = 5) -> dict:
+    best = {"gflops": 0.0}
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        conv = nn.Conv2d(256, 256, 3, padding=1).to(memory_format=fmt)
+        for b in (1, 4, 8):
+            x = torch.randn(b, 256, 64, 64).contiguous(memory_format=fmt)
+            with torch.inference_mode():
+                t = _time(lambda: conv(x), reps)
+            g = 2 * 256 * 256 * 9 * 64 * 64 * b / t / 1e9
+            if g > best["gflops"]:
+                best = {"gflops": g, "batch": b, "channels_last": fmt is torch.channels_last}
+    return best
+
+
+def inference(slices: int, reps: int) -> dict:
+    g = init_weights(ResnetGenerator(ngf=64, n_blocks=9), seed=0).eval()
+    flop = conv_flops(g, (1, 1, 256, 256))
+    stack = np.random.default_rng(0).random((slices, 256, 256)).astype(np.float32)
+
+    def naive() -> None:
+        with torch.no_grad():
+            for s in stack:
+                g(torch.from_numpy(s * 2 - 1)[None, None])
+
+    res = {"gflop_per_slice": flop / 1e9}
+    t_naive = _time(naive, reps)
+    res["naive"] = {"s_per_slice": t_naive / slices, "gflops": flop * slices / t_naive / 1e9}
+    m = CycleModel(CycleConfig(), channels_last=False)
+    m.nets["G_fu2bl"] = g
+    for batch in (4, 8):
+        def engine() -> None:
+            harmonize_stack(stack, lambda x: m.translate("G_fu2bl", x), stride=4, batch=batch)
+        t = _time(engine, reps)
+        res[f"engine_b{batch}"] = {"s_per_slice": t / slices, "gflops": flop * slices / t / 1e9}
+    return res
+
+
+# ---------------------------------------------------------------- the authors' loop style
+def naive_step(nets: dict, opts: dict, x_a: torch.Tensor, x_b: torch.Tensor, cfg: CycleConfig) -> None:
+    g_a, g_b, d_a, d_b = nets["G_fu2bl"], nets["G_bl2fu"], nets["D_bl"], nets["D_fu"]
+    bce = F.binary_cross_entropy_with_logits
+
+    def gan(logits: torch.Tensor, real: bool) -> torch.Tensor:
+        return bce(logits, torch.full_like(logits, float(real)))
+
+    opts["G"].zero_grad()
+    fake_a, fake_b = g_a(x_b), g_b(x_a)
+    rec_a, rec_b = g_a(fake_b), g_b(fake_a)
+    total = cfg.lambda_adv * (gan(d_a(fake_a), True) + gan(d_b(fake_b), True))
+    total = total + cfg.lambda_ccl * losses.cycle_loss(x_a, rec_a, x_b, rec_b)
+    if cfg.lambda_oml > 0 or cfg.lambda_identity > 0:
+        idt_a, idt_b = g_a(x_a), g_b(x_b)
+        total = total + cfg.lambda_oml * losses.original_matching_loss(x_a, x_b, fake_a, idt_a, fake_b, idt_b)
+        total = total + cfg.lambda_identity * losses.identity_loss(x_a, x_b, idt_a, idt_b)
+    total.backward()
+    opts["G"].step()
+    for o in ("D_bl", "D_fu"):
+        opts[o].zero_grad()
+    fake_a, fake_b = g_a(x_b), g_b(x_a)          # re-run with autograd, not detached
+    l_d = 0.5 * (gan(d_a(x_a), True) + gan(d_a(fake_a), False)) + 0.5 * (gan(d_b(x_b), True)
+                                                                      + gan(d_b(fake_b), False))
+    l_d.backward()
+    opts["D_bl"].step()
+    opts["D_fu"].step()
+
+
+def training(size: int, steps: int) -> dict:
+    out = {}
+    x_a = torch.rand(1, 1, size, size) * 2 - 1
+    x_b = torch.rand(1, 1, size, size) * 2 - 1
+    for label, cfg in (("oml (identity outputs on)", CycleConfig()),
+                       ("cyclegan (identity off)", CycleConfig(lambda_oml=0.0))):
+        naive_m, ours = CycleModel(cfg, seed=0), CycleModel(cfg, seed=0)
+        naive_step(naive_m.nets, naive_m.opts, x_a, x_b, cfg)
+        ours.train_step(x_a, x_b)
+        tn, to = [], []
+        for _ in range(steps):                   # interleaved: both see the same machine load
+            t = time.perf_counter()
+            naive_step(naive_m.nets, naive_m.opts, x_a, x_b, cfg)
+            tn.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ours.train_step(x_a, x_b)
+            to.append(time.perf_counter() - t)
+        out[label] = {"naive_s": statistics.median(tn), "engine_s": statistics.median(to),
+                      "speedup": statistics.median(tn) / statistics.median(to)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=128, help="training slice size (paper: 256)")
+    ap.add_argument("--steps", type=int, default=3, help="timed training steps per variant")
+    ap.add_argument("--slices", type=int, default=8, help="256x256 slices per inference timing")
+    ap.add_argument("--reps", type=int, default=2, help="repetitions (best is kept) for inference timings")
+    ap.add_argument("--json", help="write the results here")
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    res: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    res["conv_peak"] = peak = conv_peak()
+    print(f"3x3 conv peak: {peak['gflops']:.1f} GFLOP/s (batch {peak['batch']}, "
+          f"channels_last={peak['channels_last']})")
+    res["inference"] = inf = inference(a.slices, a.reps)
+    for k in ("naive", "engine_b4", "engine_b8"):
+        v = inf[k]
+        print(f"inference {k:10s}: {v['s_per_slice']:.3f} s/slice, {v['gflops']:.1f} GFLOP/s = "
+              f"{100 * v['gflops'] / peak['gflops']:.0f} % of peak; 256-slice volume "
+              f"{256 * v['s_per_slice']:.0f} s")
+    res["training"] = tr = training(a.size, a.steps)
+    for k, v in tr.items():
+        print(f"train step {a.size}² batch 1, {k}: naive {v['naive_s']:.2f} s, engine {v['engine_s']:.2f} s, "
+              f"speedup {v['speedup']:.2f}x")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(res, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import save  # noqa: E402
+from _common import save
 
 
 def _cpu() -> float:
@@ -44,12 +44,12 @@ def registration_errors(raw_dir: Path, prepared: Path) -> list[float]:
     """Mean displacement error (mm, over BL head voxels) of FU->BL and FU2->BL registration,
     against the simulated poses (the scanner's residual distortion is not part of the truth)."""
     import pandas as pd
+    from harmbench_synth.motion import rotation_matrix
 
     from harmbench.io import load_volume
     from harmbench.masking import head_mask
     from harmbench.preprocess.grid import isotropic_grid, resample
     from harmbench.preprocess.register import register_rigid
-    from harmbench_synth.motion import rotation_matrix
 
     truth = {c["case"]: c for c in json.loads((raw_dir / "truth.json").read_text())["cases"]}
     df = pd.read_csv(prepared, dtype=str, keep_default_na=False)
@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-build", action="store_true", help="reuse an existing build in --out")
     args = ap.parse_args(argv)
 
+    from harmbench_synth.realism import realism_report
+
     from harmbench.cohort import Cohort
     from harmbench.preprocess import prepare_manifest
     from harmbench.registry import get_dataset
-    from harmbench_synth.realism import realism_report
 
     spec = get_dataset(args.preset)
     seed = spec.default_seed if args.seed is None else args.seed

@@ -153,7 +153,8 @@ def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, fai
 def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, failures, timings, dataset):
     t0 = time.perf_counter()
     tasks, meta = [], {}
-    mkey = cache_key(unit="score", metrics=sorted(metrics), dataset=dhash)
+    policies = {m: registry.get_metric(m).policy() for m in sorted(metrics)}
+    mkey = cache_key(unit="score", metrics=policies, dataset=dhash)
     for ref_run, session in REFERENCE_RUNS.items():
         for letter, case in cases:
             if not case.has(session):
@@ -208,7 +209,8 @@ def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timing
         "skipped": skipped,
         "failures": failures,
         "metrics": {name: {"kind": registry.get_metric(name).kind,
-                           "higher_is_better": registry.get_metric(name).higher_is_better,
+                           "emits": registry.get_metric(name).directions(),
+                           "policy": registry.get_metric(name).policy(),
                            "description": registry.get_metric(name).description}
                     for name in (cfg.metrics or list(registry.metrics()))},
         "metric_seconds_per_case": metric_seconds,

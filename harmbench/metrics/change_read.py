@@ -16,7 +16,7 @@ Calls (1 = "changed", 0 = "unchanged"):
 * ``change-size``: |ΔV/V| > ``size_threshold`` (0.20) **and** |V_FU − V_BL| exceeds the
   resolution floor, a shell of ``shell_voxels`` (0.5) voxel thickness over the BL lesion surface
   (|∂BL| · shell_voxels · voxel volume) — smaller changes are partial-volume noise;
-* ``change-enhancement``: |ΔC| > ``enhancement_threshold`` (0.15);
+* ``change-enhancement``: |ΔC| > ``enhancement_threshold`` (0.30);
 * ``change-border``: average HD > ``border_mm`` (1.5 mm);
 * ``change-any``: any of the three.
 
@@ -67,7 +67,7 @@ class ChangeRead(Metric):
     emits: ClassVar[dict[str, bool | None]] = {**{c: None for c in CALLS}, **{m: None for m in MEASURES}}
 
     def __init__(self, *, size_threshold: float = 0.20, shell_voxels: float = 0.5,
-                 enhancement_threshold: float = 0.15, border_mm: float = 1.5, source: str = "auto",
+                 enhancement_threshold: float = 0.30, border_mm: float = 1.5, source: str = "auto",
                  level: float = 0.5, margin_mm: float = 10.0) -> None:
         self.size_threshold = size_threshold
         self.shell_voxels = shell_voxels

@@ -10,11 +10,11 @@ Algorithm (applied the same way to BL and to every FU being scored; all intensit
    median of that shell). Local, so it follows the bias field; wide and a median, so hypointense
    oedema around the lesion does not drag it down. ``L`` = 90th
    percentile inside the seed (robust to ring enhancement and partial shrinkage).
-3. **Threshold relative to WM.** On BL the threshold ratio is the half-maximum
-   ``r = 1 + level · (L_BL / W_BL − 1)`` (``level`` = 0.5). The *same ratio* r, fixed by BL, is
-   applied to every image: ``T = r · W_image``. A FU with a higher lesion-to-WM contrast thus
-   yields a larger lesion — as the paper's readers perceived on un-harmonized FU images — while a
-   FU with BL-like contrast reproduces the BL segmentation.
+3. **Threshold relative to WM.** Half-maximum ratio ``r = 1 + level · (L / W − 1)``
+   (``level`` = 0.5), threshold ``T = r · W_image``. ``threshold="own"`` (default): each image uses
+   its own L and W, so the mask follows the lesion's extent. ``threshold="bl"``: the BL ratio is
+   applied to every image, so stronger FU contrast yields a larger lesion (reader-like). See
+   docs/metrics.md for the calibration that chose the default.
 4. **Region.** Voxels in the ROI above T; the 26-connected components that overlap the seed are
    kept and 3-D holes are filled (necrotic cores count as lesion).
 
@@ -31,6 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 WM_LABELS = (2, 41)
+MIN_OWN_CONTRAST = 0.25
 _FULL = ndimage.generate_binary_structure(3, 3)
 
 
@@ -81,7 +82,10 @@ class LesionSegmenter:
     """
 
     def __init__(self, *, level: float = 0.5, margin_mm: float = 10.0, wm_labels: tuple[int, ...] = WM_LABELS,
-                 percentile: float = 90.0, wm_margin_mm: float = 20.0) -> None:
+                 percentile: float = 90.0, wm_margin_mm: float = 20.0, threshold: str = "own") -> None:
+        if threshold not in ("own", "bl"):
+            raise ValueError(f"threshold must be 'own' or 'bl'; got {threshold!r}")
+        self.threshold = threshold
         self.level = level
         self.margin_mm = margin_mm
         self.wm_labels = tuple(wm_labels)
@@ -158,11 +162,25 @@ class LesionSegmenter:
 def segment_pair(segmenter: LesionSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
                  labels_fu: np.ndarray | None) -> tuple[LesionSegmentation, LesionSegmentation]:
-    """Segment the target lesion on BL and FU with one BL-fixed threshold ratio."""
+    """Segment the target lesion on BL and FU.
+
+    ``segmenter.threshold == "own"``: each image gets its own half-maximum ratio (its own lesion
+    and WM references inside the seed), so the segmentation follows the lesion's extent rather
+    than its contrast. ``"bl"``: the BL ratio is applied to FU too, so a FU with stronger
+    lesion-to-WM contrast segments larger (the contrast effect readers see).
+    """
     if seed is None:
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
     r = segmenter.ratio(bl, seed, spacing, labels_bl)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
+    r_fu = r
+    if segmenter.threshold == "own":
+        own = segmenter.ratio(fu, seed, spacing, lab_fu)
+        # A lesion that lost (nearly) all enhancement has no half maximum of its own: a ratio near 1
+        # would flood the WM. Below a quarter of BL's contrast the BL ratio is used, so an erased
+        # lesion segments empty instead of huge.
+        if np.isfinite(own) and np.isfinite(r) and (own - 1.0) >= MIN_OWN_CONTRAST * (r - 1.0):
+            r_fu = own
     return (segmenter.segment(bl, seed, spacing, labels_bl, ratio=r),
-            segmenter.segment(fu, seed, spacing, lab_fu, ratio=r))
+            segmenter.segment(fu, seed, spacing, lab_fu, ratio=r_fu))

@@ -47,7 +47,7 @@ def _outputs_exist(out: Path) -> bool:
 
     try:
         df = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False)
-    except Exception:
+    except (OSError, ValueError, pd.errors.ParserError):
         return False
     for col in ("image", "labels", "lesion"):
         if col in df.columns and not all((out / v).exists() for v in df[col] if v):

@@ -33,7 +33,7 @@ def write_nifti(data: np.ndarray, affine: np.ndarray, path: PathLike, *, dtype: 
     """
     dest = Path(path)
     name = dest.name
-    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
+    if not name.endswith((".nii", ".nii.gz")):
         raise DataError(f"output must end in .nii or .nii.gz: {dest}")
     img = nib.Nifti1Image(np.asarray(data, dtype=dtype), np.asarray(affine, dtype=np.float64))
     img.set_qform(affine, code=1)

@@ -21,6 +21,7 @@ The output folder holds NIfTI files, ``manifest.csv`` (input columns + the four 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from harmbench.preprocess.slicerange import axial_slice_range
 from harmbench.volume import Volume
 
 PIPELINE_VERSION = "1"
-DEFAULT_SPACING = 1.0
+BL_NATIVE = "bl-native"  # recorded spacing when each case keeps BL's own (smallest) voxel size
 Progress = Callable[[int, int, str], None]
 
 
@@ -54,7 +55,8 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
         manifest_path: raw manifest CSV (or its folder).
         out_dir: destination folder; default ``<manifest dir>/prepared``.
         spacing: isotropic voxel size (mm) of the prepared grid; default: the ``prepare.spacing``
-            recorded in the raw ``dataset.json`` (built presets), else 1 mm (the paper's grid).
+            recorded in the raw ``dataset.json`` (built presets), else BL's own resolution
+            (isotropic at the smallest BL voxel size of each case). The paper used 1 mm.
         progress: optional ``progress(done, total, what)`` callback, called once per case.
 
     Raises:
@@ -65,33 +67,39 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
 
     df = read_manifest(manifest_path)
     src = Path(df.attrs["path"])
-    problems = validate_manifest(src)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise DataError(f"manifest {src} is invalid: {problems[0]}{more}")
     raw_meta = _read_json(src.parent / "dataset.json")
-    if spacing is None:
-        spacing = float(raw_meta.get("prepare", {}).get("spacing", DEFAULT_SPACING))
-    if not spacing > 0:
+    if spacing is None and "spacing" in raw_meta.get("prepare", {}):
+        spacing = float(raw_meta["prepare"]["spacing"])
+    if spacing is not None and not spacing > 0:
         raise DataError(f"spacing must be > 0 mm; got {spacing}")
     out = Path(out_dir) if out_dir is not None else src.parent / "prepared"
     if out.resolve() == src.parent.resolve():
         raise DataError(f"output folder {out} is the manifest's own folder; choose another --out")
 
+    settings = {"pipeline": PIPELINE_VERSION, "spacing": BL_NATIVE if spacing is None else float(spacing)}
     files = [src] + sorted({p for c in PATH_COLUMNS for v in df[c] if (p := resolve(df, v)) is not None})
-    settings = {"pipeline": PIPELINE_VERSION, "spacing": float(spacing)}
+    if all(f.exists() for f in files):
+        stats = input_stats(files)
+        hit = cached_output(out, settings, stats, files)
+        if hit is not None:
+            return hit
+    problems = validate_manifest(src)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DataError(f"manifest {src} is invalid: {problems[0]}{more}")
     stats = input_stats(files)
-    hit = cached_output(out, settings, stats, files)
-    if hit is not None:
-        return hit
 
     source_hash = content_hash(files, settings)
     rows: list[dict] = []
     out_hashes: dict[str, str] = {}
     cases = list(dict.fromkeys(df["case"]))
+    folders: set[str] = set()
     for n, case in enumerate(cases):
-        sub = df[df["case"] == case]
-        rows.extend(_prepare_case(df, sub, out, float(spacing), out_hashes))
+        folder = f"cases/{_safe(str(case))}"
+        if folder in folders:  # two case ids that sanitise alike
+            folder = f"{folder}-{n}"
+        folders.add(folder)
+        rows.extend(_prepare_case(df, df[df["case"] == case], out, spacing, out_hashes, folder))
         if progress is not None:
             progress(n + 1, len(cases), f"prepared {case}")
 
@@ -117,8 +125,6 @@ def _read_json(path: Path) -> dict:
 
 
 def _dataset_hash(manifest_text: str, hashes: dict[str, str]) -> str:
-    import hashlib
-
     h = hashlib.sha256(manifest_text.encode())
     for key in sorted(hashes):
         h.update(f"{key}:{hashes[key]}\n".encode())
@@ -129,17 +135,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "case"
 
 
-def _prepare_case(df: pd.DataFrame, rows: pd.DataFrame, out: Path, spacing: float,
-                  hashes: dict[str, str]) -> list[dict]:
-    """Prepare the sessions of one case (BL first); returns their prepared manifest rows."""
+def _prepare_case(df: pd.DataFrame, rows: pd.DataFrame, out: Path, spacing: float | None,
+                  hashes: dict[str, str], folder: str) -> list[dict]:
+    """Prepare the sessions of one case (BL first); returns their prepared manifest rows.
+
+    ``spacing`` None keeps BL's resolution: isotropic at BL's smallest voxel size.
+    """
     records = rows.to_dict("records")
     bl_rec = next(r for r in records if r["session"] == "BL")
     bl = load_volume(resolve(df, bl_rec["image"]))
-    shape, affine = isotropic_grid(bl.shape, bl.affine, spacing)
+    shape, affine = isotropic_grid(bl.shape, bl.affine, min(bl.spacing) if spacing is None else spacing)
     bl_data = resample(bl.data, bl.affine, shape, affine)
     head = head_mask(bl_data)
     slc = axial_slice_range(Volume(bl_data, affine), mask=head)
-    folder = f"cases/{_safe(str(bl_rec['case']))}"
     out_rows = []
     for rec in sorted(records, key=lambda r: ("BL", "FU", "FU2").index(r["session"])):
         is_bl = rec["session"] == "BL"

@@ -18,7 +18,7 @@ from harmbench.preprocess.grid import to_sitk
 
 
 def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
-                   *, fixed_mask: np.ndarray | None = None, max_samples: int = 25_000, bins: int = 32,
+                   *, fixed_mask: np.ndarray | None = None, max_samples: int = 50_000, bins: int = 32,
                    seed: int = 1) -> sitk.Euler3DTransform:
     """Find the rigid transform aligning ``moving`` to ``fixed``.
 

@@ -55,7 +55,6 @@ class ComBatHarmonization(BaseMethod):
     name = "combat"
     capabilities = Capabilities(needs_training=True, min_subjects_per_site=2)
     artifact_version = 1
-    presets = {"quick": {}, "paper": {}}
 
     def __init__(self, *, mode: str = "landmark", percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
                  mask: str = "head", covariates: tuple[str, ...] = (), eb: bool = True) -> None:
@@ -71,7 +70,8 @@ class ComBatHarmonization(BaseMethod):
             raise DataError(f"combat: mode must be one of {list(MODES)}; got {self.mode!r}")
         pct = np.asarray(self.percentiles, dtype=np.float64).reshape(-1)
         if pct.size < 2 or not (np.diff(pct) > 0).all() or pct[0] <= 0 or pct[-1] >= 100:
-            raise DataError(f"combat: percentiles must be >= 2 increasing values in (0, 100); got {list(pct)}")
+            raise DataError(f"combat: percentiles must be >= 2 increasing values in (0, 100); got "
+                            f"{list(pct)}")
         return pct
 
     def decline(self, cohort: Cohort) -> str | None:
@@ -156,9 +156,11 @@ class ComBatHarmonization(BaseMethod):
             others = [s for s in est.sites if s != est.ref_site]
             if est.ref_site is not None and len(others) == 1:
                 return others[0]  # two-scanner model: an unlabeled FU can only be the non-BL scanner
-            raise DataError(f"combat: FU image has no 'scanner' in its metadata; expected one of {list(est.sites)}")
+            raise DataError(f"combat: FU image has no 'scanner' in its metadata; expected one of "
+                            f"{list(est.sites)}")
         if str(scanner) not in est.sites:
-            raise DataError(f"combat: FU scanner {scanner!r} was not in the training data; known: {list(est.sites)}")
+            raise DataError(f"combat: FU scanner {scanner!r} was not in the training data; known: "
+                            f"{list(est.sites)}")
         return str(scanner)
 
     # ------------------------------------------------------------------ persistence
@@ -184,7 +186,8 @@ def _voxel_mask(vols: list[Volume], sites: list[str]) -> np.ndarray:
     first = vols[0]
     for v in vols[1:]:
         if v.shape != first.shape or not np.allclose(v.affine, first.affine, atol=1e-3):
-            raise DataError(f"combat: voxel mode needs one template grid; got shapes {first.shape} and {v.shape}")
+            raise DataError(f"combat: voxel mode needs one template grid; got shapes {first.shape} "
+                            f"and {v.shape}")
     votes = np.zeros(first.shape, np.int32)
     for v in vols:
         votes += head_mask(v.data)

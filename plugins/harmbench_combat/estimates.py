@@ -74,13 +74,15 @@ class ComBatEstimates:
         """
         x = _as_table(features, "features")
         if x.shape[1] != self.n_features:
-            raise DataError(f"combat: features have {x.shape[1]} columns; the model was fitted on {self.n_features}")
+            raise DataError(f"combat: features have {x.shape[1]} columns; the model was fitted on "
+                            f"{self.n_features}")
         sites = [str(s) for s in sites]
         if len(sites) != x.shape[0]:
             raise DataError(f"combat: got {len(sites)} site labels for {x.shape[0]} feature rows")
         unseen = sorted(set(sites) - set(self.sites))
         if unseen:
-            raise DataError(f"combat: scanner(s) {unseen} were not in the training data; known: {list(self.sites)}")
+            raise DataError(f"combat: scanner(s) {unseen} were not in the training data; known: "
+                            f"{list(self.sites)}")
         cov = self._covariate_matrix(covariates, x.shape[0])
         mod_mean = cov @ self.beta_cov
         sd = np.sqrt(self.var_pooled)
@@ -103,7 +105,8 @@ class ComBatEstimates:
             raise DataError(f"combat: covariates {list(self.covariates)} are needed to apply this model")
         cov = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
         if cov.shape[1] != k:
-            raise DataError(f"combat: got {cov.shape[1]} covariate columns; expected {k} {list(self.covariates)}")
+            raise DataError(f"combat: got {cov.shape[1]} covariate columns; expected {k} "
+                            f"{list(self.covariates)}")
         if not np.isfinite(cov).all():
             raise DataError("combat: covariates contain NaN/Inf; expected finite numbers")
         return cov
@@ -161,13 +164,15 @@ def fit_combat(features: np.ndarray, sites: Sequence[str], *, covariates: np.nda
     if few:
         raise DataError(f"combat: needs >= 2 images per scanner; got {few}")
     if ref_site is not None and ref_site not in counts:
-        raise DataError(f"combat: reference scanner {ref_site!r} not in the training scanners {sorted(counts)}")
+        raise DataError(f"combat: reference scanner {ref_site!r} not in the training scanners "
+                        f"{sorted(counts)}")
     site_arr = np.array(sites)
     for s in sorted(counts):
         sd = x[site_arr == s].std(axis=0, ddof=1)
         flat = [names[i] for i in np.flatnonzero(sd <= 1e-12 * max(1.0, float(np.abs(x).max())))]
         if flat:
-            raise DataError(f"combat: feature(s) {flat[:5]} are constant within scanner {s!r}; ComBat needs variation")
+            raise DataError(f"combat: feature(s) {flat[:5]} are constant within scanner {s!r}; "
+                            "ComBat needs variation")
     cov_names = tuple(str(c) for c in covariate_names)
     frame = pd.DataFrame({"SITE": sites})
     if cov_names:
@@ -205,7 +210,8 @@ def fit_combat(features: np.ndarray, sites: Sequence[str], *, covariates: np.nda
     bad = [k for k in ("stand_mean", "var_pooled", "gamma_star", "delta_star")
            if not np.isfinite(getattr(est, k)).all()]
     if bad or (est.var_pooled <= 0).any() or (est.delta_star <= 0).any():
-        raise DataError(f"combat: the fit produced non-finite or zero-variance estimates ({bad or 'variance'}); "
+        what = ", ".join(bad) or "variance"
+        raise DataError(f"combat: the fit produced non-finite or zero-variance estimates ({what}); "
                         "features may be (nearly) collinear or constant")
     return est
 

@@ -41,7 +41,8 @@ def image_landmarks(data: np.ndarray, percentiles: np.ndarray, *, mask: str = "h
     return np.percentile(foreground(data, mask), percentiles).astype(np.float64)
 
 
-def piecewise_map(data: np.ndarray, src: np.ndarray, dst: np.ndarray, *, anchor_zero: bool = True) -> np.ndarray:
+def piecewise_map(data: np.ndarray, src: np.ndarray, dst: np.ndarray, *,
+                  anchor_zero: bool = True) -> np.ndarray:
     """Monotone piecewise-linear intensity map taking landmarks ``src`` onto ``dst``.
 
     ``dst`` is made non-decreasing (a ComBat-adjusted landmark set may cross by a hair) and

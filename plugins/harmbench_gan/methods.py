@@ -22,9 +22,9 @@ from harmbench_gan.inference import harmonize_volume
 from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2PixModel
 
 _CYCLE_PRESETS: dict[str, ParamDict] = {
-    "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
+    "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64, "residual": False,
               "crop": None, "lr": 2e-4, "decay_start": 0.0, "val_slices": 0},
-    "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "n_blocks": 3, "ndf": 16,
+    "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "n_blocks": 3, "ndf": 16, "residual": True,
               "crop": 64, "lr": 1e-3, "decay_start": 0.5, "val_slices": 32},
 }
 
@@ -41,7 +41,7 @@ class _CycleFamily(GanMethod):
 
     def _model_config(self, p: ParamDict) -> CycleConfig:
         return CycleConfig(
-            ngf=int(p["ngf"]), n_blocks=int(p["n_blocks"]), ndf=int(p["ndf"]), discriminator=p["discriminator"],
+            ngf=int(p["ngf"]), n_blocks=int(p["n_blocks"]), ndf=int(p["ndf"]), residual=bool(p["residual"]), discriminator=p["discriminator"],
             gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]), lambda_ccl=float(p["lambda_ccl"]),
             lambda_oml=float(p["lambda_oml"]), lambda_identity=float(p["lambda_identity"]),
             oml_form=p["oml_form"], pool_size=int(p["pool_size"]), lr=float(p["lr"]),
@@ -63,6 +63,8 @@ class OMLCycleGAN(_CycleFamily):
         preset: ``quick`` (CPU) or ``paper`` (published configuration); fills every ``None``.
         epochs, iters_per_epoch, batch_size: training length (``iters_per_epoch=None``: one pass).
         ngf, n_blocks, ndf: generator width / residual blocks, discriminator width.
+        residual: generators output ``x + f(x)`` and start as the identity (not in the paper;
+            ``quick`` uses it so narrow nets converge within the CPU budget).
         crop: random square training crop in pixels (None: whole slices).
         lr, beta1, beta2: Adam. ``beta2=0.99`` as the paper's text; the authors' code uses 0.999.
         decay_start: fraction of training after which the LR decays linearly to 0 (paper: 0).
@@ -84,14 +86,15 @@ class OMLCycleGAN(_CycleFamily):
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
-                 ndf: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
+                 lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
                  discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.n_blocks, self.ndf, self.crop = ngf, n_blocks, ndf, crop
+        self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
         self.discriminator, self.gan_loss = discriminator, gan_loss
         self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
@@ -111,14 +114,15 @@ class CycleGAN(_CycleFamily):
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
-                 ndf: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
+                 lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
                  discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.n_blocks, self.ndf, self.crop = ngf, n_blocks, ndf, crop
+        self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
         self.discriminator, self.gan_loss = discriminator, gan_loss
         self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
@@ -137,14 +141,15 @@ class CycleGANIdentity(_CycleFamily):
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
-                 ndf: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
+                 lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
                  discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.n_blocks, self.ndf, self.crop = ngf, n_blocks, ndf, crop
+        self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
         self.discriminator, self.gan_loss = discriminator, gan_loss
         self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
@@ -173,22 +178,23 @@ class Pix2Pix(GanMethod):
     capabilities = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=False,
                                 deterministic=True)
     presets: ClassVar[dict[str, ParamDict]] = {
-        "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8,
+        "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8, "residual": False,
                   "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
-        "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "ndf": 16, "depth": 6,
+        "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "ndf": 16, "depth": 6, "residual": True,
                   "crop": 64, "lr": 1e-3, "decay_start": 0.5, "val_slices": 32},
     }
     _model_class = Pix2PixModel
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, ndf: int | None = None,
-                 depth: int | None = None, crop: int | None = None, lr: float | None = None, beta1: float = 0.5,
+                 depth: int | None = None, residual: bool | None = None, crop: int | None = None,
+                 lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.999, decay_start: float | None = None, val_slices: int | None = None,
                  norm: str = "batch", dropout: float = 0.5, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_l1: float = 100.0, flip: bool = True, device: str = "auto", seed: int = 0,
                  work_dir: str | None = None, infer_batch: int = 8) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.ndf, self.depth, self.crop = ngf, ndf, depth, crop
+        self.ngf, self.ndf, self.depth, self.residual, self.crop = ngf, ndf, depth, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
         self.norm, self.dropout, self.gan_loss = norm, dropout, gan_loss
         self.lambda_adv, self.lambda_l1, self.flip = lambda_adv, lambda_l1, flip
@@ -196,6 +202,6 @@ class Pix2Pix(GanMethod):
 
     def _model_config(self, p: ParamDict) -> Pix2PixConfig:
         return Pix2PixConfig(
-            ngf=int(p["ngf"]), depth=int(p["depth"]), norm=p["norm"], dropout=float(p["dropout"]),
+            ngf=int(p["ngf"]), depth=int(p["depth"]), residual=bool(p["residual"]), norm=p["norm"], dropout=float(p["dropout"]),
             ndf=int(p["ndf"]), gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]),
             lambda_l1=float(p["lambda_l1"]), lr=float(p["lr"]), beta1=float(p["beta1"]), beta2=float(p["beta2"]))

@@ -38,6 +38,7 @@ class CycleConfig:
     ngf: int = 64
     n_blocks: int = 9
     n_down: int = 2
+    residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
     ndf: int = 64
     discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
     gan_loss: str = "bce"
@@ -63,6 +64,7 @@ class Pix2PixConfig:
     depth: int = 8
     norm: str = "batch"
     dropout: float = 0.5
+    residual: bool = False
     ndf: int = 64
     d_layers: int = 3
     gan_loss: str = "bce"
@@ -173,7 +175,7 @@ class CycleModel(_Base):
         if cfg.discriminator not in ("global", "patch"):
             raise DataError(f"unknown discriminator {cfg.discriminator!r}; expected 'global' or 'patch'")
         self.cfg = cfg
-        gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down)
+        gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down, residual=cfg.residual)
         if cfg.discriminator == "global":
             def make_d() -> nn.Module:
                 return GlobalDiscriminator(ndf=cfg.ndf)
@@ -258,7 +260,7 @@ class Pix2PixModel(_Base):
         self.cfg = cfg
         self.nets = {
             "G_fu2bl": init_weights(UnetGenerator(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm,
-                                                  dropout=cfg.dropout), seed=seed),
+                                                  dropout=cfg.dropout, residual=cfg.residual), seed=seed),
             "D": init_weights(PatchDiscriminator(in_channels=2, ndf=cfg.ndf, n_layers=cfg.d_layers,
                                                  norm=cfg.norm), seed=seed + 1),
         }

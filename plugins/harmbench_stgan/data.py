@@ -81,7 +81,8 @@ class DomainSlices:
         if not stacks:
             raise DataError("stgan: no training slices")
         if len(shapes) > 1:
-            raise DataError(f"stgan: cases have different axial slice shapes {sorted(shapes)}; prepare the dataset")
+            raise DataError(f"stgan: cases have different axial slice shapes {sorted(shapes)}; "
+                            f"prepare the dataset")
         h, w = next(iter(shapes))
         images, _ = pad(np.concatenate(stacks), padded_size(h, w, multiple, image_size))
         return cls(images, np.concatenate(labels))

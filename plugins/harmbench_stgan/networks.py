@@ -21,7 +21,8 @@ from torch.nn import functional as F
 class ResBlock(nn.Module):
     """Pre-activation residual block, optional instance norm and 2× average-pool downsampling."""
 
-    def __init__(self, dim_in: int, dim_out: int, *, normalize: bool = False, downsample: bool = False) -> None:
+    def __init__(self, dim_in: int, dim_out: int, *, normalize: bool = False,
+                 downsample: bool = False) -> None:
         super().__init__()
         self.downsample = downsample
         self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 1, 1)
@@ -96,11 +97,14 @@ class Generator(nn.Module):
         self.residual = residual
         w = _widths(dim, max_dim, n_down)
         self.from_img = nn.Conv2d(1, dim, 3, 1, 1)
-        self.encode = nn.ModuleList(ResBlock(w[i], w[i + 1], normalize=True, downsample=True) for i in range(n_down))
+        self.encode = nn.ModuleList(ResBlock(w[i], w[i + 1], normalize=True, downsample=True)
+                                    for i in range(n_down))
         self.encode.extend(ResBlock(w[-1], w[-1], normalize=True) for _ in range(n_bottleneck))
         self.decode = nn.ModuleList(AdaINResBlock(w[-1], w[-1], style_dim) for _ in range(n_bottleneck))
-        self.decode.extend(AdaINResBlock(w[i + 1], w[i], style_dim, upsample=True) for i in reversed(range(n_down)))
-        self.to_img = nn.Sequential(nn.InstanceNorm2d(dim, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(dim, 1, 1))
+        self.decode.extend(AdaINResBlock(w[i + 1], w[i], style_dim, upsample=True)
+                           for i in reversed(range(n_down)))
+        self.to_img = nn.Sequential(nn.InstanceNorm2d(dim, affine=True), nn.LeakyReLU(0.2),
+                                    nn.Conv2d(dim, 1, 1))
         if residual:
             nn.init.zeros_(self.to_img[2].weight)
             nn.init.zeros_(self.to_img[2].bias)
@@ -118,7 +122,8 @@ class Generator(nn.Module):
 class MappingNetwork(nn.Module):
     """Latent code z (B, latent_dim) + domain (B,) -> style code (B, style_dim)."""
 
-    def __init__(self, *, latent_dim: int, style_dim: int, n_domains: int, hidden: int, n_shared: int = 4) -> None:
+    def __init__(self, *, latent_dim: int, style_dim: int, n_domains: int, hidden: int,
+                 n_shared: int = 4) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU()]
         for _ in range(n_shared - 1):

@@ -48,7 +48,12 @@ class StyleTransferGAN(BaseMethod):
     outside the FU head mask are passed through unchanged. ``inverse_transform`` renders a BL
     image with the mean FU-scanner style code of the training slices (BL->FU->BL checks).
 
+    Every architecture/schedule parameter defaults to None, meaning "take it from ``preset``";
+    a value given explicitly overrides the preset (see :meth:`config`). ``image_size`` and
+    ``crop`` use 0 for "none".
+
     Args:
+        preset: ``"paper"`` (published settings), ``"quick"`` (CPU budget) or ``"tiny"`` (tests).
         dim: channels of the first generator/encoder/discriminator layer (doubling per downsampling).
         max_dim: channel cap.
         n_down: number of 2x downsamplings (slices are padded to a multiple of ``2**n_down``).
@@ -58,13 +63,13 @@ class StyleTransferGAN(BaseMethod):
         residual: generator adds its output to the input, last layer zero-initialised (starts
             as the identity). Off in ``paper`` (StarGAN v2 has no such skip); on in ``quick``,
             where a few hundred CPU iterations cannot first learn to reproduce anatomy.
-        image_size: square network input size in pixels (slices are centred and padded), or None
+        image_size: square network input size in pixels (slices are centred and padded), or 0
             to pad each slice only to the next multiple of ``2**n_down``.
         iterations: training iterations.
         guidance: ``"both"`` (StarGAN v2: latent- and reference-guided D and G steps every
             iteration) or ``"alternate"`` (one of the two per iteration, half the cost).
         batch_size: slices per batch.
-        crop: random square training crop in pixels, or None for whole (padded) slices.
+        crop: random square training crop in pixels, or 0 for whole (padded) slices.
         lr, lr_mapping: Adam learning rates (networks / mapping network).
         beta1, beta2: Adam betas.
         weight_decay: Adam weight decay.
@@ -83,23 +88,34 @@ class StyleTransferGAN(BaseMethod):
     artifact_version = 1
     presets = {
         # Published settings (REFERENCE.md §5; StarGAN v2 widths at 256²; 100k iterations).
-        "paper": {"dim": 64, "max_dim": 512, "n_down": 4, "style_dim": 64, "latent_dim": 16, "mapping_dim": 512,
-                  "image_size": 256, "iterations": 100_000, "batch_size": 8, "lr": 1e-4, "lr_mapping": 1e-6,
-                  "ema_beta": 0.999, "ds_iterations": 100_000, "val_every": 5_000, "val_slices": 64},
-        # CPU budget (<= 4 min on synth-quick, 2 cores): narrow nets at native 2 mm slice size.
+        "paper": {"dim": 64, "max_dim": 512, "n_down": 4, "style_dim": 64, "latent_dim": 16,
+                  "mapping_dim": 512,
+                  "residual": False, "image_size": 256, "iterations": 100_000, "guidance": "both",
+                  "batch_size": 8, "crop": 0, "lr": 1e-4, "lr_mapping": 1e-6, "ds_iterations": 100_000,
+                  "ema_beta": 0.999, "val_every": 5_000, "val_slices": 64},
+        # CPU budget (<= 4 min of training on synth-quick): narrow nets, native 2 mm slices.
         "quick": {"dim": 16, "max_dim": 64, "n_down": 2, "style_dim": 16, "latent_dim": 8, "mapping_dim": 64,
-                  "image_size": None, "iterations": 300, "batch_size": 8, "lr": 1e-3, "lr_mapping": 1e-5,
-                  "ema_beta": 0.95, "ds_iterations": 300, "val_every": 100, "val_slices": 16},
+                  "residual": True, "image_size": 0, "iterations": 300, "guidance": "alternate",
+                  "batch_size": 8, "crop": 64, "lr": 2e-4, "lr_mapping": 1e-5, "ds_iterations": 150,
+                  "ema_beta": 0.95, "val_every": 50, "val_slices": 16},
+        # Conformance / smoke tests: trains 4 iterations in seconds.
+        "tiny": {"dim": 8, "max_dim": 16, "n_down": 2, "style_dim": 8, "latent_dim": 4, "mapping_dim": 16,
+                 "residual": True, "image_size": 0, "iterations": 4, "guidance": "both", "batch_size": 4,
+                 "crop": 0, "lr": 1e-3, "lr_mapping": 1e-5, "ds_iterations": 4, "ema_beta": 0.5,
+                 "val_every": 2, "val_slices": 4},
     }
 
-    def __init__(self, *, dim: int = 64, max_dim: int = 512, n_down: int = 4, style_dim: int = 64,
-                 latent_dim: int = 16, mapping_dim: int = 512, residual: bool = False, image_size: int | None = 256,
-                 iterations: int = 100_000, guidance: str = "both", batch_size: int = 8,
-                 crop: int | None = None, lr: float = 1e-4, lr_mapping: float = 1e-6,
+    def __init__(self, *, preset: str = "paper", dim: int | None = None, max_dim: int | None = None,
+                 n_down: int | None = None, style_dim: int | None = None, latent_dim: int | None = None,
+                 mapping_dim: int | None = None, residual: bool | None = None, image_size: int | None = None,
+                 iterations: int | None = None, guidance: str | None = None, batch_size: int | None = None,
+                 crop: int | None = None, lr: float | None = None, lr_mapping: float | None = None,
                  beta1: float = 0.0, beta2: float = 0.99, weight_decay: float = 1e-4, lambda_reg: float = 1.0,
                  lambda_sty: float = 1.0, lambda_ds: float = 1.0, lambda_cyc: float = 1.0,
-                 ds_iterations: int = 100_000, ema_beta: float = 0.999, val_every: int = 5_000,
-                 val_slices: int = 64, seed: int = 0, device: str = "auto") -> None:
+                 ds_iterations: int | None = None, ema_beta: float | None = None,
+                 val_every: int | None = None, val_slices: int | None = None, seed: int = 0,
+                 device: str = "auto") -> None:
+        self.preset = preset
         self.dim = dim
         self.max_dim = max_dim
         self.n_down = n_down
@@ -128,6 +144,28 @@ class StyleTransferGAN(BaseMethod):
         self.seed = seed
         self.device = device
 
+    def config(self) -> dict[str, Any]:
+        """Effective settings: the preset's values, overridden by every parameter that is not None."""
+        if self.preset not in self.presets:
+            raise DataError(f"stgan: unknown preset {self.preset!r}; expected one of {sorted(self.presets)}")
+        cfg = dict(self.presets[self.preset])
+        for k in cfg:
+            v = getattr(self, k)
+            if v is not None:
+                cfg[k] = v
+        cfg["image_size"] = int(cfg["image_size"]) or None
+        cfg["crop"] = int(cfg["crop"]) or None
+        for k in ("dim", "max_dim", "n_down", "style_dim", "latent_dim", "mapping_dim", "iterations",
+                  "batch_size", "ds_iterations", "val_every", "val_slices"):
+            cfg[k] = int(cfg[k])
+        for k in ("lr", "lr_mapping", "ema_beta"):
+            cfg[k] = float(cfg[k])
+        cfg["residual"] = bool(cfg["residual"])
+        if min(cfg["n_down"], cfg["dim"], cfg["style_dim"], cfg["iterations"], cfg["batch_size"]) < 1:
+            raise DataError(f"stgan: n_down, dim, style_dim, iterations and batch_size must be >= 1; got "
+                            f"{[cfg[k] for k in ('n_down', 'dim', 'style_dim', 'iterations', 'batch_size')]}")
+        return cfg
+
     # ------------------------------------------------------------------ networks
     def _build(self, n_domains: int) -> Nets:
         import torch
@@ -135,16 +173,14 @@ class StyleTransferGAN(BaseMethod):
         from harmbench_stgan.networks import Discriminator, Generator, MappingNetwork, StyleEncoder
         from harmbench_stgan.trainer import Nets
 
-        if int(self.n_down) < 1 or int(self.dim) < 1 or int(self.style_dim) < 1:
-            raise DataError(f"stgan: n_down, dim and style_dim must be >= 1; got {self.n_down}, {self.dim}, "
-                            f"{self.style_dim}")
+        c = self.config()
         torch.manual_seed(int(self.seed))
-        kw = {"dim": int(self.dim), "max_dim": int(self.max_dim), "n_down": int(self.n_down)}
+        kw = {"dim": c["dim"], "max_dim": c["max_dim"], "n_down": c["n_down"]}
         return Nets(
-            generator=Generator(style_dim=int(self.style_dim), residual=bool(self.residual), **kw),
-            mapping=MappingNetwork(latent_dim=int(self.latent_dim), style_dim=int(self.style_dim),
-                                   n_domains=n_domains, hidden=int(self.mapping_dim)),
-            style_encoder=StyleEncoder(style_dim=int(self.style_dim), n_domains=n_domains, **kw),
+            generator=Generator(style_dim=c["style_dim"], residual=c["residual"], **kw),
+            mapping=MappingNetwork(latent_dim=c["latent_dim"], style_dim=c["style_dim"],
+                                   n_domains=n_domains, hidden=c["mapping_dim"]),
+            style_encoder=StyleEncoder(style_dim=c["style_dim"], n_domains=n_domains, **kw),
             discriminator=Discriminator(n_domains=n_domains, **kw),
         )
 
@@ -162,33 +198,34 @@ class StyleTransferGAN(BaseMethod):
         if len(domains) < 2:
             raise DataError(f"stgan: needs >= 2 scanners (domains) in training; got {domains}")
         device = select_device(self.device)
-        multiple = 2 ** int(self.n_down)
-        data = DomainSlices.from_cases(train, domains, multiple=multiple, image_size=self.image_size)
+        c = self.config()
+        data = DomainSlices.from_cases(train, domains, multiple=2 ** c["n_down"], image_size=c["image_size"])
         nets = self._build(len(domains))
         for m in vars(nets).values():
             m.to(device)
+        weights = LossWeights(reg=float(self.lambda_reg), sty=float(self.lambda_sty),
+                              ds=float(self.lambda_ds), cyc=float(self.lambda_cyc),
+                              ds_iterations=c["ds_iterations"])
         trainer = StarGANv2Trainer(
-            nets, lr=float(self.lr), lr_mapping=float(self.lr_mapping), betas=(float(self.beta1), float(self.beta2)),
-            weight_decay=float(self.weight_decay), ema_beta=float(self.ema_beta), latent_dim=int(self.latent_dim),
-            seed=int(self.seed), guidance=self.guidance, weights=LossWeights(reg=float(self.lambda_reg), sty=float(self.lambda_sty),
-                                                     ds=float(self.lambda_ds), cyc=float(self.lambda_cyc),
-                                                     ds_iterations=int(self.ds_iterations)))
+            nets, lr=c["lr"], lr_mapping=c["lr_mapping"], betas=(float(self.beta1), float(self.beta2)),
+            weight_decay=float(self.weight_decay), ema_beta=c["ema_beta"], latent_dim=c["latent_dim"],
+            seed=int(self.seed), guidance=c["guidance"], weights=weights)
         self.domains_ = domains
         self.bl_domain_ = max(bl, key=lambda s: sum(c.has("BL") and c.ref("BL").scanner == s for c in train))
         self.nets_ = trainer.ema
-        val = [c for c in cohort.val if c.has("BL") and c.has("FU")]
-        sampler = data.sampler(batch_size=int(self.batch_size), seed=int(self.seed),
-                               crop=None if self.crop is None else int(self.crop))
+        val = self._val_stacks([c for c in cohort.val if c.has("BL") and c.has("FU")])
+        sampler = data.sampler(batch_size=c["batch_size"], seed=int(self.seed), crop=c["crop"])
         best: tuple[float, dict[str, Any]] | None = None
         history: list[dict[str, float]] = []
-        n_it = int(self.iterations)
+        self.val_psnr_identity_ = self._validate(val, identity=True) if val else None
+        n_it, every = c["iterations"], c["val_every"]
         with progress() as bar:
             task = bar.add_task(f"stgan: training {n_it} iterations", total=n_it)
             for it in range(n_it):
                 logs = trainer.step(sampler.batch(it), it)
                 bar.advance(task)
                 last = it + 1 == n_it
-                if val and (last or (int(self.val_every) > 0 and (it + 1) % int(self.val_every) == 0)):
+                if val and (last or (every > 0 and (it + 1) % every == 0)):
                     score = self._validate(val)
                     history.append({"iteration": it + 1, "val_psnr": score, **logs})
                     if best is None or score > best[0]:
@@ -203,17 +240,24 @@ class StyleTransferGAN(BaseMethod):
         self.history_ = history
         self.mean_styles_ = self._mean_styles(data)
 
-    def _validate(self, cases: list[Case]) -> float:
-        """Mean volume PSNR (data range 1) of FU->BL vs BL over the kept slices of validation cases."""
-        scores = []
+    def _val_stacks(self, cases: list[Case]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(FU, BL) axial stacks of up to ``val_slices`` evenly spaced kept slices per validation case."""
+        out = []
         for c in cases:
             bl, fu = c.volume("BL"), c.volume("FU")
             idx = list(slice_indices_world(bl, c.slice_range))
-            if int(self.val_slices) > 0 and len(idx) > int(self.val_slices):
-                idx = [idx[i] for i in np.linspace(0, len(idx) - 1, int(self.val_slices)).round().astype(int)]
-            a = to_axial_stack(bl)[idx]
-            out = self._translate(to_axial_stack(fu)[idx], a, self.domains_.index(self.bl_domain_))
-            mse = float(np.mean((out - a) ** 2))
+            k = self.config()["val_slices"]
+            if 0 < k < len(idx):
+                idx = [idx[i] for i in np.linspace(0, len(idx) - 1, k).round().astype(int)]
+            out.append((to_axial_stack(fu)[idx], to_axial_stack(bl)[idx]))
+        return out
+
+    def _validate(self, stacks: list[tuple[np.ndarray, np.ndarray]], *, identity: bool = False) -> float:
+        """Mean PSNR (data range 1) of FU->BL (or, with ``identity``, of FU) vs BL over validation stacks."""
+        scores = []
+        for fu, bl in stacks:
+            out = fu if identity else self._translate(fu, bl, self.domains_.index(self.bl_domain_))
+            mse = float(np.mean((out - bl) ** 2))
             scores.append(10 * np.log10(1.0 / max(mse, 1e-12)))
         return float(np.mean(scores))
 
@@ -223,14 +267,15 @@ class StyleTransferGAN(BaseMethod):
 
         enc = self.nets_.style_encoder
         dev = next(enc.parameters()).device
-        out = np.zeros((len(self.domains_), int(self.style_dim)), np.float32)
+        out = np.zeros((len(self.domains_), self.config()["style_dim"]), np.float32)
         with torch.no_grad():
             for d in range(len(self.domains_)):
                 ix = np.flatnonzero(data.domains == d)[:: max(1, int(np.sum(data.domains == d)) // 256)]
                 codes = []
                 for chunk in np.array_split(ix, max(1, len(ix) // 32)):
                     x = torch.from_numpy(data.images[chunk])[:, None].to(dev)
-                    codes.append(enc(x, torch.full((len(chunk),), d, dtype=torch.long, device=dev)).cpu().numpy())
+                    y = torch.full((len(chunk),), d, dtype=torch.long, device=dev)
+                    codes.append(enc(x, y).cpu().numpy())
                 out[d] = np.concatenate(codes).mean(0)
         return out
 
@@ -243,7 +288,8 @@ class StyleTransferGAN(BaseMethod):
         nets = self.nets_
         dev = next(nets.generator.parameters()).device
         n, h, w = src.shape
-        size = padded_size(h, w, 2 ** int(self.n_down), self.image_size)
+        c = self.config()
+        size = padded_size(h, w, 2 ** c["n_down"], c["image_size"])
         x_all, crop = pad(to_signed(src), size)
         r_all = pad(to_signed(style_src), size)[0] if style_src is not None else None
         out = np.empty((n, h, w), np.float32)
@@ -289,13 +335,16 @@ class StyleTransferGAN(BaseMethod):
     def _get_state(self) -> dict[str, Any]:
         return {"torch": {k: getattr(self.nets_, k).state_dict() for k in INFERENCE_NETS},
                 "arrays": {"mean_styles": self.mean_styles_},
-                "json": {"domains": list(self.domains_), "bl_domain": self.bl_domain_, "history": self.history_}}
+                "json": {"domains": list(self.domains_), "bl_domain": self.bl_domain_,
+                         "history": self.history_,
+                         "val_psnr_identity": self.val_psnr_identity_}}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         meta = state["json"]
         self.domains_ = list(meta["domains"])
         self.bl_domain_ = meta["bl_domain"]
         self.history_ = list(meta.get("history", []))
+        self.val_psnr_identity_ = meta.get("val_psnr_identity")
         self.mean_styles_ = np.asarray(state["arrays"]["mean_styles"], dtype=np.float32)
         nets = self._build(len(self.domains_))
         for k in INFERENCE_NETS:

@@ -92,7 +92,8 @@ class StarGANv2Trainer:
             return torch.optim.Adam(module.parameters(), lr=rate, betas=betas, weight_decay=weight_decay)
 
         self.opt = {"generator": adam(nets.generator, lr), "mapping": adam(nets.mapping, lr_mapping),
-                    "style_encoder": adam(nets.style_encoder, lr), "discriminator": adam(nets.discriminator, lr)}
+                    "style_encoder": adam(nets.style_encoder, lr),
+                    "discriminator": adam(nets.discriminator, lr)}
 
     def _zero(self) -> None:
         for o in self.opt.values():

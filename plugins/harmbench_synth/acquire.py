@@ -110,7 +110,7 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
     axes = [anat.affine[i, i] * np.arange(n, dtype=np.float32) + anat.affine[i, 3] - HEAD_CENTRE[i]
             for i, n in enumerate(anat.labels.shape)]
     rel = np.meshgrid(*axes, indexing="ij", sparse=True)
-    tilt = rng.normal(0.0, 0.03, 3)
+    tilt = rng.normal(0.0, 0.01, 3)
     b1 = transmit_field((rel[0], rel[1], rel[2]), p, tilt)
     signal = mprage_signal(r1, maps["pd"], maps["r2s"], b1, p)
     del r1, b1, maps
@@ -146,7 +146,7 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
     labels[labels < 0] = 0
 
     world_axes = _world_axes(affine, shape)
-    image *= receive_field(world_axes, p, receive_coefficients(rng))
+    image *= receive_field(world_axes, p, receive_coefficients(p, rng))
     s_wm = reference_wm_signal(p)
     image = rician(image, s_wm / p.snr_wm * p.g_factor, rng)
     gain = p.gain_wm / s_wm * float(rng.normal(1.0, 0.03))

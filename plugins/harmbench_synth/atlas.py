@@ -73,7 +73,7 @@ def shipped_file(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise DataError(f"package {package!r} is not installed; it ships {relative}")
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.exists():
         raise DataError(f"{package} is installed but lacks {relative}; expected {path}")
     return path

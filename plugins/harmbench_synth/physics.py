@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from harmbench_synth.profiles import ScannerProfile
@@ -86,7 +88,7 @@ def receive_field(world_xyz: tuple[np.ndarray, np.ndarray, np.ndarray], p: Scann
                   coeffs: np.ndarray) -> np.ndarray:
     """Residual receive sensitivity (mean ~1) at scanner coordinates.
 
-    A quadratic polynomial in (x, y, z)/100 mm with random ``coeffs`` (9,) drawn by
+    A quadratic polynomial in (x, y, z)/100 mm with ``coeffs`` (9,) from
     :func:`receive_coefficients`, plus a surface-brightening term (array coils are most
     sensitive near the head surface); bounded by ``1 ± rx_residual``.
     """
@@ -98,9 +100,15 @@ def receive_field(world_xyz: tuple[np.ndarray, np.ndarray, np.ndarray], p: Scann
     return field.astype(np.float32)
 
 
-def receive_coefficients(rng: np.random.Generator) -> np.ndarray:
-    """Random quadratic receive-field coefficients (9,) for one session."""
-    return rng.normal(0.0, [0.5, 0.5, 0.5, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3]).astype(np.float32)
+def receive_coefficients(p: ScannerProfile, rng: np.random.Generator, *, jitter: float = 0.1) -> np.ndarray:
+    """Receive-field coefficients (9,) of one session.
+
+    The pattern belongs to the scanner's head coil: a fixed draw per profile (seeded by its name),
+    plus a small per-session ``jitter`` (coil loading, head position in the coil).
+    """
+    sd = np.array([0.5, 0.5, 0.5, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3])
+    fixed = np.random.default_rng(zlib.crc32(p.name.encode())).normal(0.0, sd)
+    return (fixed + rng.normal(0.0, jitter * sd)).astype(np.float32)
 
 
 def rician(signal: np.ndarray, sigma: float | np.ndarray, rng: np.random.Generator) -> np.ndarray:

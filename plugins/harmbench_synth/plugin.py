@@ -26,9 +26,7 @@ def spec(preset: Preset) -> DatasetSpec:
         prepare={"spacing": preset.prepare_spacing},
         info={"train": preset.n_train, "val": preset.n_val, "test-A": preset.n_test_a,
               "test-B": preset.n_test_b, "baseline_scanner": preset.bl.name,
-              "follow_up_scanner": preset.fu.name, "voxel_mm": preset.scale,
-              "fov_mm": list(preset.fov_mm), "prepared_spacing_mm": preset.prepare_spacing,
-              "source": "FreeSurfer aparc+aseg (cvs_avg35_inMNI152) + ICBM152 2009c T1, shipped in wheels"},
+              "follow_up_scanner": preset.fu.name, "prepared_spacing_mm": preset.prepare_spacing},
     )
 
 

@@ -8,7 +8,9 @@ Definitions (used for the figures in ``docs/datasets.md``):
   policy, :mod:`harmbench.metrics.region`).
 * **Regional CNR** = (mean ROI − mean background) / SD(background) on each session's own label map
   (left and right merged); background = cerebral white matter (2/41), except for the cerebral-WM
-  ROI whose background is the cortex (3/42 and the ``aparc`` cortical labels 1000-2999).
+  ROI whose background is the cortex (3/42 and the ``aparc`` cortical labels 1000-2999). The
+  background is eroded by one voxel (6-connectivity) and the ROI grown by one voxel is removed
+  from it, as in the harness's ``cnr`` metric.
   ``|ΔCNR| = |CNR_BL − CNR_FU|`` per Table-4 region.
 * **Monotone-map residual**: the best single monotone intensity map FU -> BL (isotonic regression
   over brain voxels) still leaves this RMSE; compared with the FU2 -> BL RMSE after the same fit.
@@ -17,6 +19,7 @@ Definitions (used for the figures in ``docs/datasets.md``):
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from harmbench.cohort import Cohort
@@ -35,19 +38,27 @@ def cortex_mask(labels: np.ndarray) -> np.ndarray:
     return np.isin(labels, (3, 42)) | ((labels >= 1000) & (labels < 3000))
 
 
-def regional_cnr(image: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """CNR of each Table-4 region (definition in the module docstring); NaN if absent."""
-    wm = np.isin(labels, (2, 41))
-    ctx = cortex_mask(labels)
+def regional_cnr(image: np.ndarray, labels: np.ndarray, *, erode: int = 1) -> dict[str, float]:
+    """CNR of each Table-4 region (definition in the module docstring); NaN if absent.
+
+    The background tissue is eroded by ``erode`` voxels (6-connectivity) and the ROI grown by
+    ``erode`` voxels is removed from it, so partial-volume edges do not inflate SD(background)
+    (the same policy as the harness's ``cnr`` metric).
+    """
+    backgrounds = {"wm": np.isin(labels, (2, 41)), "ctx": cortex_mask(labels)}
+    if erode > 0:
+        backgrounds = {k: ndimage.binary_erosion(v, iterations=erode) for k, v in backgrounds.items()}
     out = {}
     for name, ids in TABLE4_REGIONS.items():
         roi = np.isin(labels, ids)
-        bg = ctx if name == "cerebral-wm" else wm & ~roi
-        if roi.sum() < 5 or bg.sum() < 5:
+        grown = ndimage.binary_dilation(roi, iterations=erode) if erode > 0 else roi
+        bg = backgrounds["ctx" if name == "cerebral-wm" else "wm"] & ~grown
+        if roi.sum() < 5 or bg.sum() < 20:
             out[name] = float("nan")
             continue
-        sd = float(image[bg].std())
-        out[name] = (float(image[roi].mean()) - float(image[bg].mean())) / sd if sd > 0 else float("nan")
+        vals = image[bg].astype(np.float64)
+        sd = float(vals.std())
+        out[name] = (float(image[roi].mean()) - float(vals.mean())) / sd if sd > 0 else float("nan")
     return out
 
 

@@ -32,7 +32,8 @@ def test_conformance_landmark(toy_manifest, tmp_path):
 
 
 def test_conformance_voxel_on_template_space(toy_manifest, tmp_path):
-    check_method(lambda: ComBatHarmonization(mode="voxel"), tmp_path, manifest=_template_copy(toy_manifest, tmp_path))
+    manifest = _template_copy(toy_manifest, tmp_path)
+    check_method(lambda: ComBatHarmonization(mode="voxel"), tmp_path, manifest=manifest)
 
 
 def test_landmark_mode_shrinks_the_scanner_gap(toy_manifest):

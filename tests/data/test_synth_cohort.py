@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pandas as pd
-
-from harmbench.cohort import Cohort
-from harmbench.io import load_labels, load_volume
 from harmbench_synth.anatomy import subject_anatomy
 from harmbench_synth.cohort import plan_cases, simulate_case
 from harmbench_synth.presets import PRESETS, Preset
 from harmbench_synth.realism import TABLE4_REGIONS, cortex_mask
+
+from harmbench.cohort import Cohort
+from harmbench.io import load_labels, load_volume
 
 
 def test_counts_splits_and_subjects(tiny_raw):

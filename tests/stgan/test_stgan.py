@@ -10,9 +10,7 @@ from harmbench.errors import DataError
 from harmbench.testing import check_method
 from harmbench_stgan.stgan import StyleTransferGAN
 
-TINY = {"dim": 8, "max_dim": 16, "n_down": 2, "style_dim": 8, "latent_dim": 4, "mapping_dim": 16,
-        "residual": True, "image_size": None, "iterations": 4, "batch_size": 4, "lr": 1e-3, "ema_beta": 0.5,
-        "val_every": 2, "val_slices": 4, "ds_iterations": 4}
+TINY = {"preset": "tiny"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,9 +39,10 @@ def test_tiny_config_trains_and_selects_on_validation(fitted):
     assert m.domains_ == ["toy-p", "toy-s"] and m.bl_domain_ == "toy-s"
     assert [h["iteration"] for h in m.history_] == [2, 4]
     assert all(np.isfinite(h["val_psnr"]) and h["val_psnr"] > 0 for h in m.history_)
-    assert m.mean_styles_.shape == (2, TINY["style_dim"]) and np.isfinite(m.mean_styles_).all()
+    assert m.mean_styles_.shape == (2, 8) and np.isfinite(m.mean_styles_).all()
     fresh = StyleTransferGAN(**TINY)._build(2).generator
-    moved = sum(float((p - q).detach().abs().sum()) for p, q in zip(m.nets_.generator.parameters(), fresh.parameters()))
+    pairs = zip(m.nets_.generator.parameters(), fresh.parameters())
+    moved = sum(float((p - q).detach().abs().sum()) for p, q in pairs)
     assert moved > 1e-3  # the EMA generator left its initialisation
 
 
@@ -99,6 +98,16 @@ def test_background_passes_through_and_unknown_reference_scanner_fails(fitted):
     assert float(np.abs(out[fu.data == 0]).max()) == 0.0
     with pytest.raises(DataError, match=r"scanner 'ge-signa' was not a training domain"):
         m.transform(fu, reference=bl.with_data(bl.data, scanner="ge-signa"))
+
+
+def test_presets_resolve_and_explicit_values_win():
+    cfg = StyleTransferGAN(preset="quick", lr=5e-4, crop=0).config()
+    assert cfg["lr"] == 5e-4 and cfg["crop"] is None and cfg["dim"] == 16 and cfg["image_size"] is None
+    paper = StyleTransferGAN().config()
+    got = (paper["image_size"], paper["batch_size"], paper["ema_beta"], paper["lr_mapping"])
+    assert got == (256, 8, 0.999, 1e-6)
+    with pytest.raises(DataError, match="unknown preset 'fast'"):
+        StyleTransferGAN(preset="fast").config()
 
 
 def test_bad_sizes_are_one_line_errors(toy_manifest):

@@ -75,7 +75,10 @@ def load_artifact(cls: type[BaseMethod], directory: PathLike) -> BaseMethod:
             f"model in {d} has format version {meta.get('format_version')}; "
             f"{cls.name} reads version {cls.artifact_version}"
         )
-    method = cls(**meta.get("params", {}))
+    defaults = cls.param_defaults()
+    params = {k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
+              for k, v in meta.get("params", {}).items()}  # JSON has no tuples
+    method = cls(**params)
     state: dict[str, Any] = {"json": meta.get("state", {})}
     if meta.get("arrays"):
         with np.load(d / "arrays.npz", allow_pickle=False) as z:

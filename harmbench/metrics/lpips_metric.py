@@ -27,6 +27,7 @@ from harmbench.volume import require_same_grid
 
 #: smallest slice side AlexNet's three pooling stages accept, rounded up
 MIN_SIZE = 32
+FULL_SLICE = 1 << 20  # in-plane margin that always clips to the whole slice
 DEFAULT_BATCH = 32
 
 _lock = threading.Lock()
@@ -142,17 +143,29 @@ def lpips_slices(reference: np.ndarray, others: tuple[np.ndarray, ...], *,
     with torch.inference_mode():
         for lo in range(0, n, batch):
             hi = min(lo + batch, n)
-            f_ref = _features(_to_input(reference[lo:hi]))
+            # the last chunk is padded (repeating its last slice) to the full batch so every
+            # forward pass has one shape; the padded results are dropped
+            fill = batch - (hi - lo) if n > batch else 0
+            f_ref = _features(_to_input(_fill(reference[lo:hi], fill)))
             for j, img in enumerate(others):
-                out[j][lo:hi] = _distance(f_ref, _features(_to_input(img[lo:hi]))).double().numpy()
+                d = _distance(f_ref, _features(_to_input(_fill(img[lo:hi], fill)))).double().numpy()
+                out[j][lo:hi] = d[: hi - lo]
     return out
+
+
+def _fill(stack: np.ndarray, extra: int) -> np.ndarray:
+    if extra <= 0:
+        return stack
+    return np.concatenate([stack, np.repeat(stack[-1:], extra, axis=0)])
 
 
 class LpipsMetric(Metric):
     """Slice-wise LPIPS vs BL over the kept axial slices (paper Table 2; lower is better).
 
     Emits ``slice-lpips`` and, when ``ctx.recon`` is set, ``recon-slice-lpips``: the mean over the
-    kept, non-empty axial slices (cropped to the BL head bounding box) of per-slice LPIPS.
+    kept, non-empty axial slices (whole slices, not cropped to the head box as SSIM/PSNR are: the
+    paper computes LPIPS on 2-D slices, and a fixed shape lets the network run without re-planning
+    its convolutions for every case) of per-slice LPIPS.
 
     Args:
         batch: slices per AlexNet forward pass.
@@ -178,7 +191,9 @@ class LpipsMetric(Metric):
         vols = (ctx.fu,) + ((ctx.recon,) if ctx.recon is not None else ())
         for v in vols[1:]:
             require_same_grid(v, ctx.bl, what_a="recon image")
-        st = kept_slices(ctx.bl, vols, ctx.slice_range)
+        # Full in-plane slices (as the paper's 2-D LPIPS): one slice shape per dataset, so the
+        # convolution kernels are planned once instead of once per case-specific head box.
+        st = kept_slices(ctx.bl, vols, ctx.slice_range, pad=FULL_SLICE)
         if st.bl.shape[0] == 0:
             vals = [np.empty(0) for _ in vols]
         else:

@@ -29,6 +29,12 @@ def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
     path = Path(dataset)
     if path.suffix.lower() == ".csv" or path.exists():
         df = read_manifest(path)
+        from harmbench.validate import validate_manifest
+
+        problems = validate_manifest(Path(df.attrs["path"]))
+        if problems:
+            raise DataError(f"{path} has {len(problems)} problem(s), first: {problems[0]} "
+                            f"(see all with: harmbench datasets validate {path})")
         if is_prepared(df):
             return Path(df.attrs["path"])
         from harmbench.preprocess import prepare_manifest

@@ -117,3 +117,15 @@ def test_check_plugin_cli():
     res = run("check-plugin", "nyul")
     assert res.exit_code == 0, res.output
     assert res.output.count("pass") == 9
+
+
+def test_evaluate_refuses_invalid_manifest(tmp_path):
+    (tmp_path / "manifest.csv").write_text(
+        "case,subject,session,scanner,vendor,split,image\nc1,s1,BL,a,x,train,missing.nii.gz\n")
+    res = run("evaluate", "--dataset", tmp_path / "manifest.csv", "--out", tmp_path / "lb")
+    _one_line_error(res, "problem(s), first:")
+
+
+def test_unknown_dataset_name():
+    res = run("evaluate", "--dataset", "synth-quik")
+    _one_line_error(res, "did you mean synth-quick")

@@ -55,4 +55,6 @@ def commit_dir(tmp: Path, final: Path) -> Path:
 
 def temp_dir_beside(final: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the committed model directory should not be
+    return tmp

@@ -22,10 +22,12 @@ from harmbench_gan.inference import harmonize_volume
 from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2PixModel
 
 _CYCLE_PRESETS: dict[str, ParamDict] = {
-    "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64, "residual": False,
-              "crop": None, "lr": 2e-4, "decay_start": 0.0, "val_slices": 0},
-    "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "n_blocks": 3, "ndf": 16, "residual": True,
-              "crop": 64, "lr": 1e-3, "decay_start": 0.5, "val_slices": 32},
+    "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
+              "discriminator": "global", "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.0,
+              "val_slices": 0},
+    "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16,
+              "discriminator": "patch", "residual": True, "crop": 48, "lr": 5e-4, "decay_start": 0.5,
+              "val_slices": 32},
 }
 
 _CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=True,
@@ -41,7 +43,8 @@ class _CycleFamily(GanMethod):
 
     def _model_config(self, p: ParamDict) -> CycleConfig:
         return CycleConfig(
-            ngf=int(p["ngf"]), n_blocks=int(p["n_blocks"]), ndf=int(p["ndf"]), residual=bool(p["residual"]), discriminator=p["discriminator"],
+            ngf=int(p["ngf"]), n_blocks=int(p["n_blocks"]), ndf=int(p["ndf"]), residual=bool(p["residual"]),
+            discriminator=p["discriminator"],
             gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]), lambda_ccl=float(p["lambda_ccl"]),
             lambda_oml=float(p["lambda_oml"]), lambda_identity=float(p["lambda_identity"]),
             oml_form=p["oml_form"], pool_size=int(p["pool_size"]), lr=float(p["lr"]),
@@ -69,7 +72,8 @@ class OMLCycleGAN(_CycleFamily):
         lr, beta1, beta2: Adam. ``beta2=0.99`` as the paper's text; the authors' code uses 0.999.
         decay_start: fraction of training after which the LR decays linearly to 0 (paper: 0).
         val_slices: validation slices scored per epoch for model selection (0: all).
-        discriminator: ``global`` (authors' globally pooled D) or ``patch`` (70x70 PatchGAN).
+        discriminator: ``global`` (authors' globally pooled D; ``paper``) or ``patch`` (70x70
+            PatchGAN with InstanceNorm; ``quick``, where it keeps local noise texture better).
         gan_loss: ``bce`` (paper) or ``lsgan``.
         lambda_adv, lambda_ccl, lambda_oml, lambda_identity: loss weights (paper: 1, 5, 10, 0).
         oml_form: ``paper`` — the four-term equation (default); ``authors-code`` — only the two
@@ -89,7 +93,7 @@ class OMLCycleGAN(_CycleFamily):
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
-                 discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 discriminator: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
@@ -117,7 +121,7 @@ class CycleGAN(_CycleFamily):
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
-                 discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 discriminator: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
@@ -144,7 +148,7 @@ class CycleGANIdentity(_CycleFamily):
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
-                 discriminator: str = "global", gan_loss: str = "bce", lambda_adv: float = 1.0,
+                 discriminator: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
@@ -178,10 +182,10 @@ class Pix2Pix(GanMethod):
     capabilities = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=False,
                                 deterministic=True)
     presets: ClassVar[dict[str, ParamDict]] = {
-        "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8, "residual": False,
-                  "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
-        "quick": {"epochs": 4, "iters_per_epoch": 50, "batch_size": 8, "ngf": 16, "ndf": 16, "depth": 6, "residual": True,
-                  "crop": 64, "lr": 1e-3, "decay_start": 0.5, "val_slices": 32},
+        "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8,
+                  "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
+        "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "ndf": 16, "depth": 6,
+                  "residual": True, "crop": 64, "lr": 5e-4, "decay_start": 0.5, "val_slices": 32},
     }
     _model_class = Pix2PixModel
 
@@ -202,6 +206,7 @@ class Pix2Pix(GanMethod):
 
     def _model_config(self, p: ParamDict) -> Pix2PixConfig:
         return Pix2PixConfig(
-            ngf=int(p["ngf"]), depth=int(p["depth"]), residual=bool(p["residual"]), norm=p["norm"], dropout=float(p["dropout"]),
+            ngf=int(p["ngf"]), depth=int(p["depth"]), residual=bool(p["residual"]), norm=p["norm"],
+            dropout=float(p["dropout"]),
             ndf=int(p["ndf"]), gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]),
             lambda_l1=float(p["lambda_l1"]), lr=float(p["lr"]), beta1=float(p["beta1"]), beta2=float(p["beta2"]))

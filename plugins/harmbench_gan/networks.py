@@ -24,6 +24,15 @@ from torch import nn
 from harmbench.errors import DataError
 
 
+def residual_output(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """``tanh(atanh(x) + f)``: identity when ``f = 0``, output kept in (-1, 1) by the paper's Tanh.
+
+    A residual in the Tanh's pre-activation space: corrections are damped where the input is
+    near ±1 (background), so the generator cannot drift the noise floor cheaply.
+    """
+    return torch.tanh(torch.atanh(x.clamp(-0.999, 0.999)) + f)
+
+
 def _norm2d(kind: str, channels: int) -> nn.Module:
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
@@ -59,9 +68,9 @@ class ResnetGenerator(nn.Module):
         n_blocks: residual blocks at the bottleneck.
         n_down: stride-2 downsamplings (output size needs H, W divisible by ``2**n_down``).
         norm: ``instance`` (paper) or ``batch``.
-        residual: add the input to the output (``x + f(x)``, no Tanh, last conv zero-initialised
-            by :func:`init_weights`), so the network starts as the identity map. Not in the paper;
-            the ``quick`` presets use it to converge in a few hundred iterations.
+        residual: output ``tanh(atanh(x) + f(x))`` (:func:`residual_output`; last conv
+            zero-initialised by :func:`init_weights`), so the network starts as the identity map.
+            Not in the paper; the ``quick`` presets use it to converge in a few hundred iterations.
     """
 
     def __init__(self, *, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 9,
@@ -82,14 +91,14 @@ class ResnetGenerator(nn.Module):
             ch //= 2
         last = nn.Conv2d(ch, out_channels, 7)
         last.zero_init = residual  # type: ignore[assignment]
-        layers += [nn.ReflectionPad2d(3), last] + ([] if residual else [nn.Tanh()])
+        layers += [nn.ReflectionPad2d(3), last] + ([] if residual else [nn.Tanh()])  # residual: Tanh in forward
         self.model = nn.Sequential(*layers)
         self.stride = 2**n_down
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.model(x)
-        return x + y if self.residual else y
+        return residual_output(x, y) if self.residual else y
 
 
 class _UnetBlock(nn.Module):
@@ -132,7 +141,7 @@ class UnetGenerator(nn.Module):
         depth: number of stride-2 downsamplings (H, W must be divisible by ``2**depth``).
         norm: ``batch`` (paper) or ``instance``.
         dropout: dropout probability in the inner decoder blocks (0.5 in Pix2Pix).
-        residual: output ``x + f(x)`` without Tanh, starting as the identity (see
+        residual: output ``tanh(atanh(x) + f(x))``, starting as the identity (see
             :class:`ResnetGenerator`; not in Pix2Pix, used by the ``quick`` preset).
     """
 
@@ -154,7 +163,7 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.model(x)
-        return x + y if self.residual else y
+        return residual_output(x, y) if self.residual else y
 
 
 class GlobalDiscriminator(nn.Module):

@@ -13,6 +13,7 @@ from harmbench_gan.networks import (
     ResnetGenerator,
     UnetGenerator,
     count_parameters,
+    init_weights,
 )
 
 
@@ -95,3 +96,14 @@ def test_models_build_paper_networks_cheaply_on_meta():
     assert m.opts["G"].defaults["betas"] == (0.5, 0.99)
     p = Pix2PixModel(Pix2PixConfig(ngf=8, ndf=8, depth=5))
     assert set(p.nets) == {"G_fu2bl", "D"} and p.opts["G"].defaults["betas"] == (0.5, 0.999)
+
+
+def test_residual_generators_start_as_identity():
+    x = torch.linspace(-0.95, 0.95, 2 * 64 * 64).view(2, 1, 64, 64)
+    for g in (ResnetGenerator(ngf=4, n_blocks=1, residual=True), UnetGenerator(ngf=4, depth=5, residual=True)):
+        init_weights(g, seed=0)
+        assert torch.allclose(g(x), x, atol=1e-5)
+        assert count_parameters(g) > 0
+    # the paper networks are not residual: Tanh output, random at init
+    g = init_weights(ResnetGenerator(ngf=4, n_blocks=1), seed=0)
+    assert not torch.allclose(g(x), x, atol=1e-2)

@@ -21,15 +21,11 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (shared with the preprocessing cache)."""
+    from harmbench.preprocess.nifti import file_sha256
+
+    return file_sha256(path)
 
 
 def read_json(path: Path) -> Any | None:

@@ -43,7 +43,8 @@ class GanMethod(BaseMethod):
         for k, v in self.presets[preset].items():
             if p.get(k) is None:
                 p[k] = v
-        missing = [k for k, v in p.items() if v is None and k not in self.presets[preset] and k != "work_dir"]
+        optional = ("work_dir", "infer_batch")
+        missing = [k for k, v in p.items() if v is None and k not in self.presets[preset] and k not in optional]
         if missing:
             raise DataError(f"{self.name}: parameters {missing} are None and preset {preset!r} does not set them")
         return p
@@ -98,7 +99,13 @@ class GanMethod(BaseMethod):
 
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
         return harmonize_volume(fu, self._translate("G_fu2bl"), stride=self.model_.stride,
-                                batch=int(self.resolved_params()["infer_batch"]))
+                                batch=self._infer_batch())
+
+    def _infer_batch(self) -> int:
+        b = self.get_params().get("infer_batch")
+        if b is not None:
+            return int(b)
+        return 1 if self.model_.device == "cpu" else 16
 
     # ------------------------------------------------------------------ state
     def _get_state(self) -> dict[str, Any]:

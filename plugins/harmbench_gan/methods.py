@@ -52,7 +52,7 @@ class _CycleFamily(GanMethod):
 
     def _inverse_transform(self, bl: Volume) -> Volume:
         return harmonize_volume(bl, self._translate("G_bl2fu"), stride=self.model_.stride,
-                                batch=int(self.resolved_params()["infer_batch"]))
+                                batch=self._infer_batch())
 
 
 class OMLCycleGAN(_CycleFamily):
@@ -83,7 +83,8 @@ class OMLCycleGAN(_CycleFamily):
         device: ``auto`` (CUDA, MPS, CPU), or an explicit torch device.
         seed: initialisation / sampling seed.
         work_dir: checkpoint folder (resume from its last epoch); None = a temporary folder.
-        infer_batch: slices per forward pass at inference.
+        infer_batch: slices per forward pass at inference; None = 1 on CPU (the activations of one
+            256² slice already fill the cache; measured fastest here) and 16 on CUDA/MPS.
     """
 
     name = "oml-cyclegan"
@@ -96,7 +97,7 @@ class OMLCycleGAN(_CycleFamily):
                  discriminator: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
-                 seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
+                 seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
         self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
@@ -124,7 +125,7 @@ class CycleGAN(_CycleFamily):
                  discriminator: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
-                 seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
+                 seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
         self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
@@ -151,7 +152,7 @@ class CycleGANIdentity(_CycleFamily):
                  discriminator: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
-                 seed: int = 0, work_dir: str | None = None, infer_batch: int = 8) -> None:
+                 seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
         self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
@@ -196,7 +197,7 @@ class Pix2Pix(GanMethod):
                  beta2: float = 0.999, decay_start: float | None = None, val_slices: int | None = None,
                  norm: str = "batch", dropout: float = 0.5, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_l1: float = 100.0, flip: bool = True, device: str = "auto", seed: int = 0,
-                 work_dir: str | None = None, infer_batch: int = 8) -> None:
+                 work_dir: str | None = None, infer_batch: int | None = None) -> None:
         self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
         self.ngf, self.ndf, self.depth, self.residual, self.crop = ngf, ndf, depth, residual, crop
         self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from harmbench.console import console
@@ -77,7 +78,7 @@ def _print_summary(out: Path) -> None:
     for c in ("test set", "run", "PSNR (dB)", "SSIM", "changed calls"):
         t.add_column(c)
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*(escape(c) for c in r))  # run names like m[lam=5] are not rich markup
     console.print(t)
 
 

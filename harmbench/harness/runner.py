@@ -94,6 +94,12 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     return EvalResult(out, df, runs_meta, failures)
 
 
+def _key_params(p: PlannedRun) -> dict[str, Any]:
+    """Parameters that differ from the method's defaults: ``m[lam=10]`` and ``m`` (default 10) share a cache."""
+    defaults = registry.get_method(p.method).param_defaults()
+    return {k: v for k, v in sorted(p.params.items()) if k not in defaults or defaults[k] != v}
+
+
 def _run_tasks(executor, tasks: list[Task], label: str, failures: list[dict], stage: str) -> list[Outcome]:
     if not tasks:
         return []
@@ -118,7 +124,7 @@ def _fit_stage(executor, active: list[PlannedRun], manifest: str, dhash: str, wo
         if not cls.capabilities.needs_training:
             models[p.name] = {"model_dir": None, "seconds": 0.0, "cached": True}
             continue
-        key = cache_key(unit="fit", method=p.method, params=p.params, dataset=dhash)
+        key = cache_key(unit="fit", method=p.method, params=_key_params(p), dataset=dhash)
         tasks.append(Task((p.name,), fit_unit, (p.method, p.params, manifest,
                                                   str(work / "models" / f"{p.method}-{key}"),
                                                   str(work / "train" / f"{p.method}-{key}")),
@@ -136,7 +142,7 @@ def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, fai
     for p in active:
         if p.name not in models:
             continue
-        key = cache_key(unit="harmonize", method=p.method, params=p.params, dataset=dhash)
+        key = cache_key(unit="harmonize", method=p.method, params=_key_params(p), dataset=dhash)
         for letter, case in cases:
             out_dir = work / "harmonized" / f"{p.method}-{key}" / case.case_id
             tasks.append(Task((p.name, case.case_id), harmonize_unit,
@@ -164,7 +170,7 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
                               (case.case_id, manifest, None, None, metrics, str(rec), session)))
             meta[(ref_run, case.case_id)] = (letter, "reference")
     for p in active:
-        key = cache_key(unit="harmonize", method=p.method, params=p.params, dataset=dhash)
+        key = cache_key(unit="harmonize", method=p.method, params=_key_params(p), dataset=dhash)
         for letter, case in cases:
             h = harm.get((p.name, case.case_id))
             if h is None:

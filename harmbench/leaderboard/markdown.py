@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -36,10 +37,16 @@ def fmt_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}{sd_s}"
 
 
+def _natural(run: str) -> list:
+    """Sort key that orders ``m[lam=5]`` before ``m[lam=10]``."""
+    return [float(t) if t.replace(".", "", 1).isdigit() else t for t in re.split(r"(\d+(?:\.\d+)?)", run)]
+
+
 def run_order(summary: pd.DataFrame) -> list[str]:
     runs = list(dict.fromkeys(summary["run"]))
     methods = [r for r in runs if r not in (BASELINE, CEILING)]
-    return [r for r in (BASELINE,) if r in runs] + sorted(methods) + [r for r in (CEILING,) if r in runs]
+    return ([r for r in (BASELINE,) if r in runs] + sorted(methods, key=_natural)
+            + [r for r in (CEILING,) if r in runs])
 
 
 def _label(run: str) -> str:

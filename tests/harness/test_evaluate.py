@@ -144,3 +144,15 @@ def test_histmatch_improves_psnr_on_toy(toy_manifest, tmp_path):
     h = df[(df.run == "histmatch") & (df.metric == "psnr")]["value"].to_numpy()
     o = df[(df.run == "original-fu") & (df.metric == "psnr")]["value"].to_numpy()
     assert np.all(h > o + 3.0)
+
+
+def test_explicit_default_parameter_shares_the_cache(toy_manifest, tmp_path, monkeypatch):
+    evaluate(_cfg(toy_manifest, tmp_path, methods="nyul", test_sets=("A",)))
+    import harmbench.harness.units as units
+
+    def boom(*a, **k):
+        raise AssertionError("refitted although only a default was spelled out")
+
+    monkeypatch.setattr(units.BaseMethod, "fit", boom)
+    res = evaluate(_cfg(toy_manifest, tmp_path, methods="nyul[n_landmarks=11]", test_sets=("A",)))
+    assert not res.failures

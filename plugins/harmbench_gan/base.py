@@ -50,7 +50,7 @@ class GanMethod(BaseMethod):
         return p
 
     def _model_config(self, p: ParamDict) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must build its model config")
 
     def _train_config(self, p: ParamDict) -> engine.TrainConfig:
         return engine.TrainConfig(

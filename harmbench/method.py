@@ -11,6 +11,7 @@ Every harmonization method (built-in or third-party) subclasses :class:`BaseMeth
 
 from __future__ import annotations
 
+import abc
 import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from harmbench.errors import DataError, MethodDeclined, NotFittedError
+from harmbench.errors import DataError, MethodDeclined, NotFittedError, PluginError
 from harmbench.typing import ParamDict, PathLike
 from harmbench.volume import Volume, require_same_grid
 
@@ -54,7 +55,7 @@ class Capabilities:
         return asdict(self)
 
 
-class BaseMethod:
+class BaseMethod(abc.ABC):
     """Base class of all harmonization methods.
 
     Subclasses set ``name`` (lowercase-hyphen registry name), ``capabilities`` and
@@ -166,8 +167,9 @@ class BaseMethod:
             raise DataError(f"{self.name} returned shape {out.shape}; input was {fu.shape}")
         return Volume(out.data.astype(np.float32, copy=False), fu.affine.copy(), {**fu.meta, "method": self.name})
 
+    @abc.abstractmethod
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
-        raise NotImplementedError(f"{type(self).__name__} must implement _transform")
+        """Subclass hook: the harmonized volume (shape of ``fu``); inputs must not be modified."""
 
     def inverse_transform(self, bl: Volume) -> Volume:
         """Map a BL-style image to FU style (only when ``capabilities.has_inverse``)."""
@@ -178,7 +180,7 @@ class BaseMethod:
         return Volume(out.data.astype(np.float32, copy=False), bl.affine.copy(), dict(bl.meta))
 
     def _inverse_transform(self, bl: Volume) -> Volume:
-        raise NotImplementedError(f"{type(self).__name__} declares has_inverse but lacks _inverse_transform")
+        raise PluginError(f"{type(self).__name__} declares has_inverse but does not implement _inverse_transform")
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -53,7 +54,7 @@ class ScoringContext:
     change: float | None = None
 
 
-class Metric:
+class Metric(abc.ABC):
     """Base class of metrics. Subclasses set ``name``, ``kind`` and implement ``compute``.
 
     ``kind`` groups metrics in leaderboards: ``similarity``, ``slice-similarity``, ``cnr``,
@@ -86,5 +87,6 @@ class Metric:
         """None if the metric can run here, else a one-line reason (e.g. missing weights)."""
         return None
 
+    @abc.abstractmethod
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
-        raise NotImplementedError(f"{type(self).__name__} must implement compute")
+        """The values of this metric for one case (see the class docstring for the names)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -49,8 +51,9 @@ class GanMethod(BaseMethod):
             raise DataError(f"{self.name}: parameters {missing} are None and preset {preset!r} does not set them")
         return p
 
+    @abc.abstractmethod
     def _model_config(self, p: ParamDict) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must build its model config")
+        """The network/loss configuration of this method from resolved parameters."""
 
     def _train_config(self, p: ParamDict) -> engine.TrainConfig:
         return engine.TrainConfig(

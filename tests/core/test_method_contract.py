@@ -57,6 +57,9 @@ def test_decline_reports_reason(toy_manifest):
         def __init__(self):
             pass
 
+        def _transform(self, fu, *, reference):
+            return fu
+
     reason = NeedsMany().decline(Cohort.from_manifest(toy_manifest))
     assert "needs >= 50 training subjects per scanner" in reason
 

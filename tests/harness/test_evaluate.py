@@ -42,6 +42,9 @@ class Picky(BaseMethod):
     def __init__(self):
         pass
 
+    def _transform(self, fu, *, reference):
+        return fu
+
 
 class _Plugin:
     @hookimpl

@@ -28,6 +28,10 @@ _CYCLE_PRESETS: dict[str, ParamDict] = {
     "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16,
               "discriminator": "patch", "residual": True, "crop": 48, "lr": 5e-4, "decay_start": 0.5,
               "val_slices": 32},
+    # conformance checks (`harmbench check-plugin`): a few steps of a tiny net, seconds
+    "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
+             "discriminator": "patch", "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5,
+             "val_slices": 4},
 }
 
 _CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=True,
@@ -187,6 +191,8 @@ class Pix2Pix(GanMethod):
                   "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
         "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "ndf": 16, "depth": 6,
                   "residual": True, "crop": 64, "lr": 5e-4, "decay_start": 0.5, "val_slices": 32},
+        "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "ndf": 4, "depth": 5,
+                 "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5, "val_slices": 4},
     }
     _model_class = Pix2PixModel
 

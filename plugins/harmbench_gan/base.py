@@ -36,6 +36,15 @@ class GanMethod(BaseMethod):
     _model_class: ClassVar[type]
 
     # ------------------------------------------------------------------ parameters
+    def _store_params(self, values: dict[str, Any]) -> None:
+        """Store every ``__init__`` argument under its own name (the estimator contract).
+
+        Called as ``self._store_params(locals())`` from each subclass ``__init__``, whose explicit
+        keyword-only signature (with per-method defaults) remains the source of ``get_params``.
+        """
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def resolved_params(self) -> ParamDict:
         """Parameters with every ``None`` filled from ``presets[self.preset]``."""
         preset = self.get_params().get("preset")

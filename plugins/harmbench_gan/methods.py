@@ -102,13 +102,7 @@ class OMLCycleGAN(_CycleFamily):
                  lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None) -> None:
-        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
-        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
-        self.discriminator, self.gan_loss = discriminator, gan_loss
-        self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
-        self.lambda_identity, self.oml_form, self.pool_size, self.flip = lambda_identity, oml_form, pool_size, flip
-        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+        self._store_params(locals())
 
 
 class CycleGAN(_CycleFamily):
@@ -130,13 +124,7 @@ class CycleGAN(_CycleFamily):
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None) -> None:
-        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
-        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
-        self.discriminator, self.gan_loss = discriminator, gan_loss
-        self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
-        self.lambda_identity, self.oml_form, self.pool_size, self.flip = lambda_identity, oml_form, pool_size, flip
-        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+        self._store_params(locals())
 
 
 class CycleGANIdentity(_CycleFamily):
@@ -157,13 +145,7 @@ class CycleGANIdentity(_CycleFamily):
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
                  seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None) -> None:
-        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.n_blocks, self.ndf, self.residual, self.crop = ngf, n_blocks, ndf, residual, crop
-        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
-        self.discriminator, self.gan_loss = discriminator, gan_loss
-        self.lambda_adv, self.lambda_ccl, self.lambda_oml = lambda_adv, lambda_ccl, lambda_oml
-        self.lambda_identity, self.oml_form, self.pool_size, self.flip = lambda_identity, oml_form, pool_size, flip
-        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+        self._store_params(locals())
 
 
 class Pix2Pix(GanMethod):
@@ -204,12 +186,7 @@ class Pix2Pix(GanMethod):
                  norm: str = "batch", dropout: float = 0.5, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_l1: float = 100.0, flip: bool = True, device: str = "auto", seed: int = 0,
                  work_dir: str | None = None, infer_batch: int | None = None) -> None:
-        self.preset, self.epochs, self.iters_per_epoch, self.batch_size = preset, epochs, iters_per_epoch, batch_size
-        self.ngf, self.ndf, self.depth, self.residual, self.crop = ngf, ndf, depth, residual, crop
-        self.lr, self.beta1, self.beta2, self.decay_start, self.val_slices = lr, beta1, beta2, decay_start, val_slices
-        self.norm, self.dropout, self.gan_loss = norm, dropout, gan_loss
-        self.lambda_adv, self.lambda_l1, self.flip = lambda_adv, lambda_l1, flip
-        self.device, self.seed, self.work_dir, self.infer_batch = device, seed, work_dir, infer_batch
+        self._store_params(locals())
 
     def _model_config(self, p: ParamDict) -> Pix2PixConfig:
         return Pix2PixConfig(

@@ -4,8 +4,10 @@
    layer that makes up 90 % of the paper generator), over batch sizes 1/4 and memory formats,
    measured in alternation with the inference timings (the machine load changes over a run).
 2. Inference with the paper generator (ResNet-9, ngf 64) on 256x256 slices: a naive per-slice
-   ``no_grad`` loop vs the engine's batched path (:func:`harmbench_gan.inference.harmonize_stack`),
-   as GFLOP/s, as a fraction of the peak, and extrapolated to a 256-slice volume.
+   ``no_grad`` loop vs the engine's path (:func:`harmbench_gan.inference.harmonize_stack`) eager
+   with batch 1 and 4, and compiled (``torch.compile`` with Inductor freezing, what the engine
+   uses on the CPU for a 256³ volume), as GFLOP/s, as a fraction of the peak, and extrapolated
+   to a 256-slice volume (the compiled figure includes the measured compilation time).
 3. Training step of the paper architecture (batch 1): the authors' loop style (the discriminator
    step re-runs both generators with autograd and backpropagates through them; discriminator
    weights collect gradients in the generator step) vs :meth:`CycleModel.train_step`, with the
@@ -91,10 +93,16 @@ def inference(slices: int, reps: int) -> dict:
     m = CycleModel(CycleConfig(), channels_last=False)
     m.nets["G_fu2bl"] = g
 
-    def engine(batch: int):
-        return lambda: harmonize_stack(stack, lambda x: m.translate("G_fu2bl", x), stride=4, batch=batch)
+    def engine(batch: int, compiled: bool = False):
+        return lambda: harmonize_stack(stack, lambda x: m.translate("G_fu2bl", x, compiled=compiled),
+                                       stride=4, batch=batch)
 
-    variants = {"naive": naive, "engine_b1": engine(1), "engine_b4": engine(4)}
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        m.translate("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)   # compile (or load torch's cache)
+    compile_s = time.perf_counter() - t0
+    variants = {"naive": naive, "engine_b1": engine(1), "engine_b4": engine(4),
+                "engine_compiled": engine(1, compiled=True)}
     best_t = {k: float("inf") for k in variants}
     peak = {"gflops": 0.0}
     for _ in range(reps):
@@ -104,7 +112,7 @@ def inference(slices: int, reps: int) -> dict:
             t = time.perf_counter()
             fn()
             best_t[k] = min(best_t[k], time.perf_counter() - t)
-    res: dict = {"gflop_per_slice": flop / 1e9, "conv_peak": peak}
+    res: dict = {"gflop_per_slice": flop / 1e9, "conv_peak": peak, "compile_s": compile_s}
     for k, t in best_t.items():
         res[k] = {"s_per_slice": t / slices, "gflops": flop * slices / t / 1e9,
                   "fraction_of_peak": flop * slices / t / 1e9 / peak["gflops"]}
@@ -176,10 +184,14 @@ def main() -> None:
     peak = inf["conv_peak"]
     print(f"3x3 conv peak: {peak['gflops']:.1f} GFLOP/s (batch {peak['batch']}, "
           f"channels_last={peak['channels_last']}); generator {inf['gflop_per_slice']:.1f} GFLOP per 256² slice")
-    for k in ("naive", "engine_b1", "engine_b4"):
+    for k in ("naive", "engine_b1", "engine_b4", "engine_compiled"):
         v = inf[k]
-        print(f"inference {k:10s}: {v['s_per_slice']:.3f} s/slice, {v['gflops']:.1f} GFLOP/s = "
-              f"{100 * v['fraction_of_peak']:.0f} % of peak; 256-slice volume {256 * v['s_per_slice']:.0f} s")
+        extra = inf["compile_s"] if k == "engine_compiled" else 0.0
+        print(f"inference {k:15s}: {v['s_per_slice']:.3f} s/slice, {v['gflops']:.1f} GFLOP/s = "
+              f"{100 * v['fraction_of_peak']:.0f} % of peak; 256-slice volume {256 * v['s_per_slice'] + extra:.0f} s"
+              + (f" (incl. {extra:.0f} s compilation)" if extra else ""))
+    print(f"speed-up of the engine (compiled) over the naive loop: "
+          f"{inf['naive']['s_per_slice'] / inf['engine_compiled']['s_per_slice']:.2f}x")
     res["training"] = tr = training(a.size, a.steps)
     for k, v in tr.items():
         print(f"train step {a.size}² batch 1, {k}: naive {v['naive_s']:.2f} s, engine {v['engine_s']:.2f} s, "

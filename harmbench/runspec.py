@@ -34,6 +34,8 @@ class RunSpec:
 
 def parse_value(text: str) -> Any:
     t = text.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+        return t[1:-1]                     # quoted: always a string ('none' stays "none")
     low = t.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -52,6 +54,8 @@ def parse_value(text: str) -> Any:
 def format_value(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, str) and parse_value(v) != v:
+        return f"'{v}'"                    # e.g. the string 'none', which unquoted would mean None
     return str(v)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,10 +16,11 @@ from harmbench.device import select_device
 from harmbench.errors import DataError
 from harmbench.method import BaseMethod
 from harmbench.typing import ParamDict
+from harmbench.slices import to_axial_stack
 from harmbench.volume import Volume
 from harmbench_gan import engine
 from harmbench_gan.data import PairedSlices
-from harmbench_gan.inference import harmonize_volume
+from harmbench_gan.inference import harmonize_volume, should_compile
 
 
 class GanMethod(BaseMethod):
@@ -54,7 +54,7 @@ class GanMethod(BaseMethod):
         for k, v in self.presets[preset].items():
             if p.get(k) is None:
                 p[k] = v
-        optional = ("work_dir", "infer_batch")
+        optional = ("work_dir", "infer_batch", "infer_compile")
         missing = [k for k, v in p.items() if v is None and k not in self.presets[preset] and k not in optional]
         if missing:
             raise DataError(f"{self.name}: parameters {missing} are None and preset {preset!r} does not set them")
@@ -101,17 +101,21 @@ class GanMethod(BaseMethod):
         self.best_epoch_ = res.best_epoch
 
     # ------------------------------------------------------------------ transform
-    def _translate(self, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _harmonize(self, vol: Volume, name: str) -> Volume:
+        """Run generator ``name`` over every axial slice of ``vol`` (compiled when it pays)."""
         model = self.model_
+        compiled = self.get_params().get("infer_compile")
+        if compiled is None:
+            n, h, w = to_axial_stack(vol).shape
+            compiled = should_compile(model.nets[name], n, h, w, model.device)
 
         def run(x: torch.Tensor) -> torch.Tensor:
-            return model.translate(name, x)
+            return model.translate(name, x, compiled=bool(compiled))
 
-        return run
+        return harmonize_volume(vol, run, stride=model.stride, batch=self._infer_batch())
 
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
-        return harmonize_volume(fu, self._translate("G_fu2bl"), stride=self.model_.stride,
-                                batch=self._infer_batch())
+        return self._harmonize(fu, "G_fu2bl")
 
     def _infer_batch(self) -> int:
         b = self.get_params().get("infer_batch")

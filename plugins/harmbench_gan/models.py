@@ -15,6 +15,7 @@ generator step.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,6 +23,7 @@ from torch import nn
 
 from harmbench.errors import DataError
 from harmbench_gan import losses
+from harmbench_gan.inference import compile_generator
 from harmbench_gan.networks import (
     GlobalDiscriminator,
     PatchDiscriminator,
@@ -41,6 +43,7 @@ class CycleConfig:
     residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
     ndf: int = 64
     discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
+    d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
     gan_loss: str = "bce"
     lambda_adv: float = 1.0
     lambda_ccl: float = 5.0
@@ -120,6 +123,7 @@ class _Base:
         self.channels_last = channels_last
         self.amp = device.startswith("cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self._compiled: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
 
     def _finish(self) -> None:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -152,10 +156,19 @@ class _Base:
             n.eval()
 
     @torch.inference_mode()
-    def translate(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Run generator ``name`` on (N, 1, H, W) in [-1, 1]; returns float32 on the CPU."""
+    def translate(self, name: str, x: torch.Tensor, *, compiled: bool = False) -> torch.Tensor:
+        """Run generator ``name`` on (N, 1, H, W) in [-1, 1]; returns float32 on the CPU.
+
+        ``compiled``: use (and cache) the ``torch.compile`` version of the generator
+        (:func:`harmbench_gan.inference.compile_generator`); the network must be in eval mode.
+        """
+        net = self.nets[name]
+        if compiled:
+            if name not in self._compiled:
+                self._compiled[name] = compile_generator(net)
+            net = self._compiled[name]
         with self._autocast():
-            y = self.nets[name](self._in(x))
+            y = net(self._in(x))
         return y.float().cpu().contiguous()
 
 
@@ -181,7 +194,7 @@ class CycleModel(_Base):
                 return GlobalDiscriminator(ndf=cfg.ndf)
         else:
             def make_d() -> nn.Module:
-                return PatchDiscriminator(ndf=cfg.ndf, norm="instance")
+                return PatchDiscriminator(ndf=cfg.ndf, norm=cfg.d_norm)
         self.nets = {
             "G_fu2bl": init_weights(ResnetGenerator(**gen), seed=seed),
             "G_bl2fu": init_weights(ResnetGenerator(**gen), seed=seed + 1),

@@ -33,3 +33,10 @@ def test_parse_specs_top_level_commas():
 def test_bad_specs(bad):
     with pytest.raises(DataError):
         parse_specs(bad)
+
+
+def test_quoted_values_stay_strings_and_names_round_trip():
+    (spec,) = parse_specs("m[d_norm='none',k=\"3\"]")
+    assert spec.params == {"d_norm": "none", "k": "3"}
+    assert parse_specs(spec.name)[0].params == spec.params        # the run name re-parses to the same run
+    assert parse_specs("m[d_norm=none]")[0].params == {"d_norm": None}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import warnings
+
 import numpy as np
 import torch
 
 from harmbench.volume import Volume
 from harmbench_gan.data import pad_stack
-from harmbench_gan.inference import harmonize_volume
+from harmbench_gan.inference import compile_generator, harmonize_volume, should_compile
+from harmbench_gan.networks import ResnetGenerator, init_weights
 
 
 def _vol(affine: np.ndarray) -> Volume:
@@ -55,3 +59,22 @@ def test_pad_stack_centres_and_crops_back():
     p, (r, c) = pad_stack(s, 4, min_size=12)
     assert p.shape == (2, 12, 12)
     assert np.array_equal(p[:, r, c], s) and p[0, 0, 0] == -1.0
+
+
+def test_compile_rule_only_for_large_cpu_workloads():
+    small = ResnetGenerator(ngf=4, n_blocks=1)
+    paper = ResnetGenerator(ngf=64, n_blocks=9)
+    assert not should_compile(small, 96, 96, 112, "cpu")                 # synth-quick, quick preset
+    assert not should_compile(paper, 256, 256, 256, "cuda:0")            # GPU: batched + AMP instead
+    if shutil.which("c++") or shutil.which("g++"):
+        assert should_compile(paper, 256, 256, 256, "cpu")               # paper net, 256³ volume
+
+
+def test_compiled_generator_matches_eager_or_falls_back():
+    net = init_weights(ResnetGenerator(ngf=4, n_blocks=1, residual=False), seed=0).eval()
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    run = compile_generator(net)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")                                  # fallback warning without a compiler
+        eager, fast = net(x), run(x)
+    torch.testing.assert_close(fast, eager, atol=1e-4, rtol=1e-4)

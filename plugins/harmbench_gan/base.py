@@ -68,7 +68,7 @@ class GanMethod(BaseMethod):
         return engine.TrainConfig(
             epochs=int(p["epochs"]), iters_per_epoch=p["iters_per_epoch"], batch_size=int(p["batch_size"]),
             crop=p["crop"], flip=bool(p["flip"]), decay_start=float(p["decay_start"]), lr=float(p["lr"]),
-            val_slices=int(p["val_slices"]), seed=int(p["seed"]))
+            val_slices=int(p["val_slices"]), seed=int(p["seed"]), ema=float(p["ema"]))
 
     def _build(self, cfg: Any, device: str, seed: int) -> Any:
         return self._model_class(cfg, device=device, seed=seed, channels_last=device.startswith("cuda"))

@@ -6,7 +6,8 @@ a complete checkpoint)::
     work_dir/last/<net>.pt        state_dicts of every network after the last finished epoch
     work_dir/last/opt_<name>.pt   optimizer state_dicts
     work_dir/last/state.json      epoch, history, best epoch/score, run fingerprint
-    work_dir/best/<generator>.pt  generators of the best validation epoch
+    work_dir/last/ema_<gen>.pt    weight averages of the generators (``ema > 0`` only)
+    work_dir/best/<generator>.pt  generators of the best validation epoch (the averages with ema)
 
 Checkpoints are loaded with ``torch.load(weights_only=True)``. A run resumes from ``last/`` only
 when the stored fingerprint (model + training configuration + data size) equals the current one;
@@ -17,8 +18,11 @@ default ``pool_size=0``; an image pool's history is not checkpointed).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,10 @@ class TrainConfig:
         lr: initial learning rate of every optimizer.
         val_slices: evenly spaced validation slices scored per epoch (<= 0: all).
         seed: sampling / initialisation seed.
+        ema: decay of an exponential moving average of the generator weights (0 = off, as the
+            paper). With ``ema > 0`` validation, model selection and the saved model use the
+            averaged generators (Yazıcı et al. 2019, "The unusual effectiveness of averaging in
+            GAN training"); training continues on the live weights.
     """
 
     epochs: int
@@ -58,6 +66,7 @@ class TrainConfig:
     lr: float
     val_slices: int
     seed: int
+    ema: float = 0.0
 
 
 @dataclass
@@ -96,6 +105,35 @@ def validate(model: Any, val: PairedSlices, *, batch: int = 16) -> dict[str, flo
     return {f"val_{k}": float(torch.cat(v).mean()) for k, v in out.items() if v}
 
 
+class GeneratorAverage:
+    """Exponential moving average of a model's generators: ``avg <- decay·avg + (1 - decay)·live``."""
+
+    def __init__(self, model: Any, decay: float) -> None:
+        self.decay = decay
+        self.nets = {k: copy.deepcopy(model.nets[k]).requires_grad_(False) for k in model.generators}
+
+    @torch.no_grad()
+    def update(self, model: Any) -> None:
+        for k, avg in self.nets.items():
+            for a, p in zip(avg.parameters(), model.nets[k].parameters(), strict=True):
+                a.lerp_(p.detach(), 1.0 - self.decay)
+            for a, b in zip(avg.buffers(), model.nets[k].buffers(), strict=True):
+                a.copy_(b)                       # BatchNorm running statistics follow the live net
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: Any) -> Iterator[None]:
+        """Temporarily put the averaged generators into ``model.nets`` (for validation)."""
+        live = {k: model.nets[k] for k in self.nets}
+        model.nets.update(self.nets)
+        try:
+            yield
+        finally:
+            model.nets.update(live)
+
+    def state_dicts(self) -> dict[str, dict]:
+        return {k: n.state_dict() for k, n in self.nets.items()}
+
+
 def _save_dicts(directory: Path, dicts: dict[str, dict]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, sd in dicts.items():
@@ -107,14 +145,18 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def save_checkpoint(model: Any, work_dir: Path, state: dict[str, Any]) -> None:
+def save_checkpoint(model: Any, work_dir: Path, state: dict[str, Any],
+                    average: GeneratorAverage | None = None) -> None:
     last = work_dir / "last"
     _save_dicts(last, {k: n.state_dict() for k, n in model.nets.items()})
     _save_dicts(last, {f"opt_{k}": o.state_dict() for k, o in model.opts.items()})
+    if average is not None:
+        _save_dicts(last, {f"ema_{k}": sd for k, sd in average.state_dicts().items()})
     write_json_atomic(last / "state.json", state)
 
 
-def load_checkpoint(model: Any, work_dir: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+def load_checkpoint(model: Any, work_dir: Path, fingerprint: dict[str, Any],
+                    average: GeneratorAverage | None = None) -> dict[str, Any] | None:
     """Restore networks/optimizers from ``work_dir/last`` if its fingerprint matches; return its state."""
     f = work_dir / "last" / "state.json"
     if not f.exists():
@@ -130,6 +172,9 @@ def load_checkpoint(model: Any, work_dir: Path, fingerprint: dict[str, Any]) -> 
         n.load_state_dict(_load(work_dir / "last" / f"{k}.pt"))
     for k, o in model.opts.items():
         o.load_state_dict(_load(work_dir / "last" / f"opt_{k}.pt"))
+    if average is not None:
+        for k, n in average.nets.items():
+            n.load_state_dict(_load(work_dir / "last" / f"ema_{k}.pt"))
     return state
 
 
@@ -155,7 +200,8 @@ def train(model: Any, train_data: PairedSlices, val_data: PairedSlices | None, c
                    "n_val": 0 if val_data is None else len(val_data)}
     val = val_data.subset(cfg.val_slices) if val_data is not None and len(val_data) else None
     res = TrainResult()
-    state = load_checkpoint(model, work_dir, fingerprint)
+    average = GeneratorAverage(model, cfg.ema) if cfg.ema > 0 else None
+    state = load_checkpoint(model, work_dir, fingerprint, average)
     start = 0
     if state is not None:
         start = int(state["epoch"])
@@ -171,10 +217,14 @@ def train(model: Any, train_data: PairedSlices, val_data: PairedSlices | None, c
                 model.set_lr(lr_at(it, total, cfg.lr, cfg.decay_start))
                 for k, v in model.train_step(*sampler.batch(it)).items():
                     sums[k] = sums.get(k, 0.0) + v
+                if average is not None:
+                    average.update(model)
                 bar.advance(task)
             row: dict[str, Any] = {"epoch": epoch + 1, **{k: v / ipe for k, v in sums.items()}}
+            selected = average.swapped_in(model) if average is not None else contextlib.nullcontext()
             if val is not None:
-                row.update(validate(model, val))
+                with selected:
+                    row.update(validate(model, val))
             row["seconds"] = round(time.perf_counter() - t0, 3)
             res.history.append(row)
             score = (row.get("val_ssim", 0.0), row.get("val_psnr", 0.0)) if val is not None else (epoch, 0)
@@ -182,10 +232,12 @@ def train(model: Any, train_data: PairedSlices, val_data: PairedSlices | None, c
                 if res.best_epoch else (float("-inf"), 0.0)
             if res.best_epoch == 0 or score > best_prev:
                 res.best_epoch, res.best_score = epoch + 1, float(score[0])
-                _save_dicts(work_dir / "best", {k: model.nets[k].state_dict() for k in model.generators})
+                best = average.state_dicts() if average is not None else \
+                    {k: model.nets[k].state_dict() for k in model.generators}
+                _save_dicts(work_dir / "best", best)
             save_checkpoint(model, work_dir, {"epoch": epoch + 1, "history": res.history,
                                               "best_epoch": res.best_epoch, "best_score": res.best_score,
-                                              "fingerprint": fingerprint})
+                                              "fingerprint": fingerprint}, average)
     load_best(model, work_dir)
     model.eval()
     if not np.isfinite(res.best_score):

@@ -24,6 +24,7 @@ eager network with a warning.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import warnings
 from collections.abc import Callable
@@ -58,11 +59,15 @@ def compile_generator(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     Compilation happens lazily at the first call; if it fails, that call and all later ones run
     the eager ``net`` and a warning says why.
     """
-    compiled = torch.compile(net, options={"freezing": True})
+    # a channels_last copy: measured ≈ 5 % faster compiled (eager it is slower, so ``net`` stays)
+    fast = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    compiled = torch.compile(fast, options={"freezing": True})
     state = {"fn": compiled}
 
     def run(x: torch.Tensor) -> torch.Tensor:
         try:
+            if state["fn"] is compiled:
+                return compiled(x.contiguous(memory_format=torch.channels_last)).contiguous()
             return state["fn"](x)
         except Exception as exc:  # noqa: BLE001 - any compiler/toolchain failure: run eagerly
             if state["fn"] is net:

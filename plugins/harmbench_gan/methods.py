@@ -23,14 +23,14 @@ from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2Pix
 _CYCLE_PRESETS: dict[str, ParamDict] = {
     "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
               "discriminator": "global", "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.0,
-              "val_slices": 0, "d_norm": "instance"},
+              "val_slices": 0, "d_norm": "instance", "ema": 0.0},
     "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16,
               "discriminator": "patch", "residual": True, "crop": 48, "lr": 5e-4, "decay_start": 0.5,
-              "val_slices": 32, "d_norm": "instance"},
+              "val_slices": 32, "d_norm": "instance", "ema": 0.0},
     # conformance checks (`harmbench check-plugin`): a few steps of a tiny net, seconds
     "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
              "discriminator": "patch", "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5,
-             "val_slices": 4, "d_norm": "instance"},
+             "val_slices": 4, "d_norm": "instance", "ema": 0.0},
 }
 
 _CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=True,
@@ -74,6 +74,8 @@ class OMLCycleGAN(_CycleFamily):
         lr, beta1, beta2: Adam. ``beta2=0.99`` as the paper's text; the authors' code uses 0.999.
         decay_start: fraction of training after which the LR decays linearly to 0 (paper: 0).
         val_slices: validation slices scored per epoch for model selection (0: all).
+        ema: decay of a moving average of the generator weights used for validation, selection
+            and the saved model (0 = off, the paper).
         discriminator: ``global`` (authors' globally pooled D; ``paper``) or ``patch`` (70x70
             PatchGAN; ``quick``, where it keeps local noise texture better).
         d_norm: normalisation inside the PatchGAN: ``instance`` (Zhu et al.) or ``none``.
@@ -99,7 +101,7 @@ class OMLCycleGAN(_CycleFamily):
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
+                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None, ema: float | None = None,
                  discriminator: str | None = None, d_norm: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
@@ -122,7 +124,7 @@ class CycleGAN(_CycleFamily):
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
+                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None, ema: float | None = None,
                  discriminator: str | None = None, d_norm: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
@@ -144,7 +146,7 @@ class CycleGANIdentity(_CycleFamily):
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
+                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None, ema: float | None = None,
                  discriminator: str | None = None, d_norm: str | None = None, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
                  oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
@@ -175,11 +177,14 @@ class Pix2Pix(GanMethod):
                                 deterministic=True)
     presets: ClassVar[dict[str, ParamDict]] = {
         "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8,
-                  "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
+                  "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0,
+                  "ema": 0.0},
         "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "ndf": 16, "depth": 6,
-                  "residual": True, "crop": 64, "lr": 5e-4, "decay_start": 0.5, "val_slices": 32},
+                  "residual": True, "crop": 64, "lr": 5e-4, "decay_start": 0.5, "val_slices": 32,
+                  "ema": 0.0},
         "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "ndf": 4, "depth": 5,
-                 "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5, "val_slices": 4},
+                 "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5, "val_slices": 4,
+                 "ema": 0.0},
     }
     _model_class = Pix2PixModel
 
@@ -187,7 +192,7 @@ class Pix2Pix(GanMethod):
                  batch_size: int | None = None, ngf: int | None = None, ndf: int | None = None,
                  depth: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.999, decay_start: float | None = None, val_slices: int | None = None,
+                 beta2: float = 0.999, decay_start: float | None = None, val_slices: int | None = None, ema: float | None = None,
                  norm: str = "batch", dropout: float = 0.5, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_l1: float = 100.0, flip: bool = True, device: str = "auto", seed: int = 0,
                  work_dir: str | None = None, infer_batch: int | None = None,

@@ -58,9 +58,10 @@ class _Interrupt(Exception):
     pass
 
 
-def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path, ema):
     data = _toy_pair()
-    cfg = _cfg(epochs=2, iters_per_epoch=2)
+    cfg = _cfg(epochs=2, iters_per_epoch=2, ema=ema)
     fp = {"test": 1}
 
     def make() -> CycleModel:
@@ -96,3 +97,19 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
     # another configuration does not resume from this checkpoint
     other = engine.train(make(), data, data, cfg, tmp_path / "b", fingerprint={"test": 2})
     assert other.resumed_from == 0
+
+
+def test_weight_average_is_what_gets_selected_and_saved(tmp_path):
+    data = _toy_pair()
+    model = CycleModel(CycleConfig(ngf=4, n_blocks=1, ndf=4, lr=2e-3), seed=1)
+    init = {k: v.clone() for k, v in model.nets["G_fu2bl"].state_dict().items()}
+    res = engine.train(model, data, None, _cfg(epochs=1, iters_per_epoch=4, ema=0.5), tmp_path, fingerprint={})
+    assert res.best_epoch == 1
+    last = torch.load(tmp_path / "last" / "G_fu2bl.pt", weights_only=True)
+    avg = torch.load(tmp_path / "last" / "ema_G_fu2bl.pt", weights_only=True)
+    best = torch.load(tmp_path / "best" / "G_fu2bl.pt", weights_only=True)
+    for k in avg:
+        assert torch.equal(best[k], avg[k])                                   # the average is saved
+        assert torch.equal(model.nets["G_fu2bl"].state_dict()[k], avg[k])      # ... and left loaded
+    w = next(k for k in avg if k.endswith("weight") and not torch.equal(last[k], init[k]))
+    assert not torch.equal(avg[w], last[w])                                   # and differs from the live net

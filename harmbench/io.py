@@ -52,6 +52,24 @@ def write_json_atomic(path: PathLike, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def read_checkpoint_state(path: PathLike, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON state of a training checkpoint if it exists, parses and matches ``fingerprint``.
+
+    ``fingerprint`` is compared after a JSON round trip (tuples become lists). Returns None for
+    a missing or unreadable file, and for one written by another configuration.
+    """
+    f = Path(path)
+    if not f.exists():
+        return None
+    try:
+        state = json.loads(f.read_text())
+    except json.JSONDecodeError:
+        return None
+    if state.get("fingerprint") != json.loads(json.dumps(fingerprint, default=_json_default)):
+        return None
+    return state
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 from harmbench.console import info, progress
-from harmbench.io import atomic_path, write_json_atomic
+from harmbench.io import atomic_path, read_checkpoint_state, write_json_atomic
 from harmbench_gan.data import PairedSlices, PairSampler, to_unit
 from harmbench_gan.validation import psnr_slices, ssim_slices
 
@@ -158,15 +157,10 @@ def save_checkpoint(model: Any, work_dir: Path, state: dict[str, Any],
 def load_checkpoint(model: Any, work_dir: Path, fingerprint: dict[str, Any],
                     average: GeneratorAverage | None = None) -> dict[str, Any] | None:
     """Restore networks/optimizers from ``work_dir/last`` if its fingerprint matches; return its state."""
-    f = work_dir / "last" / "state.json"
-    if not f.exists():
-        return None
-    try:
-        state = json.loads(f.read_text())
-    except json.JSONDecodeError:
-        return None
-    if state.get("fingerprint") != json.loads(json.dumps(fingerprint)):
-        info(f"gan: checkpoint in {work_dir} is from another configuration; starting over")
+    state = read_checkpoint_state(work_dir / "last" / "state.json", fingerprint)
+    if state is None:
+        if (work_dir / "last" / "state.json").exists():
+            info(f"gan: checkpoint in {work_dir} is from another configuration; starting over")
         return None
     for k, n in model.nets.items():
         n.load_state_dict(_load(work_dir / "last" / f"{k}.pt"))

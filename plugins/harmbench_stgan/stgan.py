@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,6 +81,8 @@ class StyleTransferGAN(BaseMethod):
         val_slices: slices per validation case (evenly spaced within the kept range).
         seed: seeds initialisation, batches and latent codes.
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or ``"mps"``.
+        work_dir: checkpoint folder; a fit interrupted after a validation point resumes from
+            it (:mod:`harmbench_stgan.checkpoint`). None: no checkpoints.
     """
 
     name = "stgan"
@@ -114,7 +117,7 @@ class StyleTransferGAN(BaseMethod):
                  lambda_sty: float = 1.0, lambda_ds: float = 1.0, lambda_cyc: float = 1.0,
                  ds_iterations: int | None = None, ema_beta: float | None = None,
                  val_every: int | None = None, val_slices: int | None = None, seed: int = 0,
-                 device: str = "auto") -> None:
+                 device: str = "auto", work_dir: str | None = None) -> None:
         self.preset = preset
         self.dim = dim
         self.max_dim = max_dim
@@ -143,6 +146,7 @@ class StyleTransferGAN(BaseMethod):
         self.val_slices = val_slices
         self.seed = seed
         self.device = device
+        self.work_dir = work_dir
 
     def config(self) -> dict[str, Any]:
         """Effective settings: the preset's values, overridden by every parameter that is not None."""
@@ -188,6 +192,7 @@ class StyleTransferGAN(BaseMethod):
     def _fit(self, cohort: Cohort) -> None:
         from harmbench.console import progress
         from harmbench.device import select_device
+        from harmbench_stgan import checkpoint
         from harmbench_stgan.trainer import LossWeights, StarGANv2Trainer
 
         train = cohort.train
@@ -219,9 +224,20 @@ class StyleTransferGAN(BaseMethod):
         history: list[dict[str, float]] = []
         self.val_psnr_identity_ = self._validate(val, identity=True) if val else None
         n_it, every = c["iterations"], c["val_every"]
+        work_dir = Path(self.work_dir) if self.work_dir is not None else None
+        fingerprint = {"config": c, "domains": domains, "n_slices": len(data), "seed": int(self.seed),
+                       "weights": [float(self.lambda_reg), float(self.lambda_sty), float(self.lambda_ds),
+                                   float(self.lambda_cyc), float(self.beta1), float(self.beta2),
+                                   float(self.weight_decay)],
+                       "dataset": cohort.dataset_hash or cohort.name}
+        start = 0
+        if work_dir is not None:
+            restored = checkpoint.load(work_dir, trainer, fingerprint)
+            if restored is not None:
+                start, history, best = restored
         with progress() as bar:
-            task = bar.add_task(f"stgan: training {n_it} iterations", total=n_it)
-            for it in range(n_it):
+            task = bar.add_task(f"stgan: training {n_it} iterations", total=n_it, completed=start)
+            for it in range(start, n_it):
                 logs = trainer.step(sampler.batch(it), it)
                 bar.advance(task)
                 last = it + 1 == n_it
@@ -231,6 +247,9 @@ class StyleTransferGAN(BaseMethod):
                     if best is None or score > best[0]:
                         best = (score, {k: copy.deepcopy(getattr(trainer.ema, k).state_dict())
                                         for k in INFERENCE_NETS})
+                    if work_dir is not None:
+                        checkpoint.save(work_dir, trainer, iteration=it + 1, history=history, best=best,
+                                        fingerprint=fingerprint)
         if best is not None:
             for k in INFERENCE_NETS:
                 getattr(self.nets_, k).load_state_dict(best[1][k])

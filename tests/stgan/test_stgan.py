@@ -116,3 +116,44 @@ def test_bad_sizes_are_one_line_errors(toy_manifest):
         StyleTransferGAN(**{**TINY, "image_size": 30}).fit(cohort)
     with pytest.raises(DataError, match="crop 99 must be in"):
         StyleTransferGAN(**{**TINY, "crop": 99}).fit(cohort)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_fit_resumes_from_work_dir_and_matches(toy_manifest, tmp_path, monkeypatch):
+    import torch
+
+    from harmbench_stgan import trainer as trainer_mod
+
+    cohort = Cohort.from_manifest(toy_manifest)
+    ref = StyleTransferGAN(**TINY).fit(cohort)
+
+    real_step, calls = trainer_mod.StarGANv2Trainer.step, []
+
+    def dying_step(self, batch, it):
+        if it == 2:                              # after the checkpoint at iteration 2
+            raise _Interrupt
+        calls.append(it)
+        return real_step(self, batch, it)
+
+    monkeypatch.setattr(trainer_mod.StarGANv2Trainer, "step", dying_step)
+    with pytest.raises(_Interrupt):
+        StyleTransferGAN(**TINY, work_dir=str(tmp_path)).fit(cohort)
+    assert (tmp_path / "last" / "state.json").exists()
+    monkeypatch.setattr(trainer_mod.StarGANv2Trainer, "step", real_step)
+
+    ran = []
+    monkeypatch.setattr(trainer_mod.StarGANv2Trainer, "step",
+                        lambda self, batch, it: (ran.append(it), real_step(self, batch, it))[1])
+    resumed = StyleTransferGAN(**TINY, work_dir=str(tmp_path)).fit(cohort)
+    assert ran == [2, 3]                                       # only the missing iterations ran
+    assert [h["iteration"] for h in resumed.history_] == [2, 4]
+    for a, b in zip(ref.nets_.generator.state_dict().values(), resumed.nets_.generator.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    # another configuration does not resume from it
+    other = StyleTransferGAN(**TINY, seed=1, work_dir=str(tmp_path))
+    ran.clear()
+    other.fit(cohort)
+    assert ran[0] == 0

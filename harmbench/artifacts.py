@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harmbench.errors import ArtifactError
-from harmbench.io import atomic_path, write_json_atomic
+from harmbench.io import atomic_path, load_torch, save_torch_atomic, write_json_atomic
 from harmbench.typing import PathLike
 
 if TYPE_CHECKING:
@@ -37,10 +37,7 @@ def save_artifact(method: BaseMethod, directory: PathLike) -> Path:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
     for key, sd in tensors.items():
-        import torch
-
-        with atomic_path(d / f"{key}.pt") as tmp:
-            torch.save(sd, tmp)
+        save_torch_atomic(d / f"{key}.pt", sd)
     meta = {
         "method": method.name,
         "format_version": method.artifact_version,
@@ -84,9 +81,7 @@ def load_artifact(cls: type[BaseMethod], directory: PathLike) -> BaseMethod:
         with np.load(d / "arrays.npz", allow_pickle=False) as z:
             state["arrays"] = {k: z[k] for k in z.files}
     if meta.get("torch"):
-        import torch
-
-        state["torch"] = {k: torch.load(d / f"{k}.pt", map_location="cpu", weights_only=True) for k in meta["torch"]}
+        state["torch"] = {k: load_torch(d / f"{k}.pt") for k in meta["torch"]}
     method._set_state(state)
     method.fitted_ = True
     return method

@@ -52,6 +52,22 @@ def write_json_atomic(path: PathLike, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def save_torch_atomic(path: PathLike, obj: Any) -> Path:
+    """``torch.save`` of tensors / state_dicts to ``path`` atomically (temp file + rename)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def load_torch(path: PathLike) -> Any:
+    """Read what :func:`save_torch_atomic` wrote: on the CPU, ``weights_only=True`` (no pickle code)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_checkpoint_state(path: PathLike, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON state of a training checkpoint if it exists, parses and matches ``fingerprint``.
 

@@ -16,7 +16,6 @@ from harmbench.device import select_device
 from harmbench.errors import DataError
 from harmbench.method import BaseMethod
 from harmbench.typing import ParamDict
-from harmbench.slices import to_axial_stack
 from harmbench.volume import Volume
 from harmbench_gan import engine
 from harmbench_gan.data import PairedSlices
@@ -106,8 +105,7 @@ class GanMethod(BaseMethod):
         model = self.model_
         compiled = self.get_params().get("infer_compile")
         if compiled is None:
-            n, h, w = to_axial_stack(vol).shape
-            compiled = should_compile(model.nets[name], n, h, w, model.device)
+            compiled = should_compile(model.nets[name], vol.data.size, model.device)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             return model.translate(name, x, compiled=bool(compiled))

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from harmbench.console import info, progress
-from harmbench.io import atomic_path, read_checkpoint_state, write_json_atomic
+from harmbench.io import load_torch, read_checkpoint_state, save_torch_atomic, write_json_atomic
 from harmbench_gan.data import PairedSlices, PairSampler, to_unit
 from harmbench_gan.validation import psnr_slices, ssim_slices
 
@@ -136,12 +136,7 @@ class GeneratorAverage:
 def _save_dicts(directory: Path, dicts: dict[str, dict]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, sd in dicts.items():
-        with atomic_path(directory / f"{name}.pt") as tmp:
-            torch.save(sd, tmp)
-
-
-def _load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+        save_torch_atomic(directory / f"{name}.pt", sd)
 
 
 def save_checkpoint(model: Any, work_dir: Path, state: dict[str, Any],
@@ -163,12 +158,12 @@ def load_checkpoint(model: Any, work_dir: Path, fingerprint: dict[str, Any],
             info(f"gan: checkpoint in {work_dir} is from another configuration; starting over")
         return None
     for k, n in model.nets.items():
-        n.load_state_dict(_load(work_dir / "last" / f"{k}.pt"))
+        n.load_state_dict(load_torch(work_dir / "last" / f"{k}.pt"))
     for k, o in model.opts.items():
-        o.load_state_dict(_load(work_dir / "last" / f"opt_{k}.pt"))
+        o.load_state_dict(load_torch(work_dir / "last" / f"opt_{k}.pt"))
     if average is not None:
         for k, n in average.nets.items():
-            n.load_state_dict(_load(work_dir / "last" / f"ema_{k}.pt"))
+            n.load_state_dict(load_torch(work_dir / "last" / f"ema_{k}.pt"))
     return state
 
 
@@ -176,7 +171,7 @@ def load_best(model: Any, work_dir: Path) -> None:
     for k in model.generators:
         p = work_dir / "best" / f"{k}.pt"
         if p.exists():
-            model.nets[k].load_state_dict(_load(p))
+            model.nets[k].load_state_dict(load_torch(p))
 
 
 def train(model: Any, train_data: PairedSlices, val_data: PairedSlices | None, cfg: TrainConfig,

@@ -40,17 +40,16 @@ from harmbench_gan.data import pad_stack, to_signed, to_unit
 Translator = Callable[[torch.Tensor], torch.Tensor]
 
 
-#: auto-compile only above this much work: parameters x pixels x slices (the paper generator on
-#: a 256^3 volume is ~1.3e14; synth-quick's quick nets on a 96-slice volume ~2e10)
+#: auto-compile only above this much work: parameters x voxels (the paper generator on a 256^3
+#: volume is ~1.3e14; synth-quick's quick nets on a 96x112x96 volume ~2e10)
 COMPILE_MIN_WORK = 1e13
 
 
-def should_compile(net: nn.Module, n_slices: int, height: int, width: int, device: str) -> bool:
+def should_compile(net: nn.Module, n_voxels: int, device: str) -> bool:
     """Auto rule for ``infer_compile=None``: CPU, a C++ compiler on PATH, and a large workload."""
     if device != "cpu" or not any(shutil.which(c) for c in ("c++", "g++", "clang++", "cl")):
         return False
-    n_params = sum(p.numel() for p in net.parameters())
-    return n_params * n_slices * height * width >= COMPILE_MIN_WORK
+    return sum(p.numel() for p in net.parameters()) * n_voxels >= COMPILE_MIN_WORK
 
 
 def compile_generator(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -20,22 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from harmbench.console import info
-from harmbench.io import atomic_path, read_checkpoint_state, write_json_atomic
+from harmbench.io import load_torch, read_checkpoint_state, save_torch_atomic, write_json_atomic
 
 TRAINED = ("generator", "mapping", "style_encoder", "discriminator")
 AVERAGED = ("generator", "mapping", "style_encoder")
-
-
-def _save(path: Path, sd: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(sd, tmp)
-
-
-def _load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save(work_dir: Path, trainer: Any, *, iteration: int, history: list[dict[str, float]],
@@ -44,12 +33,12 @@ def save(work_dir: Path, trainer: Any, *, iteration: int, history: list[dict[str
     last = work_dir / "last"
     last.mkdir(parents=True, exist_ok=True)
     for k in TRAINED:
-        _save(last / f"{k}.pt", getattr(trainer.nets, k).state_dict())
-        _save(last / f"opt_{k}.pt", trainer.opt[k].state_dict())
+        save_torch_atomic(last / f"{k}.pt", getattr(trainer.nets, k).state_dict())
+        save_torch_atomic(last / f"opt_{k}.pt", trainer.opt[k].state_dict())
     for k in AVERAGED:
-        _save(last / f"ema_{k}.pt", getattr(trainer.ema, k).state_dict())
+        save_torch_atomic(last / f"ema_{k}.pt", getattr(trainer.ema, k).state_dict())
         if best is not None:
-            _save(last / f"best_{k}.pt", best[1][k])
+            save_torch_atomic(last / f"best_{k}.pt", best[1][k])
     write_json_atomic(last / "state.json", {
         "iteration": iteration, "history": history, "fingerprint": fingerprint,
         "best_score": None if best is None else best[0]})
@@ -65,12 +54,12 @@ def load(work_dir: Path, trainer: Any, fingerprint: dict[str, Any]
             info(f"stgan: checkpoint in {work_dir} is from another configuration; starting over")
         return None
     for k in TRAINED:
-        getattr(trainer.nets, k).load_state_dict(_load(last / f"{k}.pt"))
-        trainer.opt[k].load_state_dict(_load(last / f"opt_{k}.pt"))
+        getattr(trainer.nets, k).load_state_dict(load_torch(last / f"{k}.pt"))
+        trainer.opt[k].load_state_dict(load_torch(last / f"opt_{k}.pt"))
     for k in AVERAGED:
-        getattr(trainer.ema, k).load_state_dict(_load(last / f"ema_{k}.pt"))
+        getattr(trainer.ema, k).load_state_dict(load_torch(last / f"ema_{k}.pt"))
     best = None
     if state.get("best_score") is not None:
-        best = (float(state["best_score"]), {k: _load(last / f"best_{k}.pt") for k in AVERAGED})
+        best = (float(state["best_score"]), {k: load_torch(last / f"best_{k}.pt") for k in AVERAGED})
     info(f"stgan: resuming from iteration {state['iteration']} in {work_dir}")
     return int(state["iteration"]), list(state["history"]), best

@@ -64,10 +64,10 @@ def test_pad_stack_centres_and_crops_back():
 def test_compile_rule_only_for_large_cpu_workloads():
     small = ResnetGenerator(ngf=4, n_blocks=1)
     paper = ResnetGenerator(ngf=64, n_blocks=9)
-    assert not should_compile(small, 96, 96, 112, "cpu")                 # synth-quick, quick preset
-    assert not should_compile(paper, 256, 256, 256, "cuda:0")            # GPU: batched + AMP instead
+    assert not should_compile(small, 96 * 112 * 96, "cpu")               # synth-quick, quick preset
+    assert not should_compile(paper, 256**3, "cuda:0")                   # GPU: batched + AMP instead
     if shutil.which("c++") or shutil.which("g++"):
-        assert should_compile(paper, 256, 256, 256, "cpu")               # paper net, 256³ volume
+        assert should_compile(paper, 256**3, "cpu")                      # paper net, 256³ volume
 
 
 def test_compiled_generator_matches_eager_or_falls_back():

@@ -13,7 +13,11 @@
 3. Training step of the paper architecture (batch 1): the authors' loop style (the discriminator
    step re-runs both generators with autograd and backpropagates through them; discriminator
    weights collect gradients in the generator step) vs :meth:`CycleModel.train_step`, with the
-   paper's OML (needs G(x) identity outputs) and for CycleGAN without identity loss.
+   paper's OML (needs G(x) identity outputs) and for CycleGAN without identity loss; in fp32
+   (the default on the CPU) and with ``precision="mixed"`` (bfloat16 autocast).
+
+The ``engine_compiled_mixed`` inference row runs the compiled generator under bfloat16 autocast;
+its fraction is of the bfloat16 conv peak, and its output is compared with the fp32 engine's.
 
 Usage::
 
@@ -67,12 +71,12 @@ def _time(fn, reps: int) -> float:
     return min(ts)
 
 
-def _peak_once() -> dict:
+def _peak_once(dtype: torch.dtype = torch.float32) -> dict:
     best = {"gflops": 0.0}
     for fmt in (torch.contiguous_format, torch.channels_last):
-        conv = nn.Conv2d(256, 256, 3, padding=1).to(memory_format=fmt)
+        conv = nn.Conv2d(256, 256, 3, padding=1).to(dtype=dtype, memory_format=fmt)
         for b in (1, 4):
-            x = torch.randn(b, 256, 64, 64).contiguous(memory_format=fmt)
+            x = torch.randn(b, 256, 64, 64, dtype=dtype).contiguous(memory_format=fmt)
             inner = 12 // b                       # ≈ 0.3 s per timing, like one generator pass
 
             def run() -> None:
@@ -100,30 +104,43 @@ def inference(slices: int, reps: int) -> dict:
 
     m = CycleModel(CycleConfig(), channels_last=False)
     m.nets["G_fu2bl"] = g
+    m_mixed = CycleModel(CycleConfig(), channels_last=False, precision="mixed")   # bfloat16 autocast
+    m_mixed.nets["G_fu2bl"] = g
 
-    def engine(batch: int, compiled: bool = False):
-        return lambda: harmonize_stack(stack, lambda x: m.translate("G_fu2bl", x, compiled=compiled),
+    def engine(batch: int, compiled: bool = False, model: CycleModel = m):
+        return lambda: harmonize_stack(stack, lambda x: model.translate("G_fu2bl", x, compiled=compiled),
                                        stride=4, batch=batch)
 
     t0 = time.perf_counter()
     with torch.inference_mode():
         m.translate("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)   # compile (or load torch's cache)
     compile_s = time.perf_counter() - t0
+    with torch.inference_mode():
+        m_mixed.translate("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)
     variants = {"naive": naive, "engine_b1": engine(1), "engine_b4": engine(4),
-                "engine_compiled": engine(1, compiled=True)}
+                "engine_compiled": engine(1, compiled=True),
+                "engine_compiled_mixed": engine(1, compiled=True, model=m_mixed)}
     best_t = {k: float("inf") for k in variants}
-    peak = {"gflops": 0.0}
+    peak, peak_bf16 = {"gflops": 0.0}, {"gflops": 0.0}
     for _ in range(reps):
         p = _peak_once()
         peak = p if p["gflops"] > peak["gflops"] else peak
+        p = _peak_once(torch.bfloat16)
+        peak_bf16 = p if p["gflops"] > peak_bf16["gflops"] else peak_bf16
         for k, fn in variants.items():
             t = time.perf_counter()
             fn()
             best_t[k] = min(best_t[k], time.perf_counter() - t)
-    res: dict = {"gflop_per_slice": flop / 1e9, "conv_peak": peak, "compile_s": compile_s}
+    res: dict = {"gflop_per_slice": flop / 1e9, "conv_peak": peak, "conv_peak_bf16": peak_bf16,
+                 "compile_s": compile_s}
     for k, t in best_t.items():
+        ref = peak_bf16 if k.endswith("mixed") else peak
         res[k] = {"s_per_slice": t / slices, "gflops": flop * slices / t / 1e9,
-                  "fraction_of_peak": flop * slices / t / 1e9 / peak["gflops"]}
+                  "fraction_of_peak": flop * slices / t / 1e9 / ref["gflops"]}
+    y32 = harmonize_stack(stack[:2], lambda x: m.translate("G_fu2bl", x, compiled=True), stride=4, batch=1)
+    y16 = harmonize_stack(stack[:2], lambda x: m_mixed.translate("G_fu2bl", x, compiled=True), stride=4, batch=1)
+    res["engine_compiled_mixed"]["abs_err_vs_fp32"] = {"mean": float(np.abs(y16 - y32).mean()),
+                                                       "max": float(np.abs(y16 - y32).max())}
     return res
 
 
@@ -163,18 +180,24 @@ def training(size: int, steps: int) -> dict:
     for label, cfg in (("oml (identity outputs on)", CycleConfig()),
                        ("cyclegan (identity off)", CycleConfig(lambda_oml=0.0))):
         naive_m, ours = CycleModel(cfg, seed=0), CycleModel(cfg, seed=0)
+        mixed = CycleModel(cfg, seed=0, precision="mixed")
         naive_step(naive_m.nets, naive_m.opts, x_a, x_b, cfg)
         ours.train_step(x_a, x_b)
-        tn, to = [], []
-        for _ in range(steps):                   # interleaved: both see the same machine load
+        mixed.train_step(x_a, x_b)
+        tn, to, tm = [], [], []
+        for _ in range(steps):                   # interleaved: all see the same machine load
             t = time.perf_counter()
             naive_step(naive_m.nets, naive_m.opts, x_a, x_b, cfg)
             tn.append(time.perf_counter() - t)
             t = time.perf_counter()
             ours.train_step(x_a, x_b)
             to.append(time.perf_counter() - t)
-        out[label] = {"naive_s": statistics.median(tn), "engine_s": statistics.median(to),
-                      "speedup": statistics.median(tn) / statistics.median(to)}
+            t = time.perf_counter()
+            mixed.train_step(x_a, x_b)
+            tm.append(time.perf_counter() - t)
+        n_s, o_s, m_s = statistics.median(tn), statistics.median(to), statistics.median(tm)
+        out[label] = {"naive_s": n_s, "engine_s": o_s, "speedup": n_s / o_s,
+                      "engine_mixed_s": m_s, "speedup_mixed": n_s / m_s}
     return out
 
 
@@ -192,18 +215,23 @@ def main() -> None:
     peak = inf["conv_peak"]
     print(f"3x3 conv peak: {peak['gflops']:.1f} GFLOP/s (batch {peak['batch']}, "
           f"channels_last={peak['channels_last']}); generator {inf['gflop_per_slice']:.1f} GFLOP per 256² slice")
-    for k in ("naive", "engine_b1", "engine_b4", "engine_compiled"):
+    pb = inf["conv_peak_bf16"]
+    print(f"3x3 conv peak, bfloat16: {pb['gflops']:.1f} GFLOP/s (batch {pb['batch']}, "
+          f"channels_last={pb['channels_last']}; the reference for the *_mixed row)")
+    for k in ("naive", "engine_b1", "engine_b4", "engine_compiled", "engine_compiled_mixed"):
         v = inf[k]
-        extra = inf["compile_s"] if k == "engine_compiled" else 0.0
+        extra = inf["compile_s"] if k.startswith("engine_compiled") else 0.0
         print(f"inference {k:15s}: {v['s_per_slice']:.3f} s/slice, {v['gflops']:.1f} GFLOP/s = "
               f"{100 * v['fraction_of_peak']:.0f} % of peak; 256-slice volume {256 * v['s_per_slice'] + extra:.0f} s"
               + (f" (incl. {extra:.0f} s compilation)" if extra else ""))
     print(f"speed-up of the engine (compiled) over the naive loop: "
           f"{inf['naive']['s_per_slice'] / inf['engine_compiled']['s_per_slice']:.2f}x")
+    err = inf["engine_compiled_mixed"]["abs_err_vs_fp32"]
+    print(f"mixed (bfloat16) vs fp32 output, [0, 1] scale: mean |diff| {err['mean']:.4f}, max {err['max']:.4f}")
     res["training"] = tr = training(a.size, a.steps)
     for k, v in tr.items():
-        print(f"train step {a.size}² batch 1, {k}: naive {v['naive_s']:.2f} s, engine {v['engine_s']:.2f} s, "
-              f"speedup {v['speedup']:.2f}x")
+        print(f"train step {a.size}² batch 1, {k}: naive {v['naive_s']:.2f} s, engine {v['engine_s']:.2f} s "
+              f"({v['speedup']:.2f}x), engine precision='mixed' {v['engine_mixed_s']:.2f} s ({v['speedup_mixed']:.2f}x)")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(res, fh, indent=2)

@@ -70,7 +70,9 @@ class GanMethod(BaseMethod):
             val_slices=int(p["val_slices"]), seed=int(p["seed"]), ema=float(p["ema"]))
 
     def _build(self, cfg: Any, device: str, seed: int) -> Any:
-        return self._model_class(cfg, device=device, seed=seed, channels_last=device.startswith("cuda"))
+        precision = self.get_params().get("precision", "auto")
+        return self._model_class(cfg, device=device, seed=seed, channels_last=device.startswith("cuda"),
+                                 precision=precision)
 
     # ------------------------------------------------------------------ fit
     def _fit(self, cohort: Cohort) -> None:
@@ -85,7 +87,8 @@ class GanMethod(BaseMethod):
         train = PairedSlices.from_cases(cohort.train, multiple=model.stride, min_size=min_size)
         val_cases = [c for c in cohort.val if c.has("BL") and c.has("FU")]
         val = PairedSlices.from_cases(val_cases, multiple=model.stride, min_size=min_size) if val_cases else None
-        fingerprint = {"method": self.name, "model": cfg.as_dict(), "dataset": cohort.dataset_hash or cohort.name}
+        fingerprint = {"method": self.name, "model": cfg.as_dict(), "dataset": cohort.dataset_hash or cohort.name,
+                       "precision": str(model.amp_dtype or "fp32")}
         info(f"{self.name}: {len(train)} training slices {train.bl.shape[1:]}, "
              f"{0 if val is None else len(val)} validation slices, device {device}")
         if p["work_dir"] is None:

@@ -113,3 +113,29 @@ def test_weight_average_is_what_gets_selected_and_saved(tmp_path):
         assert torch.equal(model.nets["G_fu2bl"].state_dict()[k], avg[k])      # ... and left loaded
     w = next(k for k in avg if k.endswith("weight") and not torch.equal(last[k], init[k]))
     assert not torch.equal(avg[w], last[w])                                   # and differs from the live net
+
+
+def test_mixed_precision_on_cpu_trains_and_translates_close_to_fp32():
+    """``precision='mixed'`` runs bfloat16 autocast on the CPU; outputs stay float32 and near fp32."""
+    from harmbench.errors import DataError
+    from harmbench_gan.models import amp_dtype
+
+    assert amp_dtype("auto", "cpu") is None and amp_dtype("fp32", "cuda") is None
+    assert amp_dtype("mixed", "cpu") is torch.bfloat16 and amp_dtype("auto", "cuda:0") is torch.float16
+    with pytest.raises(DataError, match="precision"):
+        amp_dtype("half", "cpu")
+    torch.manual_seed(0)
+    data = _toy_pair()
+    cfg = CycleConfig(ngf=4, n_blocks=1, ndf=4, lr=2e-3)
+    m = CycleModel(cfg, precision="mixed")
+    s = engine.PairSampler(data, batch_size=2, crop=None, flip=False, seed=0)
+    hist = [m.train_step(*s.batch(i)) for i in range(12)]
+    assert np.mean([h["G_oml"] for h in hist[-2:]]) < 0.8 * np.mean([h["G_oml"] for h in hist[:2]])
+    ref = CycleModel(cfg, precision="fp32")
+    ref.nets["G_fu2bl"].load_state_dict(m.nets["G_fu2bl"].state_dict())
+    m.eval()
+    ref.eval()
+    x = torch.from_numpy(data.fu[:2, None])
+    y, y32 = m.translate("G_fu2bl", x), ref.translate("G_fu2bl", x)
+    assert y.dtype == torch.float32
+    assert (y - y32).abs().mean() < 0.02 and not torch.equal(y, y32)

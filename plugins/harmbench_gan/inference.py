@@ -58,8 +58,8 @@ class TapSumConv(nn.Module):
     """Exact stand-in for a ``Conv2d`` with one output channel (stride 1, no padding, groups 1).
 
     oneDNN vectorises convolutions over output channels, so the generator's last layer (ngf -> 1,
-    7x7, at full resolution) runs at ≈ 20 GFLOP/s — 6 % of the paper generator's FLOPs but
-    ≈ 6 % of its time. Here it is one matrix product ``(C -> k·k taps)`` per pixel, at GEMM speed,
+    7x7, at full resolution) runs at ≈ 20 GFLOP/s — 0.4 % of the paper generator's FLOPs but
+    ≈ 6 % of its eager time. Here it is one matrix product ``(C -> k·k taps)`` per pixel, at GEMM speed,
     followed by the sum of the ``k·k`` shifted tap maps (one fused loop once compiled): ≈ 10x
     faster, same result to float rounding.
     """

@@ -199,11 +199,13 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
 
 def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,
                 unavailable, models, harm, device, work) -> dict[str, Any]:
+    from harmbench.device import platform_info
     from harmbench.stats import versions
 
     return {
         "harmbench_version": __version__,
         "versions": versions(),
+        "platform": platform_info(),
         "dataset": {"name": cohort.name, "manifest": str(manifest), "hash": dhash,
                     "splits": {s: len(cohort.split(s)) for s in ("train", "val", "test-A", "test-B")}},
         "config": {"dataset": cfg.dataset, "test_sets": list(cfg.test_sets), "preset": cfg.preset,

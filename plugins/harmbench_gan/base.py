@@ -19,7 +19,7 @@ from harmbench.typing import ParamDict
 from harmbench.volume import Volume
 from harmbench_gan import engine
 from harmbench_gan.data import PairedSlices
-from harmbench_gan.inference import harmonize_volume, should_compile
+from harmbench_gan.inference import cpu_slice_batch, harmonize_volume, should_compile
 
 
 class GanMethod(BaseMethod):
@@ -113,16 +113,19 @@ class GanMethod(BaseMethod):
         def run(x: torch.Tensor) -> torch.Tensor:
             return model.translate(name, x, compiled=bool(compiled))
 
-        return harmonize_volume(vol, run, stride=model.stride, batch=self._infer_batch())
+        pixels = vol.data.size // vol.shape[vol.axial_axis]
+        return harmonize_volume(vol, run, stride=model.stride, batch=self._infer_batch(pixels))
 
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
         return self._harmonize(fu, "G_fu2bl")
 
-    def _infer_batch(self) -> int:
+    def _infer_batch(self, pixels: int) -> int:
         b = self.get_params().get("infer_batch")
         if b is not None:
             return int(b)
-        return 1 if self.model_.device == "cpu" else 16
+        if self.model_.device != "cpu":
+            return 16
+        return cpu_slice_batch(int(self.config_.ngf), pixels)
 
     # ------------------------------------------------------------------ state
     def _get_state(self) -> dict[str, Any]:

@@ -88,8 +88,9 @@ class OMLCycleGAN(_CycleFamily):
         device: ``auto`` (CUDA, MPS, CPU), or an explicit torch device.
         seed: initialisation / sampling seed.
         work_dir: checkpoint folder (resume from its last epoch); None = a temporary folder.
-        infer_batch: slices per forward pass at inference; None = 1 on CPU (the activations of one
-            256² slice already fill the cache; measured fastest here) and 16 on CUDA/MPS.
+        infer_batch: slices per forward pass at inference; None = 16 on CUDA/MPS and, on the CPU,
+            :func:`~harmbench_gan.inference.cpu_slice_batch`: 1 for paper nets on 256² slices
+            (one slice already fills the cache), 4 for the quick nets on synth-quick slices.
         infer_compile: run the generator through ``torch.compile`` at inference (True/False);
             None = only on the CPU for large workloads (paper-size nets on whole 256³ volumes),
             where it is ≈ 1.2-1.3x faster after a 10-30 s compilation; see ``inference.py``.

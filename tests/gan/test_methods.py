@@ -54,6 +54,19 @@ def test_inverse_and_artifact(tmp_path, toy_cohort):
     assert "val_ssim" in meta["state"]["history"][0]
 
 
+def test_default_cpu_slice_batch_gives_the_per_slice_result(toy_cohort):
+    from harmbench_gan.inference import cpu_slice_batch
+    assert cpu_slice_batch(64, 256 * 256) == 1                # paper nets on 256² slices
+    assert cpu_slice_batch(16, 96 * 112) == 4 and cpu_slice_batch(16, 128 * 128) == 4  # quick nets
+    assert cpu_slice_batch(4, 24 * 28) == 32                  # capped
+    m = OMLCycleGAN(**TINY_CYCLE).fit(toy_cohort)
+    fu = toy_cohort.split("test-A")[0].volume("FU")
+    assert m._infer_batch(24 * 28) == 32
+    batched = m.transform(fu).data
+    m.set_params(infer_batch=1)
+    np.testing.assert_allclose(batched, m.transform(fu).data, atol=1e-5)
+
+
 def test_presets_fill_only_unset_params():
     m = OMLCycleGAN(ngf=8)
     p = m.resolved_params()

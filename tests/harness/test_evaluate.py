@@ -81,6 +81,8 @@ def test_evaluate_writes_long_results_and_tables(toy_manifest, tmp_path):
         assert (tmp_path / "lb" / stem).exists()
     runs = json.loads((tmp_path / "lb" / "runs.json").read_text())
     assert runs["versions"]["scipy"] and runs["dataset"]["hash"]
+    plat = runs["platform"]
+    assert plat["cpu"] and plat["torch"] and plat["torch_threads"] >= 1 and plat["torch_cpu_capability"]
     assert not res.failures
     # harmonized NIfTI in the original range with the input affine
     files = runs["harmonized"]["histmatch|" + df.case.iloc[0]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -11,9 +10,10 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def machine() -> dict:
-    import os
+    """The host (CPU model and ISA, torch build and threads, OS) as recorded in ``runs.json``."""
+    from harmbench.device import platform_info
 
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    return platform_info()
 
 
 def save(name: str, record: dict) -> Path:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harmbench.device import platform_info
 from harmbench_gan import losses
 from harmbench_gan.inference import harmonize_stack
 from harmbench_gan.models import CycleConfig, CycleModel
@@ -210,7 +211,7 @@ def main() -> None:
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args()
     torch.manual_seed(0)
-    res: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    res: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "platform": platform_info()}
     res["inference"] = inf = inference(a.slices, a.reps)
     peak = inf["conv_peak"]
     print(f"3x3 conv peak: {peak['gflops']:.1f} GFLOP/s (batch {peak['batch']}, "

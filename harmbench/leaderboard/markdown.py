@@ -109,6 +109,36 @@ def cnr_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cnr_parts_table(summary: pd.DataFrame) -> str:
+    """Per run: regions whose mean |ΔCNR| is below the original FU's, and the CNR's two parts vs BL.
+
+    The parts are ``cnr-contrast-ratio`` and ``cnr-noise-ratio`` (:class:`harmbench.metrics.cnr.RegionalCnr`),
+    each the median over regions of the per-region case means.
+    """
+    s = summary[summary["metric"].isin(["cnr-diff", "cnr-contrast-ratio", "cnr-noise-ratio"])]
+    diff = s[s["metric"] == "cnr-diff"].pivot_table(index="run", columns="region", values="mean")
+    if diff.empty or BASELINE not in diff.index:
+        return ""
+    ref = diff.loc[BASELINE]
+    lines = ["| run | regions with a smaller CNR difference than original FU | contrast / BL's | background SD / BL's |",
+             "|---|---|---|---|"]
+    for run in run_order(s):
+        if run not in diff.index:
+            continue
+        row = diff.loc[run]
+        valid = row.notna() & ref.notna()
+        count = "—" if run == BASELINE else f"{int((row[valid] < ref[valid]).sum())}/{int(valid.sum())}"
+        parts = []
+        for m in ("cnr-contrast-ratio", "cnr-noise-ratio"):
+            v = s[(s["run"] == run) & (s["metric"] == m)]["mean"].median()
+            parts.append("n/a" if pd.isna(v) else f"{v:.3f}")
+        lines.append(f"| {_label(run)} | {count} | " + " | ".join(parts) + " |")
+    return ("\n## What the differences are made of\n\nCNR = contrast / background SD, so CNR_FU / CNR_BL = "
+            "(contrast / BL's) / (background SD / BL's); both ratios are 1 for BL. Medians over the regions of "
+            "the per-region means. A run that matches BL's contrast but not its noise level (e.g. by "
+            "smoothing) moves CNR away from BL.\n\n" + "\n".join(lines) + "\n")
+
+
 def change_table(summary: pd.DataFrame, test_set: str) -> str:
     """Unchanged-call rates (Table 5 reader-study layout) with McNemar P vs original FU."""
     s = summary[summary["metric"].isin(CHANGE_CALLS)]
@@ -159,7 +189,7 @@ def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str) -> dict[
     out[f"table4-cnr-test{test_set}"] = (
         f"# Table 4 analogue: regional |CNR_BL − CNR_FU|\n\nDataset `{dataset}`, test set {test_set}. "
         "Lower is better. P: paired t-test vs original FU (as in the paper's Table 4 note; Wilcoxon P is in "
-        "summary.csv); smallest difference in bold.\n\n" + cnr_table(s))
+        "summary.csv); smallest difference in bold.\n\n" + cnr_table(s) + cnr_parts_table(s))
     out[f"table5-change-test{test_set}"] = (
         f"# Automated change read (reader-study surrogate)\n\nDataset `{dataset}`, test set {test_set}. "
         "Rate of 'unchanged' calls per criterion; P: exact McNemar vs original FU.\n\n" + change_table(s, test_set))

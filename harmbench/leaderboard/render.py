@@ -110,6 +110,8 @@ def _md_table_to_html(md: str) -> str:
         flush()
         if line.startswith("# "):
             parts.append(f"<h3>{html.escape(line[2:])}</h3>")
+        elif line.startswith("## "):
+            parts.append(f"<h4>{html.escape(line[3:])}</h4>")
         elif line.strip():
             txt = html.escape(line).replace("**", "")
             parts.append(f"<p>{txt}</p>")

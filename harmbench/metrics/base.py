@@ -78,10 +78,13 @@ class Metric(abc.ABC):
     def policy(self) -> dict[str, object]:
         """Parameters that define the metric's numbers (recorded with results for provenance).
 
-        Defaults to the instance's public attributes (the keyword-only constructor parameters).
+        Defaults to the instance's public attributes (the keyword-only constructor parameters) and
+        the emitted names, so that a metric that starts emitting more values invalidates cached
+        scores.
         """
         params = {k: v for k, v in vars(self).items() if not k.startswith("_")}
-        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", **params}
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "emits": sorted(self.directions()),
+                **params}
 
     def available(self) -> str | None:
         """None if the metric can run here, else a one-line reason (e.g. missing weights)."""

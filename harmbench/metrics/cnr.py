@@ -13,6 +13,11 @@ often zero-filled or skull-stripped, so its SD is not noise.
 
 Regions whose labels are absent, or whose background has fewer than ``min_voxels`` voxels or
 zero SD, give NaN (reported, dropped pair-wise by the statistics).
+
+Because CNR is a ratio, a difference can come from the contrast (numerator) or from the noise
+(denominator). The metric therefore also reports both parts relative to BL, so that
+CNR_FU / CNR_BL = ``cnr-contrast-ratio`` / ``cnr-noise-ratio``: a harmonizer that fixes the
+contrast but smooths away noise moves CNR *away* from BL.
 """
 
 from __future__ import annotations
@@ -51,26 +56,35 @@ def region_mask(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
     return np.isin(labels, np.asarray(ids))
 
 
-def cnr(image: np.ndarray, roi: np.ndarray, background: np.ndarray, *, min_voxels: int = 20) -> float:
-    """(mean image[roi] − mean image[background]) / SD(image[background]) (population SD).
+def cnr_parts(image: np.ndarray, roi: np.ndarray, background: np.ndarray, *,
+              min_voxels: int = 20) -> tuple[float, float]:
+    """(contrast, noise) = (mean image[roi] − mean image[background], SD(image[background])).
 
-    NaN when either mask is empty, the background has fewer than ``min_voxels`` voxels or the
-    background SD is zero.
+    Population SD. Both NaN when either mask is empty, the background has fewer than
+    ``min_voxels`` voxels or the background SD is zero.
     """
     if not roi.any() or int(background.sum()) < min_voxels:
-        return math.nan
+        return math.nan, math.nan
     bg = image[background].astype(np.float64)
     sd = float(bg.std())
     if not np.isfinite(sd) or sd == 0.0:
-        return math.nan
-    return (float(image[roi].astype(np.float64).mean()) - float(bg.mean())) / sd
+        return math.nan, math.nan
+    return float(image[roi].astype(np.float64).mean()) - float(bg.mean()), sd
+
+
+def cnr(image: np.ndarray, roi: np.ndarray, background: np.ndarray, *, min_voxels: int = 20) -> float:
+    """(mean image[roi] − mean image[background]) / SD(image[background]); NaN as in :func:`cnr_parts`."""
+    contrast, sd = cnr_parts(image, roi, background, min_voxels=min_voxels)
+    return contrast / sd
 
 
 class RegionalCnr(Metric):
     """|CNR_BL − CNR_FU| for the ten Table-4 regions (lower is better).
 
     Emits per region (``region`` = one of :data:`REGIONS`): ``cnr-diff`` = |CNR(BL, labels_bl) −
-    CNR(FU, labels_fu)| and ``cnr-fu`` = CNR of the scored image (signed, for plots).
+    CNR(FU, labels_fu)|, ``cnr-fu`` = CNR of the scored image (signed, for plots), and the two
+    parts of the CNR relative to BL: ``cnr-contrast-ratio`` = contrast(FU) / contrast(BL) and
+    ``cnr-noise-ratio`` = background SD(FU) / background SD(BL) (1 = as BL for both).
     ``labels_fu`` falls back to ``labels_bl`` (FU is registered to BL). Without any label map all
     values are NaN.
 
@@ -88,7 +102,8 @@ class RegionalCnr(Metric):
     kind = "cnr"
     higher_is_better = False
     description = "regional CNR = (mean ROI - mean background)/SD(background); |CNR_BL - CNR_FU|"
-    emits: ClassVar[dict[str, bool | None]] = {"cnr-diff": False, "cnr-fu": None}
+    emits: ClassVar[dict[str, bool | None]] = {"cnr-diff": False, "cnr-fu": None,
+                                                "cnr-contrast-ratio": None, "cnr-noise-ratio": None}
 
     def __init__(self, *, background: tuple[int, ...] = WM_LABELS, wm_background: tuple[int, ...] = CORTEX_LABELS,
                  erode: int = 1, min_voxels: int = 20, regions: Mapping[str, tuple[int, ...]] | None = None) -> None:
@@ -107,19 +122,23 @@ class RegionalCnr(Metric):
 
     def region_cnrs(self, image: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """CNR of every configured region in ``image`` with the label map ``labels``."""
+        return {r: c / sd for r, (c, sd) in self.region_parts(image, labels).items()}
+
+    def region_parts(self, image: np.ndarray, labels: np.ndarray) -> dict[str, tuple[float, float]]:
+        """(contrast, background SD) of every configured region (:func:`cnr_parts`)."""
         eroded: dict[tuple[int, ...], np.ndarray] = {}
         out = {}
         for region, ids in self.regions.items():
             roi = region_mask(labels, ids)
             if not roi.any():
-                out[region] = math.nan
+                out[region] = (math.nan, math.nan)
                 continue
             bg_ids = self._background_ids(ids)
             if bg_ids not in eroded:
                 bg = region_mask(labels, bg_ids)
                 eroded[bg_ids] = ndimage.binary_erosion(bg, iterations=self.erode) if self.erode > 0 else bg
             bg = eroded[bg_ids] & ~_grow(roi, self.erode)
-            out[region] = cnr(image, roi, bg, min_voxels=self.min_voxels)
+            out[region] = cnr_parts(image, roi, bg, min_voxels=self.min_voxels)
         return out
 
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
@@ -127,15 +146,22 @@ class RegionalCnr(Metric):
         lab_bl = ctx.labels_bl
         lab_fu = ctx.labels_fu if ctx.labels_fu is not None else lab_bl
         if lab_bl is None or lab_fu is None:
-            nan = [MetricValue(m, r, math.nan) for r in self.regions for m in ("cnr-diff", "cnr-fu")]
-            return nan
-        c_bl = self.region_cnrs(ctx.bl.data, lab_bl)
-        c_fu = self.region_cnrs(ctx.fu.data, lab_fu)
+            return [MetricValue(m, r, math.nan) for r in self.regions for m in self.emits]
+        p_bl = self.region_parts(ctx.bl.data, lab_bl)
+        p_fu = self.region_parts(ctx.fu.data, lab_fu)
         out = []
         for r in self.regions:
-            out.append(MetricValue("cnr-diff", r, abs(c_bl[r] - c_fu[r])))
-            out.append(MetricValue("cnr-fu", r, c_fu[r]))
+            (c_bl, sd_bl), (c_fu, sd_fu) = p_bl[r], p_fu[r]
+            out.append(MetricValue("cnr-diff", r, abs(c_bl / sd_bl - c_fu / sd_fu)))
+            out.append(MetricValue("cnr-fu", r, c_fu / sd_fu))
+            out.append(MetricValue("cnr-contrast-ratio", r, _ratio(c_fu, c_bl)))
+            out.append(MetricValue("cnr-noise-ratio", r, _ratio(sd_fu, sd_bl)))
         return out
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is zero or either is NaN."""
+    return a / b if b != 0.0 and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
 def _grow(mask: np.ndarray, voxels: int) -> np.ndarray:

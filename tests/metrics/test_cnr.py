@@ -55,6 +55,27 @@ def test_cnr_diff_between_bl_and_fu():
     assert math.isnan(v["cnr-diff:amygdala"])
     same = values(RegionalCnr().compute(make_ctx(bl, bl, labels=lab)))
     assert same["cnr-diff:thalamus"] == 0.0
+    assert same["cnr-contrast-ratio:thalamus"] == 1.0 and same["cnr-noise-ratio:thalamus"] == 1.0
+
+
+def test_cnr_parts_explain_the_difference():
+    """Doubling WM noise halves the thalamus CNR: contrast ratio 1, noise ratio 2 (and CNR_FU/CNR_BL = 1/2)."""
+    bl, lab = phantom(0.7, 0.9)              # WM mean 0.8, SD 0.1; thalamus contrast 0.55 - 0.8
+    fu, _ = phantom(0.6, 1.0)                # WM mean 0.8, SD 0.2
+    v = values(RegionalCnr().compute(make_ctx(bl, fu, labels=lab)))
+    assert v["cnr-contrast-ratio:thalamus"] == pytest.approx(1.0, abs=1e-6)
+    assert v["cnr-noise-ratio:thalamus"] == pytest.approx(2.0, abs=1e-6)
+    assert v["cnr-fu:thalamus"] / (-2.5) == pytest.approx(
+        v["cnr-contrast-ratio:thalamus"] / v["cnr-noise-ratio:thalamus"], abs=1e-6)
+    # cerebral WM against the unchanged cortex: the WM mean is unchanged, so is the contrast
+    assert v["cnr-contrast-ratio:cerebral-wm"] == pytest.approx(1.0, abs=1e-6)
+    assert v["cnr-noise-ratio:cerebral-wm"] == pytest.approx(1.0, abs=1e-6)
+    brighter = bl.copy()
+    brighter[lab == 10] += 0.1               # left thalamus +0.1: merged ROI mean +0.05
+    w = values(RegionalCnr().compute(make_ctx(bl, brighter, labels=lab)))
+    assert w["cnr-contrast-ratio:thalamus"] == pytest.approx((0.60 - 0.8) / (0.55 - 0.8), abs=1e-6)
+    assert w["cnr-noise-ratio:thalamus"] == pytest.approx(1.0, abs=1e-6)
+    assert math.isnan(w["cnr-noise-ratio:amygdala"])       # region absent
 
 
 def test_configurable_background_and_missing_labels():
@@ -62,7 +83,7 @@ def test_configurable_background_and_missing_labels():
     c = RegionalCnr(background=(3, 42)).region_cnrs(img, lab)   # cortex: mean 0.5, SD 0.1
     assert c["thalamus"] == pytest.approx((0.55 - 0.5) / 0.1, abs=1e-5)
     v = values(RegionalCnr().compute(make_ctx(img, img)))     # no label map at all
-    assert all(math.isnan(x) for x in v.values()) and len(v) == 20
+    assert all(math.isnan(x) for x in v.values()) and len(v) == 40
 
 
 def test_cnr_function_edge_cases():

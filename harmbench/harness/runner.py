@@ -159,15 +159,18 @@ def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, fai
 def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, failures, timings, dataset):
     t0 = time.perf_counter()
     tasks, meta = [], {}
-    policies = {m: registry.get_metric(m).policy() for m in sorted(metrics)}
-    mkey = cache_key(unit="score", metrics=policies, dataset=dhash)
+    # one cache record per (metric policy, scored image): changing one metric re-scores only it
+    mkeys = {m: cache_key(unit="score", metric=registry.get_metric(m).policy(), dataset=dhash) for m in metrics}
+
+    def records(run_dir: str, case_id: str) -> dict[str, str]:
+        return {m: str(work / "scores" / k / run_dir / f"{case_id}.json") for m, k in mkeys.items()}
+
     for ref_run, session in REFERENCE_RUNS.items():
         for letter, case in cases:
             if not case.has(session):
                 continue
-            rec = work / "scores" / mkey / ref_run / f"{case.case_id}.json"
             tasks.append(Task((ref_run, case.case_id), score_unit,
-                              (case.case_id, manifest, None, None, metrics, str(rec), session)))
+                              (case.case_id, manifest, None, None, records(ref_run, case.case_id), session)))
             meta[(ref_run, case.case_id)] = (letter, "reference")
     for p in active:
         key = cache_key(unit="harmonize", method=p.method, params=_key_params(p), dataset=dhash)
@@ -175,10 +178,10 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
             h = harm.get((p.name, case.case_id))
             if h is None:
                 continue
-            rec = work / "scores" / mkey / f"{p.method}-{key}" / f"{case.case_id}.json"
             files = h["files"]
             tasks.append(Task((p.name, case.case_id), score_unit,
-                              (case.case_id, manifest, files["harmonized"], files.get("recon"), metrics, str(rec))))
+                              (case.case_id, manifest, files["harmonized"], files.get("recon"),
+                               records(f"{p.method}-{key}", case.case_id))))
             meta[(p.name, case.case_id)] = (letter, p.method)
     rows: list[dict] = []
     seconds: dict[str, list[float]] = {}

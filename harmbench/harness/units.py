@@ -94,45 +94,52 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
     return {**rec, "cached": False}
 
 
-def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None, metrics: list[str],
-               record: str, session: str = "FU") -> dict:
+def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None, records: dict[str, str],
+               session: str = "FU") -> dict:
     """Score one harmonized image (or the original FU / FU2 when ``image`` is None) against BL.
 
-    Returns ``{"rows": [{"metric", "region", "value"}...], "seconds": {metric: s}}``; cached in ``record``.
+    ``records`` maps each metric name to its own cache record, so adding or changing one metric
+    recomputes only that metric. Images are loaded only when some record is missing.
+    Returns ``{"rows": [{"metric", "region", "value"}...], "seconds": {metric: s},
+    "unavailable": {metric: reason}, "cached": bool}`` with rows in ``records`` order.
     """
-    rec_path = Path(record)
-    rec = read_json(rec_path)
-    if rec is not None:
-        return {**rec, "cached": True}
+    done = {name: read_json(Path(path)) for name, path in records.items()}
+    missing = [name for name, rec in done.items() if rec is None]
+    unavailable: dict[str, str] = {}
+    if missing:
+        ctx = _scoring_context(case_id, manifest, image, recon, session)
+        for name in missing:
+            metric = registry.get_metric(name)
+            reason = metric.available()
+            if reason:                      # not cached: installing the weights later makes it run
+                unavailable[name] = reason
+                continue
+            t0 = time.perf_counter()
+            rows = [{"metric": v.metric, "region": v.region, "value": float(v.value)} for v in metric.compute(ctx)]
+            done[name] = {"rows": rows, "seconds": time.perf_counter() - t0}
+            write_json(Path(records[name]), done[name])
+    rows: list[dict] = []
+    seconds: dict[str, float] = {}
+    for name, rec in done.items():
+        if rec is not None:
+            rows += rec["rows"]
+            seconds[name] = rec["seconds"]
+    return {"rows": rows, "seconds": seconds, "unavailable": unavailable, "cached": not missing}
+
+
+def _scoring_context(case_id: str, manifest: str, image: str | None, recon: str | None,
+                     session: str) -> ScoringContext:
     from harmbench.io import load_volume
 
     case = _case(manifest, case_id)
-    bl = case.volume("BL")
-    original = case.volume("FU")
     scored: Volume = load_volume(image) if image else case.volume(session)
-    ctx = ScoringContext(
-        case=case, bl=bl, fu=scored, fu_original=original,
+    return ScoringContext(
+        case=case, bl=case.volume("BL"), fu=scored, fu_original=case.volume("FU"),
         recon=load_volume(recon) if recon else None,
         labels_bl=case.labels("BL"), labels_fu=case.labels(session),
         lesion_bl=case.lesion("BL"), lesion_fu=case.lesion(session),
         slice_range=case.slice_range, change=case.change,
     )
-    rows: list[dict] = []
-    seconds: dict[str, float] = {}
-    unavailable: dict[str, str] = {}
-    for name in metrics:
-        metric = registry.get_metric(name)
-        reason = metric.available()
-        if reason:
-            unavailable[name] = reason
-            continue
-        t0 = time.perf_counter()
-        for v in metric.compute(ctx):
-            rows.append({"metric": v.metric, "region": v.region, "value": float(v.value)})
-        seconds[name] = time.perf_counter() - t0
-    rec = {"rows": rows, "seconds": seconds, "unavailable": unavailable}
-    write_json(rec_path, rec)
-    return {**rec, "cached": False}
 
 
 _COHORTS: dict[str, Cohort] = {}

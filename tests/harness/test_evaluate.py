@@ -59,9 +59,9 @@ def extra_methods():
     registry.unregister_plugin("test-extra")
 
 
-def _cfg(toy_manifest, tmp_path, methods="identity,histmatch,nyul", **kw):
+def _cfg(toy_manifest, tmp_path, methods="identity,histmatch,nyul", metrics=FAST_METRICS, **kw):
     return EvalConfig(dataset=str(toy_manifest), methods=parse_specs(methods), out=tmp_path / "lb",
-                      work_dir=tmp_path / "work", metrics=FAST_METRICS, **kw)
+                      work_dir=tmp_path / "work", metrics=metrics, **kw)
 
 
 def test_evaluate_writes_long_results_and_tables(toy_manifest, tmp_path):
@@ -104,6 +104,23 @@ def test_rerun_is_fully_cached(toy_manifest, tmp_path, monkeypatch):
     res = evaluate(_cfg(toy_manifest, tmp_path))
     assert not res.failures
     assert (tmp_path / "lb" / "results.csv").read_text() == first
+
+
+def test_adding_a_metric_scores_only_that_metric(toy_manifest, tmp_path, monkeypatch):
+    evaluate(_cfg(toy_manifest, tmp_path, metrics=["similarity"]))
+    first = pd.read_csv(tmp_path / "lb" / "results.csv", dtype={"region": str})
+    from harmbench.metrics.similarity import VolumeSimilarity
+
+    def boom(*a, **k):
+        raise AssertionError("re-scored a cached metric")
+
+    monkeypatch.setattr(VolumeSimilarity, "compute", boom)
+    res = evaluate(_cfg(toy_manifest, tmp_path, metrics=["similarity", "cnr"]))
+    assert not res.failures
+    df = pd.read_csv(tmp_path / "lb" / "results.csv", dtype={"region": str})
+    assert {"cnr-diff", "cnr-noise-ratio"} <= set(df["metric"])
+    old = df[df["metric"].isin(set(first["metric"]))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, first)
 
 
 def test_failures_and_declines_are_isolated(toy_manifest, tmp_path, extra_methods):

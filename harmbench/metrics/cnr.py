@@ -126,6 +126,8 @@ class RegionalCnr(Metric):
 
     def region_parts(self, image: np.ndarray, labels: np.ndarray) -> dict[str, tuple[float, float]]:
         """(contrast, background SD) of every configured region (:func:`cnr_parts`)."""
+        # NIfTI arrays are often Fortran-ordered; np.isin would copy them to C order on every call
+        labels = np.ascontiguousarray(labels)
         eroded: dict[tuple[int, ...], np.ndarray] = {}
         out = {}
         for region, ids in self.regions.items():
@@ -168,8 +170,11 @@ def _grow(mask: np.ndarray, voxels: int) -> np.ndarray:
     """Binary dilation by ``voxels`` (6-connectivity), computed inside the mask's bounding box."""
     if voxels <= 0:
         return mask
-    idx = np.nonzero(mask)
-    box = tuple(slice(max(int(i.min()) - voxels, 0), int(i.max()) + 1 + voxels) for i in idx)
+    spans = []
+    for axis in range(mask.ndim):        # bounding box from per-axis projections (no index arrays)
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        spans.append(slice(max(int(hit[0]) - voxels, 0), int(hit[-1]) + 1 + voxels))
+    box = tuple(spans)
     out = np.zeros_like(mask)
     out[box] = ndimage.binary_dilation(mask[box], iterations=voxels)
     return out

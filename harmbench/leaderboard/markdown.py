@@ -110,33 +110,39 @@ def cnr_table(summary: pd.DataFrame) -> str:
 
 
 def cnr_parts_table(summary: pd.DataFrame) -> str:
-    """Per run: regions whose mean |ΔCNR| is below the original FU's, and the CNR's two parts vs BL.
+    """Per run: regions whose mean |ΔCNR| is below the original FU's, and what the differences are made of.
 
-    The parts are ``cnr-contrast-ratio`` and ``cnr-noise-ratio`` (:class:`harmbench.metrics.cnr.RegionalCnr`),
-    each the median over regions of the per-region case means.
+    The parts are those of :class:`harmbench.metrics.cnr.RegionalCnr`: ``cnr-contrast-shift`` and
+    ``cnr-noise-shift`` (shown as the mean over regions of the absolute per-region mean) and
+    ``cnr-noise-ratio`` (median over regions).
     """
-    s = summary[summary["metric"].isin(["cnr-diff", "cnr-contrast-ratio", "cnr-noise-ratio"])]
+    s = summary[summary["metric"].str.startswith("cnr-")]
     diff = s[s["metric"] == "cnr-diff"].pivot_table(index="run", columns="region", values="mean")
     if diff.empty or BASELINE not in diff.index:
         return ""
     ref = diff.loc[BASELINE]
-    lines = ["| run | regions with a smaller CNR difference than original FU | contrast / BL's | background SD / BL's |",
-             "|---|---|---|---|"]
+    lines = ["| run | regions with a smaller CNR difference than original FU | mean CNR difference "
+             "| contrast shift | noise shift | background SD / BL's |", "|---|---|---|---|---|---|"]
     for run in run_order(s):
         if run not in diff.index:
             continue
         row = diff.loc[run]
         valid = row.notna() & ref.notna()
         count = "—" if run == BASELINE else f"{int((row[valid] < ref[valid]).sum())}/{int(valid.sum())}"
-        parts = []
-        for m in ("cnr-contrast-ratio", "cnr-noise-ratio"):
-            v = s[(s["run"] == run) & (s["metric"] == m)]["mean"].median()
-            parts.append("n/a" if pd.isna(v) else f"{v:.3f}")
-        lines.append(f"| {_label(run)} | {count} | " + " | ".join(parts) + " |")
-    return ("\n## What the differences are made of\n\nCNR = contrast / background SD, so CNR_FU / CNR_BL = "
-            "(contrast / BL's) / (background SD / BL's); both ratios are 1 for BL. Medians over the regions of "
-            "the per-region means. A run that matches BL's contrast but not its noise level (e.g. by "
-            "smoothing) moves CNR away from BL.\n\n" + "\n".join(lines) + "\n")
+        cells = [count, _fmt(row.mean())]
+        for m in ("cnr-contrast-shift", "cnr-noise-shift"):
+            cells.append(_fmt(s[(s["run"] == run) & (s["metric"] == m)]["mean"].abs().mean()))
+        cells.append(_fmt(s[(s["run"] == run) & (s["metric"] == "cnr-noise-ratio")]["mean"].median()))
+        lines.append(f"| {_label(run)} | " + " | ".join(cells) + " |")
+    return ("\n## What the differences are made of\n\nCNR = contrast / background SD. The signed difference "
+            "CNR_FU − CNR_BL splits into a contrast shift, (contrast_FU − contrast_BL) / SD_BL, and a noise shift, "
+            "contrast_FU · (1/SD_FU − 1/SD_BL). Shifts: mean over regions of the absolute per-region mean; "
+            "background SD / BL's: median over regions (1 = BL's noise level). A run that matches BL's contrast "
+            "but smooths away noise keeps a large noise shift.\n\n" + "\n".join(lines) + "\n")
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if pd.isna(v) else f"{v:.3f}"
 
 
 def change_table(summary: pd.DataFrame, test_set: str) -> str:

@@ -15,9 +15,14 @@ Regions whose labels are absent, or whose background has fewer than ``min_voxels
 zero SD, give NaN (reported, dropped pair-wise by the statistics).
 
 Because CNR is a ratio, a difference can come from the contrast (numerator) or from the noise
-(denominator). The metric therefore also reports both parts relative to BL, so that
-CNR_FU / CNR_BL = ``cnr-contrast-ratio`` / ``cnr-noise-ratio``: a harmonizer that fixes the
-contrast but smooths away noise moves CNR *away* from BL.
+(denominator). The metric therefore also splits the signed difference into two additive parts,
+CNR_FU − CNR_BL = ``cnr-contrast-shift`` + ``cnr-noise-shift``:
+
+* contrast shift = (contrast_FU − contrast_BL) / SD_BL, the change the contrast alone causes;
+* noise shift = contrast_FU · (1/SD_FU − 1/SD_BL), the rest, caused by the background SD;
+
+and reports ``cnr-noise-ratio`` = SD_FU / SD_BL. A harmonizer that fixes the contrast but smooths
+away noise (noise ratio below the original FU's) moves CNR *away* from BL.
 """
 
 from __future__ import annotations
@@ -82,9 +87,9 @@ class RegionalCnr(Metric):
     """|CNR_BL − CNR_FU| for the ten Table-4 regions (lower is better).
 
     Emits per region (``region`` = one of :data:`REGIONS`): ``cnr-diff`` = |CNR(BL, labels_bl) −
-    CNR(FU, labels_fu)|, ``cnr-fu`` = CNR of the scored image (signed, for plots), and the two
-    parts of the CNR relative to BL: ``cnr-contrast-ratio`` = contrast(FU) / contrast(BL) and
-    ``cnr-noise-ratio`` = background SD(FU) / background SD(BL) (1 = as BL for both).
+    CNR(FU, labels_fu)|, ``cnr-fu`` = CNR of the scored image (signed, for plots), the signed
+    ``cnr-contrast-shift`` and ``cnr-noise-shift`` (they add up to CNR_FU − CNR_BL; module
+    docstring) and ``cnr-noise-ratio`` = background SD(FU) / background SD(BL).
     ``labels_fu`` falls back to ``labels_bl`` (FU is registered to BL). Without any label map all
     values are NaN.
 
@@ -102,8 +107,8 @@ class RegionalCnr(Metric):
     kind = "cnr"
     higher_is_better = False
     description = "regional CNR = (mean ROI - mean background)/SD(background); |CNR_BL - CNR_FU|"
-    emits: ClassVar[dict[str, bool | None]] = {"cnr-diff": False, "cnr-fu": None,
-                                                "cnr-contrast-ratio": None, "cnr-noise-ratio": None}
+    emits: ClassVar[dict[str, bool | None]] = {"cnr-diff": False, "cnr-fu": None, "cnr-contrast-shift": None,
+                                                "cnr-noise-shift": None, "cnr-noise-ratio": None}
 
     def __init__(self, *, background: tuple[int, ...] = WM_LABELS, wm_background: tuple[int, ...] = CORTEX_LABELS,
                  erode: int = 1, min_voxels: int = 20, regions: Mapping[str, tuple[int, ...]] | None = None) -> None:
@@ -156,14 +161,10 @@ class RegionalCnr(Metric):
             (c_bl, sd_bl), (c_fu, sd_fu) = p_bl[r], p_fu[r]
             out.append(MetricValue("cnr-diff", r, abs(c_bl / sd_bl - c_fu / sd_fu)))
             out.append(MetricValue("cnr-fu", r, c_fu / sd_fu))
-            out.append(MetricValue("cnr-contrast-ratio", r, _ratio(c_fu, c_bl)))
-            out.append(MetricValue("cnr-noise-ratio", r, _ratio(sd_fu, sd_bl)))
+            out.append(MetricValue("cnr-contrast-shift", r, (c_fu - c_bl) / sd_bl))
+            out.append(MetricValue("cnr-noise-shift", r, c_fu / sd_fu - c_fu / sd_bl))
+            out.append(MetricValue("cnr-noise-ratio", r, sd_fu / sd_bl))
         return out
-
-
-def _ratio(a: float, b: float) -> float:
-    """a / b, NaN when b is zero or either is NaN."""
-    return a / b if b != 0.0 and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
 def _grow(mask: np.ndarray, voxels: int) -> np.ndarray:

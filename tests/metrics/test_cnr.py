@@ -55,26 +55,31 @@ def test_cnr_diff_between_bl_and_fu():
     assert math.isnan(v["cnr-diff:amygdala"])
     same = values(RegionalCnr().compute(make_ctx(bl, bl, labels=lab)))
     assert same["cnr-diff:thalamus"] == 0.0
-    assert same["cnr-contrast-ratio:thalamus"] == 1.0 and same["cnr-noise-ratio:thalamus"] == 1.0
+    assert same["cnr-contrast-shift:thalamus"] == 0.0 and same["cnr-noise-shift:thalamus"] == 0.0
+    assert same["cnr-noise-ratio:thalamus"] == 1.0
 
 
 def test_cnr_parts_explain_the_difference():
-    """Doubling WM noise halves the thalamus CNR: contrast ratio 1, noise ratio 2 (and CNR_FU/CNR_BL = 1/2)."""
-    bl, lab = phantom(0.7, 0.9)              # WM mean 0.8, SD 0.1; thalamus contrast 0.55 - 0.8
-    fu, _ = phantom(0.6, 1.0)                # WM mean 0.8, SD 0.2
+    """The signed difference splits into a contrast shift and a noise shift that add up exactly."""
+    bl, lab = phantom(0.7, 0.9)              # WM mean 0.8, SD 0.1; thalamus contrast 0.55 - 0.8 = -0.25
+    fu, _ = phantom(0.6, 1.0)                # WM mean 0.8, SD 0.2: only the noise changes
     v = values(RegionalCnr().compute(make_ctx(bl, fu, labels=lab)))
-    assert v["cnr-contrast-ratio:thalamus"] == pytest.approx(1.0, abs=1e-6)
+    assert v["cnr-contrast-shift:thalamus"] == pytest.approx(0.0, abs=1e-6)
+    assert v["cnr-noise-shift:thalamus"] == pytest.approx(-0.25 / 0.2 + 0.25 / 0.1, abs=1e-5)   # +1.25
     assert v["cnr-noise-ratio:thalamus"] == pytest.approx(2.0, abs=1e-6)
-    assert v["cnr-fu:thalamus"] / (-2.5) == pytest.approx(
-        v["cnr-contrast-ratio:thalamus"] / v["cnr-noise-ratio:thalamus"], abs=1e-6)
-    # cerebral WM against the unchanged cortex: the WM mean is unchanged, so is the contrast
-    assert v["cnr-contrast-ratio:cerebral-wm"] == pytest.approx(1.0, abs=1e-6)
-    assert v["cnr-noise-ratio:cerebral-wm"] == pytest.approx(1.0, abs=1e-6)
+    assert v["cnr-noise-ratio:cerebral-wm"] == pytest.approx(1.0, abs=1e-6)   # cortex background unchanged
     brighter = bl.copy()
-    brighter[lab == 10] += 0.1               # left thalamus +0.1: merged ROI mean +0.05
+    brighter[lab == 10] += 0.1               # left thalamus +0.1: merged ROI mean +0.05, noise unchanged
     w = values(RegionalCnr().compute(make_ctx(bl, brighter, labels=lab)))
-    assert w["cnr-contrast-ratio:thalamus"] == pytest.approx((0.60 - 0.8) / (0.55 - 0.8), abs=1e-6)
-    assert w["cnr-noise-ratio:thalamus"] == pytest.approx(1.0, abs=1e-6)
+    assert w["cnr-contrast-shift:thalamus"] == pytest.approx(0.05 / 0.1, abs=1e-5)
+    assert w["cnr-noise-shift:thalamus"] == pytest.approx(0.0, abs=1e-6)
+    both = bl.copy()
+    both[lab == 10] += 0.1
+    both[lab == 2] = fu[lab == 2]            # contrast and noise change together
+    x = values(RegionalCnr().compute(make_ctx(bl, both, labels=lab)))
+    signed = x["cnr-fu:thalamus"] - (-2.5)
+    assert x["cnr-contrast-shift:thalamus"] + x["cnr-noise-shift:thalamus"] == pytest.approx(signed, abs=1e-6)
+    assert abs(signed) == pytest.approx(x["cnr-diff:thalamus"], abs=1e-6)
     assert math.isnan(w["cnr-noise-ratio:amygdala"])       # region absent
 
 
@@ -83,7 +88,7 @@ def test_configurable_background_and_missing_labels():
     c = RegionalCnr(background=(3, 42)).region_cnrs(img, lab)   # cortex: mean 0.5, SD 0.1
     assert c["thalamus"] == pytest.approx((0.55 - 0.5) / 0.1, abs=1e-5)
     v = values(RegionalCnr().compute(make_ctx(img, img)))     # no label map at all
-    assert all(math.isnan(x) for x in v.values()) and len(v) == 40
+    assert all(math.isnan(x) for x in v.values()) and len(v) == 50
 
 
 def test_cnr_function_edge_cases():

@@ -99,23 +99,25 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
     """Score one harmonized image (or the original FU / FU2 when ``image`` is None) against BL.
 
     ``records`` maps each metric name to its own cache record, so adding or changing one metric
-    recomputes only that metric. Images are loaded only when some record is missing.
+    recomputes only that metric. Images are loaded only when an available metric has no record.
     Returns ``{"rows": [{"metric", "region", "value"}...], "seconds": {metric: s},
     "unavailable": {metric: reason}, "cached": bool}`` with rows in ``records`` order.
     """
     done = {name: read_json(Path(path)) for name, path in records.items()}
-    missing = [name for name, rec in done.items() if rec is None]
     unavailable: dict[str, str] = {}
-    if missing:
+    todo = []
+    for name in (n for n, rec in done.items() if rec is None):
+        reason = registry.get_metric(name).available()
+        if reason:                          # not cached: installing the weights later makes it run
+            unavailable[name] = reason
+        else:
+            todo.append(name)
+    if todo:
         ctx = _scoring_context(case_id, manifest, image, recon, session)
-        for name in missing:
-            metric = registry.get_metric(name)
-            reason = metric.available()
-            if reason:                      # not cached: installing the weights later makes it run
-                unavailable[name] = reason
-                continue
+        for name in todo:
             t0 = time.perf_counter()
-            rows = [{"metric": v.metric, "region": v.region, "value": float(v.value)} for v in metric.compute(ctx)]
+            values = registry.get_metric(name).compute(ctx)
+            rows = [{"metric": v.metric, "region": v.region, "value": float(v.value)} for v in values]
             done[name] = {"rows": rows, "seconds": time.perf_counter() - t0}
             write_json(Path(records[name]), done[name])
     rows: list[dict] = []
@@ -124,7 +126,7 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
         if rec is not None:
             rows += rec["rows"]
             seconds[name] = rec["seconds"]
-    return {"rows": rows, "seconds": seconds, "unavailable": unavailable, "cached": not missing}
+    return {"rows": rows, "seconds": seconds, "unavailable": unavailable, "cached": not todo}
 
 
 def _scoring_context(case_id: str, manifest: str, image: str | None, recon: str | None,

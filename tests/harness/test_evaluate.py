@@ -178,3 +178,20 @@ def test_explicit_default_parameter_shares_the_cache(toy_manifest, tmp_path, mon
     monkeypatch.setattr(units.BaseMethod, "fit", boom)
     res = evaluate(_cfg(toy_manifest, tmp_path, methods="nyul[n_landmarks=11]", test_sets=("A",)))
     assert not res.failures
+
+
+def test_unavailable_metric_is_not_cached_and_loads_no_images(toy_manifest, tmp_path, monkeypatch):
+    import harmbench.harness.units as units
+    from harmbench.cohort import Cohort
+    from harmbench.metrics.similarity import VolumeSimilarity
+
+    def boom(*a, **k):
+        raise AssertionError("loaded images for a metric that cannot run")
+
+    monkeypatch.setattr(VolumeSimilarity, "available", lambda self: "no weights here")
+    monkeypatch.setattr(units, "_scoring_context", boom)
+    case = Cohort.from_manifest(toy_manifest).cases[0].case_id
+    rec = tmp_path / "similarity.json"
+    out = units.score_unit(case, str(toy_manifest), None, None, {"similarity": str(rec)})
+    assert out["unavailable"] == {"similarity": "no weights here"}
+    assert out["rows"] == [] and not rec.exists()

@@ -129,20 +129,16 @@ def cnr_parts_table(summary: pd.DataFrame) -> str:
         row = diff.loc[run]
         valid = row.notna() & ref.notna()
         count = "—" if run == BASELINE else f"{int((row[valid] < ref[valid]).sum())}/{int(valid.sum())}"
-        cells = [count, _fmt(row.mean())]
+        cells = [count, fmt_mean_sd(row.mean(), None)]
         for m in ("cnr-contrast-shift", "cnr-noise-shift"):
-            cells.append(_fmt(s[(s["run"] == run) & (s["metric"] == m)]["mean"].abs().mean()))
-        cells.append(_fmt(s[(s["run"] == run) & (s["metric"] == "cnr-noise-ratio")]["mean"].median()))
+            cells.append(fmt_mean_sd(s[(s["run"] == run) & (s["metric"] == m)]["mean"].abs().mean(), None))
+        cells.append(fmt_mean_sd(s[(s["run"] == run) & (s["metric"] == "cnr-noise-ratio")]["mean"].median(), None))
         lines.append(f"| {_label(run)} | " + " | ".join(cells) + " |")
     return ("\n## What the differences are made of\n\nCNR = contrast / background SD. The signed difference "
             "CNR_FU − CNR_BL splits into a contrast shift, (contrast_FU − contrast_BL) / SD_BL, and a noise shift, "
             "contrast_FU · (1/SD_FU − 1/SD_BL). Shifts: mean over regions of the absolute per-region mean; "
             "background SD / BL's: median over regions (1 = BL's noise level). A run that matches BL's contrast "
             "but smooths away noise keeps a large noise shift.\n\n" + "\n".join(lines) + "\n")
-
-
-def _fmt(v: float) -> str:
-    return "n/a" if pd.isna(v) else f"{v:.3f}"
 
 
 def change_table(summary: pd.DataFrame, test_set: str) -> str:

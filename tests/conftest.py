@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HARMBENCH_QUIET", "1")
+# in-process by default: some tests register plugins in-process, which spawned workers cannot see;
+# the worker pool has its own tests (tests/harness/test_local_pool.py)
+os.environ.setdefault("HARMBENCH_WORKERS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,9 @@ from harmbench.console import console
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to every method.")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all registered).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True, help="Dask local-cluster workers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes: local harmonize/score pool or Dask LocalCluster size "
+                   "[default: HARMBENCH_WORKERS or min(2, CPUs)]. Fits run one at a time on all cores.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:port).")
 @click.option("--cluster", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
               help="With --executor dask: a LocalCluster, or a dask-jobqueue SLURMCluster.")

@@ -29,7 +29,10 @@ class EvalConfig:
     seed: int = 0
     metrics: list[str] | None = None
     executor: str = "local"
-    workers: int = 2
+    #: worker processes (local: harmonize and score stages; dask: LocalCluster size); None =
+    #: :func:`harmbench.parallel.default_workers` (the CLI's default). More than one needs the
+    #: ``if __name__ == "__main__":`` guard in a calling script, as any multiprocessing code does.
+    workers: int | None = 1
     scheduler: str | None = None
     cluster: str = "local"
     cluster_config: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ from harmbench.harness.executor import LocalExecutor, Outcome, Task
 from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
 from harmbench.harness.units import fit_unit, harmonize_unit, score_unit
 from harmbench.io import write_json_atomic, write_text_atomic
+from harmbench.parallel import default_workers
 
 RESULT_COLUMNS = ["dataset", "test_set", "method", "run", "case", "metric", "region", "value"]
 
@@ -43,10 +44,10 @@ def default_work(dataset_hash: str) -> Path:
 
 def make_executor(cfg: EvalConfig):
     if cfg.executor == "local":
-        return LocalExecutor()
+        return LocalExecutor(workers=cfg.workers or default_workers())
     from harmbench.harness.dask_executor import DaskExecutor
 
-    return DaskExecutor(scheduler=cfg.scheduler, workers=cfg.workers, cluster=cfg.cluster,
+    return DaskExecutor(scheduler=cfg.scheduler, workers=cfg.workers or default_workers(), cluster=cfg.cluster,
                         cluster_config=cfg.cluster_config)
 
 
@@ -128,7 +129,8 @@ def _fit_stage(executor, active: list[PlannedRun], manifest: str, dhash: str, wo
         tasks.append(Task((p.name,), fit_unit, (p.method, p.params, manifest,
                                                   str(work / "models" / f"{p.method}-{key}"),
                                                   str(work / "train" / f"{p.method}-{key}")),
-                          resources={"GPU": 1} if gpu_resources and cls.capabilities.supports_gpu else None))
+                          resources={"GPU": 1} if gpu_resources and cls.capabilities.supports_gpu else None,
+                          in_process=True))  # a fit uses every core itself; fits run one at a time
     for o in _run_tasks(executor, tasks, "fitting methods", failures, "fit"):
         if not o.error:
             models[o.tag[0]] = o.result
@@ -147,7 +149,7 @@ def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, fai
             out_dir = work / "harmonized" / f"{p.method}-{key}" / case.case_id
             tasks.append(Task((p.name, case.case_id), harmonize_unit,
                               (p.method, p.params, models[p.name]["model_dir"], manifest, case.case_id,
-                               str(out_dir))))
+                               str(out_dir)), in_process=(out_dir / "record.json").exists()))
     harm: dict[tuple[str, str], dict] = {}
     for o in _run_tasks(executor, tasks, "harmonizing test cases", failures, "harmonize"):
         if not o.error:
@@ -169,8 +171,9 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
         for letter, case in cases:
             if not case.has(session):
                 continue
+            recs = records(ref_run, case.case_id)
             tasks.append(Task((ref_run, case.case_id), score_unit,
-                              (case.case_id, manifest, None, None, records(ref_run, case.case_id), session)))
+                              (case.case_id, manifest, None, None, recs, session), in_process=_cached(recs)))
             meta[(ref_run, case.case_id)] = (letter, "reference")
     for p in active:
         key = cache_key(unit="harmonize", method=p.method, params=_key_params(p), dataset=dhash)
@@ -179,9 +182,10 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
             if h is None:
                 continue
             files = h["files"]
+            recs = records(f"{p.method}-{key}", case.case_id)
             tasks.append(Task((p.name, case.case_id), score_unit,
-                              (case.case_id, manifest, files["harmonized"], files.get("recon"),
-                               records(f"{p.method}-{key}", case.case_id))))
+                              (case.case_id, manifest, files["harmonized"], files.get("recon"), recs),
+                              in_process=_cached(recs)))
             meta[(p.name, case.case_id)] = (letter, p.method)
     rows: list[dict] = []
     seconds: dict[str, list[float]] = {}
@@ -198,6 +202,10 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
         unavailable.update(o.result.get("unavailable", {}))
     timings["score"] = time.perf_counter() - t0
     return rows, {k: sum(v) / len(v) for k, v in seconds.items()}, unavailable
+
+
+def _cached(records: dict[str, str]) -> bool:
+    return all(Path(r).exists() for r in records.values())
 
 
 def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,

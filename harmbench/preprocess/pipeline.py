@@ -48,7 +48,8 @@ Progress = Callable[[int, int, str], None]
 
 
 def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = None, *,
-                     spacing: float | None = None, progress: Progress | None = None) -> Path:
+                     spacing: float | None = None, progress: Progress | None = None,
+                     workers: int | None = None) -> Path:
     """Prepare every case of a manifest; returns the prepared ``manifest.csv``.
 
     Args:
@@ -58,6 +59,8 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
             recorded in the raw ``dataset.json`` (built presets), else BL's own resolution
             (isotropic at the smallest BL voxel size of each case). The paper used 1 mm.
         progress: optional ``progress(done, total, what)`` callback, called once per case.
+        workers: cases prepared in parallel processes (default
+            :func:`harmbench.parallel.default_workers`); the output does not depend on it.
 
     Raises:
         DataError: the manifest fails validation (first problem named), or an image cannot be
@@ -92,16 +95,21 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
     source_hash = content_hash(files, settings)
     rows: list[dict] = []
     out_hashes: dict[str, str] = {}
-    cases = list(dict.fromkeys(df["case"]))
+    jobs = []
     folders: set[str] = set()
-    for n, case in enumerate(cases):
+    for n, case in enumerate(dict.fromkeys(df["case"])):
         folder = f"cases/{_safe(str(case))}"
         if folder in folders:  # two case ids that sanitise alike
             folder = f"{folder}-{n}"
         folders.add(folder)
-        rows.extend(_prepare_case(df, df[df["case"] == case], out, spacing, out_hashes, folder))
+        records = df[df["case"] == case].to_dict("records")
+        sources = [{c: resolve(df, r.get(c, "")) for c in ("image", "labels", "lesion")} for r in records]
+        jobs.append((records, sources, out, spacing, folder))
+    for n, (case_rows, case_hashes) in enumerate(_map_cases(jobs, workers)):
+        rows.extend(case_rows)
+        out_hashes.update(case_hashes)
         if progress is not None:
-            progress(n + 1, len(cases), f"prepared {case}")
+            progress(n + 1, len(jobs), f"prepared {case_rows[0]['case']}")
 
     columns = list(df.columns) + [c for c in PREPARED_COLUMNS if c not in df.columns]
     text = pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
@@ -135,27 +143,41 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "case"
 
 
-def _prepare_case(df: pd.DataFrame, rows: pd.DataFrame, out: Path, spacing: float | None,
-                  hashes: dict[str, str], folder: str) -> list[dict]:
-    """Prepare the sessions of one case (BL first); returns their prepared manifest rows.
+def _map_cases(jobs: list[tuple], workers: int | None):
+    """Yield ``_prepare_case`` results in job order, from worker processes when it pays."""
+    from harmbench.parallel import default_workers, worker_pool
 
-    ``spacing`` None keeps BL's resolution: isotropic at BL's smallest voxel size.
+    workers = min(default_workers() if workers is None else int(workers), len(jobs))
+    if workers <= 1:
+        yield from (_prepare_case(*job) for job in jobs)
+        return
+    with worker_pool(workers) as pool:
+        yield from pool.map(_prepare_case, *zip(*jobs))
+
+
+def _prepare_case(records: list[dict], sources: list[dict], out: Path, spacing: float | None,
+                  folder: str) -> tuple[list[dict], dict[str, str]]:
+    """Prepare the sessions of one case (BL first).
+
+    ``sources`` holds each record's resolved ``image``/``labels``/``lesion`` paths (None when
+    absent). ``spacing`` None keeps BL's resolution: isotropic at BL's smallest voxel size.
+    Returns the prepared manifest rows and the SHA-256 of every written file.
     """
-    records = rows.to_dict("records")
-    bl_rec = next(r for r in records if r["session"] == "BL")
-    bl = load_volume(resolve(df, bl_rec["image"]))
+    hashes: dict[str, str] = {}
+    order = sorted(range(len(records)), key=lambda i: ("BL", "FU", "FU2").index(records[i]["session"]))
+    bl = load_volume(sources[order[0]]["image"])
     shape, affine = isotropic_grid(bl.shape, bl.affine, min(bl.spacing) if spacing is None else spacing)
     bl_data = resample(bl.data, bl.affine, shape, affine)
     head = head_mask(bl_data)
     slc = axial_slice_range(Volume(bl_data, affine), mask=head)
     out_rows = []
-    for rec in sorted(records, key=lambda r: ("BL", "FU", "FU2").index(r["session"])):
-        is_bl = rec["session"] == "BL"
+    for i in order:
+        rec, src = records[i], sources[i]
         transform = None
-        if is_bl:
+        if rec["session"] == "BL":
             data = bl_data
         else:
-            vol = load_volume(resolve(df, rec["image"]))
+            vol = load_volume(src["image"])
             transform = register_rigid(bl_data, affine, vol.data, vol.affine, fixed_mask=head)
             data = resample(vol.data, vol.affine, shape, affine, transform=transform)
         lo, hi = scale_params(data, head)
@@ -164,11 +186,10 @@ def _prepare_case(df: pd.DataFrame, rows: pd.DataFrame, out: Path, spacing: floa
         new["image"] = f"{stem}.nii.gz"
         hashes[new["image"]] = write_nifti(apply_scale(data, lo, hi), affine, out / new["image"], dtype=np.float32)
         for col, suffix, dtype in (("labels", "_labels", np.int16), ("lesion", "_lesion", np.uint8)):
-            path = resolve(df, rec.get(col, ""))
-            if path is None:
+            if src[col] is None:
                 new[col] = ""
                 continue
-            lab, lab_aff = load_labels(path)
+            lab, lab_aff = load_labels(src[col])
             lab = resample(lab, lab_aff, shape, affine, transform=transform, nearest=True)
             if col == "lesion":
                 lab = (lab > 0).astype(np.uint8)
@@ -176,4 +197,4 @@ def _prepare_case(df: pd.DataFrame, rows: pd.DataFrame, out: Path, spacing: floa
             hashes[new[col]] = write_nifti(lab, affine, out / new[col], dtype=dtype)
         new.update({"scale_lo": repr(lo), "scale_hi": repr(hi), "slice_start": slc[0], "slice_stop": slc[1]})
         out_rows.append(new)
-    return out_rows
+    return out_rows, hashes

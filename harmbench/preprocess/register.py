@@ -4,7 +4,10 @@ Mutual information is used because FU comes from another vendor's sequence: tiss
 differs, so intensity-difference metrics would be biased. The optimiser is a regular-step
 gradient descent over a 2-3 level pyramid whose coarsest level has ~8 mm voxels; metric samples
 are drawn at random (at most ``max_samples``) inside the fixed image's head mask with a fixed
-seed, so a run is repeatable.
+seed, and the registration runs on one thread, so a run is repeatable bit for bit. (ITK's
+multi-threaded Mattes MI sums its per-thread histograms in a timing-dependent order: with two
+threads, two calls on the same images differ by ~1e-9 in the parameters, enough to change some
+resampled voxels and hence the dataset hash. ``prepare`` uses worker processes instead.)
 """
 
 from __future__ import annotations
@@ -64,10 +67,14 @@ def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
     reg.SetSmoothingSigmasPerLevel(smooth)
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(init, inPlace=False)
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # repeatable: see the module docstring
     try:
         out = reg.Execute(f_img, m_img)
     except RuntimeError as exc:
         raise DataError(f"rigid registration failed: {str(exc).splitlines()[-1][:200]}") from None
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     inner = sitk.CompositeTransform(out).GetNthTransform(0) if out.GetName() == "CompositeTransform" else out
     if inner.GetName() != "Euler3DTransform":
         raise DataError(f"unexpected registration result {inner.GetName()}; expected Euler3DTransform")

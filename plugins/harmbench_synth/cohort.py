@@ -12,8 +12,6 @@ byte-identical files, whatever the number of worker processes.
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harmbench.io import write_json_atomic, write_text_atomic
+from harmbench.parallel import default_workers, worker_pool
 from harmbench.preprocess.nifti import write_nifti
 from harmbench_synth.acquire import acquire
 from harmbench_synth.anatomy import subject_anatomy
@@ -126,19 +125,19 @@ def build_cohort(preset: Preset, out_dir: Path, seed: int, *, workers: int | Non
         preset: the cohort recipe.
         out_dir: destination folder (created).
         seed: master seed.
-        workers: parallel processes (default: ``HARMBENCH_WORKERS`` or min(2, CPUs)); results do
-            not depend on it.
+        workers: parallel processes (default :func:`harmbench.parallel.default_workers`:
+            ``HARMBENCH_WORKERS`` or min(2, CPUs)); results do not depend on it.
         progress: optional ``progress(done, total, what)`` callable.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_cases(preset, seed)
     if workers is None:
-        workers = int(os.environ.get("HARMBENCH_WORKERS", min(2, os.cpu_count() or 1)))
+        workers = default_workers()
     jobs = [(preset, seed, p, out) for p in plans]
     results: list[CaseResult] = []
     if workers > 1 and len(plans) > 2:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             for i, r in enumerate(pool.map(_worker, jobs)):
                 results.append(r)
                 if progress:

@@ -7,11 +7,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_raw(tmp_path_factory):
-    """Manifest path of a synth-tiny build (seed 0) in a session temp folder."""
+    """Manifest path of a synth-tiny build (seed 0) in a session temp folder, by two worker
+    processes (the determinism test rebuilds cases in-process and compares bytes)."""
     from harmbench.registry import get_dataset
 
     spec = get_dataset("synth-tiny")
-    return spec.build(tmp_path_factory.mktemp("synth-tiny"), spec.default_seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARMBENCH_WORKERS", "2")
+        return spec.build(tmp_path_factory.mktemp("synth-tiny"), spec.default_seed)
 
 
 @pytest.fixture(scope="session")

@@ -142,3 +142,10 @@ def test_sitk_round_trip_geometry():
 
     data, back = from_sitk(img)
     assert data.shape == (4, 5, 6) and np.allclose(back, aff)
+
+
+def test_prepare_in_two_worker_processes_writes_the_same_dataset(tiny_raw, tiny_prepared, tmp_path):
+    two = prepare_manifest(tiny_raw, tmp_path / "two", spacing=4.0, workers=2)
+    assert two.read_text() == tiny_prepared.read_text()
+    hash_one = json.loads((tiny_prepared.parent / "dataset.json").read_text())["dataset_hash"]
+    assert json.loads((two.parent / "dataset.json").read_text())["dataset_hash"] == hash_one

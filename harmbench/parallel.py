@@ -1,0 +1,77 @@
+"""Worker processes on one machine: how many, and a pool whose workers share the cores fairly.
+
+Most of a benchmark outside training is single-threaded Python, NumPy, SciPy, zlib and
+SimpleITK registration, so two processes on two cores do twice the work. Torch-heavy units
+(GAN inference, LPIPS) get ``cores // workers`` intra-op threads each, so the pool never
+oversubscribes the machine. Workers never inherit the parent's thread pools or progress-bar
+thread: they are forked from a clean *forkserver* that has already imported torch and the
+harness (importing torch alone takes ~10 s on a slow 2-core VM, so each new worker would
+otherwise pay it), or spawned where there is no forkserver (Windows). They therefore see only
+the plugins installed through entry points, not ones registered in-process with
+:func:`harmbench.registry.register_plugin`; use one worker for those.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+#: environment variable overriding the default number of worker processes
+WORKERS_ENV = "HARMBENCH_WORKERS"
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """``HARMBENCH_WORKERS`` if set, else ``min(2, CPUs)``."""
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            from harmbench.errors import DataError
+
+            raise DataError(f"{WORKERS_ENV} must be a positive integer; got {env!r}")
+        return n
+    return min(2, cpu_count())
+
+
+def _init_worker(torch_threads: int | None) -> None:
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+
+
+def worker_pool(workers: int, *, torch_threads: bool = False) -> ProcessPoolExecutor:
+    """A spawned process pool of ``workers`` processes.
+
+    Args:
+        workers: number of processes (>= 1).
+        torch_threads: give each worker ``max(1, CPUs // workers)`` torch intra-op threads
+            (imports torch in every worker); leave False for pools that never use torch.
+    """
+    threads = max(1, cpu_count() // workers) if torch_threads else None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
+                               initializer=_init_worker, initargs=(threads,))
+
+
+def _context():
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)  # no effect once the server runs; import errors are ignored
+    return ctx
+
+
+#: modules the forkserver imports once, so forked workers start warm
+PRELOAD = ["torch", "harmbench.harness.units"]

@@ -19,6 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 #: environment variable overriding the default number of worker processes
 WORKERS_ENV = "HARMBENCH_WORKERS"
+#: modules the forkserver imports once, so forked workers start warm
+PRELOAD = ["torch", "harmbench.harness.units"]
 
 
 def cpu_count() -> int:
@@ -53,7 +55,7 @@ def _init_worker(torch_threads: int | None) -> None:
 
 
 def worker_pool(workers: int, *, torch_threads: bool = False) -> ProcessPoolExecutor:
-    """A spawned process pool of ``workers`` processes.
+    """A pool of ``workers`` processes, forked from the warm forkserver (spawned on Windows).
 
     Args:
         workers: number of processes (>= 1).
@@ -71,7 +73,3 @@ def _context():
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)  # no effect once the server runs; import errors are ignored
     return ctx
-
-
-#: modules the forkserver imports once, so forked workers start warm
-PRELOAD = ["torch", "harmbench.harness.units"]

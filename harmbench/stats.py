@@ -2,6 +2,8 @@
 
 * :func:`paired_test` — Wilcoxon signed-rank (similarity, lesion, CNR) or paired t-test (CNR, as in
   the paper's Table 4 note). Pairs with a NaN on either side are dropped.
+* :func:`paired_difference` — mean paired difference (method − original FU) with its 95 % Student-t
+  confidence interval: the effect size printed next to P.
 * :func:`mcnemar_test` — exact McNemar test on paired 0/1 change calls.
 * :func:`holm` — Holm step-down adjustment of a family of p values.
 * :func:`versions` — library versions to store with the results.
@@ -14,6 +16,12 @@ normal approximation). With fewer than two usable pairs the p value is NaN. The 
 test uses scipy's ``method="auto"`` (exact distribution for n ≤ 50 without ties/zeros, normal
 approximation above 50; with ties or zeros, exhaustive permutations up to n = 13, normal
 approximation above).
+
+Effect size: the mean of the paired differences d = value − baseline over the cases where both are
+finite, with the two-sided t-interval ``mean ± t(1 − α/2, n − 1) · sd(d) / √n`` (``sd`` with
+n − 1 in the denominator). With one usable pair the mean is reported and the interval is NaN; with
+none, all three are NaN. If every difference is the same number (sd = 0) the interval collapses to
+that number.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import numpy as np
 from harmbench.errors import HarmbenchError
 
 TESTS = ("wilcoxon", "ttest")
+CI_LEVEL = 0.95
 WILCOXON_ZERO_METHOD = "wilcox"
 
 
@@ -72,6 +81,37 @@ def paired_test(values: Sequence[float], baseline: Sequence[float], *, test: str
         else:
             res = stats.ttest_rel(a, b, alternative="two-sided")
     return float(res.statistic), float(res.pvalue)
+
+
+def paired_difference(values: Sequence[float], baseline: Sequence[float], *,
+                      confidence: float = CI_LEVEL) -> tuple[float, float, float]:
+    """Mean paired difference ``values − baseline`` and its Student-t confidence interval.
+
+    Args:
+        values: per-case metric of a method, shape (n,).
+        baseline: per-case metric of the original FU, shape (n,); pairs with a NaN/inf dropped.
+        confidence: two-sided coverage of the interval (0.95 = 95 % CI).
+
+    Returns:
+        ``(mean, lo, hi)`` in the metric's units; ``(mean, nan, nan)`` with one usable pair,
+        all NaN with none.
+    """
+    from scipy import stats
+
+    if not 0.0 < confidence < 1.0:
+        raise StatsError(f"confidence must be in (0, 1); got {confidence!r}")
+    a, b = _pairs(values, baseline)
+    d = a - b
+    if d.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(np.mean(d))
+    if d.size < 2:
+        return mean, math.nan, math.nan
+    sem = float(np.std(d, ddof=1)) / math.sqrt(d.size)
+    if sem == 0.0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(confidence, d.size - 1, loc=mean, scale=sem)
+    return mean, float(lo), float(hi)
 
 
 def mcnemar_table(a_calls: Sequence[float], b_calls: Sequence[float]) -> np.ndarray:
@@ -133,4 +173,6 @@ def policy() -> dict[str, str]:
     return {"wilcoxon_zero_method": WILCOXON_ZERO_METHOD, "wilcoxon_method": "auto (scipy: exact n<=50 without ties/zeros, else permutation n<=13 / normal)",
             "all_zero_differences": "p = 1.0", "missing": "pairs with NaN dropped; n < 2 -> p = NaN",
             "mcnemar": "exact binomial (statsmodels), no discordant pairs -> p = 1.0",
-            "multiple_comparisons": "Holm (optional)"}
+            "multiple_comparisons": "Holm (optional)",
+            "effect_size": f"mean paired difference vs original FU, {CI_LEVEL:.0%} Student-t CI; "
+                           "n < 2 -> CI NaN"}

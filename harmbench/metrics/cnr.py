@@ -11,6 +11,20 @@ scanner change alters. For the cerebral-WM region itself the background is the c
 (3/42), eroded the same way. The air outside the head is *not* used: after preparation it is
 often zero-filled or skull-stripped, so its SD is not noise.
 
+Lesions and their oedema are kept out of every background (``exclude_lesions``, default on).
+Vasogenic oedema around a metastasis keeps its white-matter label, in the synthetic cohort and in
+many real label maps, yet it is hypointense on T1w: left in, it inflates the WM background SD (up
+to +15 % in the synthetic cohort), and a FU lesion that grew would make part of |ΔCNR| real biology
+rather than a scanner effect. The lesions are the union of the target-lesion masks (``lesion_bl`` ∪
+``lesion_fu``) and the voxels labelled ``lesion_labels`` (FreeSurfer 25/57, Left-/Right-Lesion) in
+``labels_bl`` ∪ ``labels_fu``. Every voxel within d mm of a connected lesion component is excluded,
+with d = ``oedema_margin_mm`` + ``oedema_radius_factor`` · r_eq and r_eq = (3V/4π)^(1/3) the
+equivalent-sphere radius of that component (V in mm³). The defaults (10 mm + 1.5 r_eq) cover the
+synthetic oedema, which reaches 0.3-1.4 r + 2-10 mm beyond the lesion surface. One zone per case
+serves BL and FU, so both images are measured on the same background voxels. ROIs keep their labels
+(lesion voxels are already outside them: they carry the lesion labels). Without lesion masks or
+lesion labels nothing is excluded.
+
 Regions whose labels are absent, or whose background has fewer than ``min_voxels`` voxels or
 zero SD, give NaN (reported, dropped pair-wise by the statistics).
 
@@ -27,13 +41,16 @@ away noise (noise ratio below the original FU's) moves CNR *away* from BL.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
+from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.volume import require_same_grid
 
@@ -54,11 +71,76 @@ WM_LABELS = (2, 41)
 CORTEX_LABELS = (3, 42)
 #: aparc+aseg codes cortex per parcel (1000-1035 left, 2000-2035 right) instead of 3/42
 CORTEX_PARCELS = tuple(range(1000, 1036)) + tuple(range(2000, 2036))
+#: FreeSurfer Left-/Right-Lesion; the synthetic cohort labels every lesion (target or not) with these
+LESION_LABELS = (25, 57)
 
 
 def region_mask(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
     """Boolean mask of voxels whose label is in ``ids``."""
     return np.isin(labels, np.asarray(ids))
+
+
+def lesion_zone(lesions: np.ndarray, spacing: tuple[float, ...], *, margin_mm: float = 10.0,
+                radius_factor: float = 1.5) -> np.ndarray:
+    """Voxels within d mm of a lesion, d = ``margin_mm`` + ``radius_factor`` · r_eq per component.
+
+    Components are 26-connected (face, edge or corner neighbours); r_eq = (3V/4π)^(1/3) is the
+    radius of the sphere with the component's volume V (mm³). Distances are Euclidean between
+    voxel centres, in mm. Each component's distance transform runs only inside its bounding box
+    grown by d, and components are found from the lesion voxels alone (no full-volume labelling),
+    so beyond one pass over the mask the cost scales with the lesions' size, not the volume's.
+
+    Args:
+        lesions: boolean lesion mask, any shape (3-D in practice).
+        spacing: voxel size in mm along each array axis.
+        margin_mm: distance added to every component (mm).
+        radius_factor: distance per mm of equivalent-sphere radius.
+
+    Returns:
+        Boolean mask of ``lesions.shape``; it contains the lesions themselves.
+    """
+    zone = np.zeros(lesions.shape, bool)
+    sp = np.asarray(spacing, float)
+    for flat in _components(lesions):
+        coords = np.unravel_index(flat, lesions.shape)
+        d = margin_mm + radius_factor * (3.0 * flat.size * float(sp.prod()) / (4.0 * math.pi)) ** (1.0 / 3.0)
+        grow = np.floor(d / sp).astype(int)
+        start = [max(int(c.min()) - g, 0) for c, g in zip(coords, grow)]
+        stop = [min(int(c.max()) + 1 + g, size) for c, g, size in zip(coords, grow, lesions.shape)]
+        outside = np.ones([b - a for a, b in zip(start, stop)], bool)
+        outside[tuple(c - a for c, a in zip(coords, start))] = False
+        box = tuple(slice(a, b) for a, b in zip(start, stop))
+        zone[box] |= ndimage.distance_transform_edt(outside, sampling=sp) <= d
+    return zone
+
+
+def _components(mask: np.ndarray) -> list[np.ndarray]:
+    """Flat (C-order) indices of each 26-connected component of a sparse boolean ``mask``.
+
+    A graph over the mask's voxels only: labelling the whole 1e6-voxel volume would cost more than
+    the distance transforms that follow.
+    """
+    flat = np.flatnonzero(mask)
+    if flat.size == 0:
+        return []
+    coords = np.stack(np.unravel_index(flat, mask.shape), axis=1)
+    strides = np.array([math.prod(mask.shape[a + 1:]) for a in range(mask.ndim)])
+    rows, cols = [], []
+    for step in itertools.product((-1, 0, 1), repeat=mask.ndim):
+        if not any(step) or next(x for x in step if x) < 0:     # each neighbour pair once
+            continue
+        nb = coords + np.asarray(step)
+        inside = np.flatnonzero(((nb >= 0) & (nb < mask.shape)).all(axis=1))
+        nb_flat = nb[inside] @ strides
+        pos = np.minimum(np.searchsorted(flat, nb_flat), flat.size - 1)
+        hit = flat[pos] == nb_flat
+        rows.append(inside[hit])
+        cols.append(pos[hit])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = sparse.coo_matrix((np.ones(r.size, bool), (r, c)), shape=(flat.size, flat.size))
+    _, comp = csgraph.connected_components(graph, directed=False)
+    order = np.argsort(comp, kind="stable")
+    return np.split(flat[order], np.flatnonzero(np.diff(comp[order])) + 1)
 
 
 def cnr_parts(image: np.ndarray, roi: np.ndarray, background: np.ndarray, *,
@@ -93,6 +175,12 @@ class RegionalCnr(Metric):
     ``labels_fu`` falls back to ``labels_bl`` (FU is registered to BL). Without any label map all
     values are NaN.
 
+    Lesions and the oedema around them are removed from every background (module docstring):
+    oedema keeps its white-matter label in the synthetic cohort and in many real label maps, and
+    would inflate the WM background SD. The zone is built once per case from ``lesion_bl`` ∪
+    ``lesion_fu`` ∪ the ``lesion_labels`` voxels of ``labels_bl`` ∪ ``labels_fu`` and applied to
+    both images. Without lesion masks or lesion labels nothing is excluded.
+
     Args:
         background: label IDs of the default background tissue.
         wm_background: label IDs of the background used when the ROI overlaps ``background``
@@ -101,6 +189,10 @@ class RegionalCnr(Metric):
         erode: background erosion in voxels (6-connectivity) before the ROI is removed.
         min_voxels: smallest usable background.
         regions: region name -> label IDs (default :data:`REGIONS`).
+        exclude_lesions: remove lesions and their oedema zone from the backgrounds.
+        lesion_labels: label IDs that mark lesions in the label maps (default 25/57).
+        oedema_margin_mm: zone distance added to every lesion component (mm).
+        oedema_radius_factor: zone distance per mm of the component's equivalent-sphere radius.
     """
 
     name = "cnr"
@@ -111,12 +203,18 @@ class RegionalCnr(Metric):
                                                 "cnr-noise-shift": None, "cnr-noise-ratio": None}
 
     def __init__(self, *, background: tuple[int, ...] = WM_LABELS, wm_background: tuple[int, ...] = CORTEX_LABELS,
-                 erode: int = 1, min_voxels: int = 20, regions: Mapping[str, tuple[int, ...]] | None = None) -> None:
+                 erode: int = 1, min_voxels: int = 20, regions: Mapping[str, tuple[int, ...]] | None = None,
+                 exclude_lesions: bool = True, lesion_labels: tuple[int, ...] = LESION_LABELS,
+                 oedema_margin_mm: float = 10.0, oedema_radius_factor: float = 1.5) -> None:
         self.background = tuple(background)
         self.wm_background = tuple(wm_background)
         self.erode = erode
         self.min_voxels = min_voxels
         self.regions = dict(REGIONS if regions is None else regions)
+        self.exclude_lesions = exclude_lesions
+        self.lesion_labels = tuple(lesion_labels)
+        self.oedema_margin_mm = oedema_margin_mm
+        self.oedema_radius_factor = oedema_radius_factor
 
     def _background_ids(self, ids: tuple[int, ...]) -> tuple[int, ...]:
         if not set(ids) & set(self.background):
@@ -125,12 +223,47 @@ class RegionalCnr(Metric):
             return CORTEX_LABELS + CORTEX_PARCELS
         return self.wm_background
 
-    def region_cnrs(self, image: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-        """CNR of every configured region in ``image`` with the label map ``labels``."""
-        return {r: c / sd for r, (c, sd) in self.region_parts(image, labels).items()}
+    def exclusion_zone(self, ctx: ScoringContext, labels: list[np.ndarray]) -> np.ndarray | None:
+        """The case's lesion-and-oedema zone (:func:`lesion_zone`), or None when it is empty.
 
-    def region_parts(self, image: np.ndarray, labels: np.ndarray) -> dict[str, tuple[float, float]]:
-        """(contrast, background SD) of every configured region (:func:`cnr_parts`)."""
+        Args:
+            ctx: the case; its ``lesion_bl``/``lesion_fu`` masks (BL grid) are used when present.
+            labels: the label maps in use (BL's and FU's); their ``lesion_labels`` voxels are lesions.
+        """
+        lesions = np.zeros(ctx.bl.shape, bool)
+        for what, mask in (("BL", ctx.lesion_bl), ("FU", ctx.lesion_fu)):
+            if mask is None:
+                continue
+            if mask.shape != lesions.shape:
+                raise DataError(f"{what} lesion mask has shape {mask.shape}; BL image has {lesions.shape}")
+            lesions |= mask != 0
+        if self.lesion_labels:
+            for lab in {id(lab): lab for lab in labels}.values():     # FU may reuse BL's map
+                lesions |= region_mask(np.ascontiguousarray(lab), self.lesion_labels)
+        if not lesions.any():
+            return None
+        return lesion_zone(lesions, ctx.bl.spacing, margin_mm=self.oedema_margin_mm,
+                           radius_factor=self.oedema_radius_factor)
+
+    def region_cnrs(self, image: np.ndarray, labels: np.ndarray, *,
+                    exclude: np.ndarray | None = None) -> dict[str, float]:
+        """CNR of every configured region in ``image`` with the label map ``labels``.
+
+        ``exclude`` (boolean, image shape) is removed from every background, as in
+        :meth:`region_parts`.
+        """
+        return {r: c / sd for r, (c, sd) in self.region_parts(image, labels, exclude=exclude).items()}
+
+    def region_parts(self, image: np.ndarray, labels: np.ndarray, *,
+                     exclude: np.ndarray | None = None) -> dict[str, tuple[float, float]]:
+        """(contrast, background SD) of every configured region (:func:`cnr_parts`).
+
+        Args:
+            image: the prepared image.
+            labels: its label map (same shape).
+            exclude: voxels removed from every background after erosion (e.g. the
+                :meth:`exclusion_zone`); None removes nothing.
+        """
         # NIfTI arrays are often Fortran-ordered; np.isin would copy them to C order on every call
         labels = np.ascontiguousarray(labels)
         eroded: dict[tuple[int, ...], np.ndarray] = {}
@@ -143,7 +276,8 @@ class RegionalCnr(Metric):
             bg_ids = self._background_ids(ids)
             if bg_ids not in eroded:
                 bg = region_mask(labels, bg_ids)
-                eroded[bg_ids] = ndimage.binary_erosion(bg, iterations=self.erode) if self.erode > 0 else bg
+                bg = ndimage.binary_erosion(bg, iterations=self.erode) if self.erode > 0 else bg
+                eroded[bg_ids] = bg & ~exclude if exclude is not None else bg
             bg = eroded[bg_ids] & ~_grow(roi, self.erode)
             out[region] = cnr_parts(image, roi, bg, min_voxels=self.min_voxels)
         return out
@@ -154,8 +288,10 @@ class RegionalCnr(Metric):
         lab_fu = ctx.labels_fu if ctx.labels_fu is not None else lab_bl
         if lab_bl is None or lab_fu is None:
             return [MetricValue(m, r, math.nan) for r in self.regions for m in self.emits]
-        p_bl = self.region_parts(ctx.bl.data, lab_bl)
-        p_fu = self.region_parts(ctx.fu.data, lab_fu)
+        # one zone for both images, so BL and FU are measured on the same background voxels
+        zone = self.exclusion_zone(ctx, [lab_bl, lab_fu]) if self.exclude_lesions else None
+        p_bl = self.region_parts(ctx.bl.data, lab_bl, exclude=zone)
+        p_fu = self.region_parts(ctx.fu.data, lab_fu, exclude=zone)
         out = []
         for r in self.regions:
             (c_bl, sd_bl), (c_fu, sd_fu) = p_bl[r], p_fu[r]

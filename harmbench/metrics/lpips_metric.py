@@ -5,10 +5,14 @@ the ``lpips`` package, randomly initialised trunk so nothing is downloaded) whos
 convolutions are then overwritten with ImageNet weights found by
 :func:`harmbench.metrics.lpips_weights.load_alexnet_weights`. One network per process.
 
-Grayscale slices in [0, 1] are mapped to [-1, 1] and replicated to three channels. BL features
-are computed once per case and reused for the FU and reconstruction comparisons; slices are
-pushed through the trunk in batches. Slices smaller than :data:`MIN_SIZE` pixels on a side (toy
-phantoms only) are padded with background (-1) on the bottom/right so AlexNet's pooling fits.
+Region policy (:mod:`harmbench.metrics.region`): each kept axial slice is cropped to the in-plane
+bounding box of the BL head mask and its air (outside that slice's BL head mask) is set to 0 in
+both images, i.e. to the network's background value -1, so images that differ only in air get
+identical LPIPS. Grayscale slices in [0, 1] are mapped to [-1, 1] and replicated to three channels.
+BL features are computed once per case and reused for the FU and reconstruction comparisons;
+slices are pushed through the trunk in batches. Crops smaller than :data:`MIN_SIZE` pixels on a
+side (toy phantoms only) are padded with background (-1) on the bottom/right so AlexNet's pooling
+fits.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import numpy as np
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lpips_weights import CONV_INDICES, WeightsError, load_alexnet_weights
-from harmbench.metrics.region import kept_slices
+from harmbench.metrics.region import kept_slices, zero_outside
 from harmbench.volume import require_same_grid
 
 #: smallest slice side AlexNet's three pooling stages accept, rounded up
 MIN_SIZE = 32
-FULL_SLICE = 1 << 20  # in-plane margin that always clips to the whole slice
+#: region policy recorded in ``policy()`` (score cache key, runs.json)
+REGION_POLICY = "bl-head-mask"  # air outside each slice's BL head mask zeroed in both images
+CROP_POLICY = "bl-head-box"  # slices cropped in-plane to the BL head mask's bounding box
 DEFAULT_BATCH = 32
 
 _lock = threading.Lock()
@@ -163,9 +169,9 @@ class LpipsMetric(Metric):
     """Slice-wise LPIPS vs BL over the kept axial slices (paper Table 2; lower is better).
 
     Emits ``slice-lpips`` and, when ``ctx.recon`` is set, ``recon-slice-lpips``: the mean over the
-    kept, non-empty axial slices (whole slices, not cropped to the head box as SSIM/PSNR are: the
-    paper computes LPIPS on 2-D slices, and a fixed shape lets the network run without re-planning
-    its convolutions for every case) of per-slice LPIPS.
+    kept, non-empty axial slices of per-slice LPIPS, each slice cropped to the in-plane BL head
+    bounding box with its air (outside the slice's BL head mask) zeroed in both images. The
+    policy is recorded in :meth:`policy` (attributes ``region`` and ``crop``). No box variant.
 
     Args:
         batch: slices per AlexNet forward pass.
@@ -174,11 +180,14 @@ class LpipsMetric(Metric):
     name = "lpips"
     kind = "slice-similarity"
     higher_is_better = False
-    description = "mean over kept axial slices of LPIPS (AlexNet, v0.1) vs BL"
+    description = ("mean over kept axial slices of LPIPS (AlexNet, v0.1) vs BL; head-box crop, "
+                   "air outside the BL head mask zeroed")
     emits: ClassVar[dict[str, bool | None]] = {"slice-lpips": False, "recon-slice-lpips": False}
 
     def __init__(self, *, batch: int = DEFAULT_BATCH) -> None:
         self.batch = batch
+        self.region = REGION_POLICY
+        self.crop = CROP_POLICY
 
     def available(self) -> str | None:
         return unavailable_reason()
@@ -191,12 +200,11 @@ class LpipsMetric(Metric):
         vols = (ctx.fu,) + ((ctx.recon,) if ctx.recon is not None else ())
         for v in vols[1:]:
             require_same_grid(v, ctx.bl, what_a="recon image")
-        # Full in-plane slices (as the paper's 2-D LPIPS): one slice shape per dataset, so the
-        # convolution kernels are planned once instead of once per case-specific head box.
-        st = kept_slices(ctx.bl, vols, ctx.slice_range, pad=FULL_SLICE)
+        st = kept_slices(ctx.bl, vols, ctx.slice_range)
         if st.bl.shape[0] == 0:
             vals = [np.empty(0) for _ in vols]
         else:
-            vals = lpips_slices(st.bl, st.others, batch=self.batch)
+            others = tuple(zero_outside(o, st.mask) for o in st.others)
+            vals = lpips_slices(zero_outside(st.bl, st.mask), others, batch=self.batch)
         names = ("slice-lpips", "recon-slice-lpips")
         return [MetricValue(nm, "", float(np.mean(v)) if v.size else math.nan) for nm, v in zip(names, vals)]

@@ -10,11 +10,13 @@ def core_metrics() -> list[Metric]:
     """Fresh instances of every built-in metric, with their documented default parameters."""
     from harmbench.metrics.change_read import ChangeRead
     from harmbench.metrics.cnr import RegionalCnr
+    from harmbench.metrics.input_change import InputChange
     from harmbench.metrics.lesion import LesionOverlap
     from harmbench.metrics.lpips_metric import LpipsMetric
     from harmbench.metrics.similarity import SliceSimilarity, VolumeSimilarity
 
-    return [VolumeSimilarity(), SliceSimilarity(), LpipsMetric(), RegionalCnr(), LesionOverlap(), ChangeRead()]
+    return [VolumeSimilarity(), SliceSimilarity(), LpipsMetric(), RegionalCnr(), LesionOverlap(),
+            ChangeRead(), InputChange()]
 
 
 @hookimpl

@@ -1,17 +1,25 @@
-"""Where similarity metrics are evaluated: the BL head bounding box and the kept axial slices.
+"""Where similarity metrics are evaluated: the BL head mask, its bounding box and the kept slices.
 
 Mask policy (the same for every similarity metric, volume- and slice-wise, SSIM, PSNR and LPIPS):
 
-* The evaluation region is the **bounding box of the BL head mask**
-  (:func:`harmbench.masking.head_mask` of the prepared BL image). It depends on BL only, so every
-  method of a case is scored on exactly the same voxels. Using the box rather than the whole grid
-  keeps empty air around the head from inflating SSIM/PSNR; using a box rather than the mask
-  itself keeps SSIM windows and LPIPS inputs rectangular and the skull/background edge (which
-  harmonization may alter) in the score.
+* The evaluation region is the **BL head mask** (:func:`harmbench.masking.head_mask` of the
+  prepared BL image, :func:`head_region`). It depends on BL only, so every method of a case is
+  scored on exactly the same voxels. Voxels outside it (air) are set to 0 in *both* images before
+  scoring (:func:`zero_outside`) and the SSIM map / squared error is averaged over mask voxels
+  only, so two scored images that differ only in air get identical scores, and air (about half of
+  the head bounding box) can neither inflate nor deflate them. The primary names (``ssim``,
+  ``psnr``, ``slice-ssim``, ``slice-psnr``, ``slice-lpips`` and their ``recon-`` variants) use this
+  policy (``region="bl-head-mask"`` in the metrics' ``policy()``).
+* SSIM windows and LPIPS inputs stay rectangular: they are computed on the **bounding box of the
+  BL head mask** (grown by the SSIM window radius for SSIM), with air zeroed.
+* The secondary, paper-style ``*-box`` metrics (``ssim-box``, ``psnr-box``, ``slice-ssim-box``,
+  ``slice-psnr-box``) average the unmasked images over the whole bounding box, air and the
+  head/background edge included (``box_region="bl-head-box"``).
 * Slice-wise metrics use the kept axial slices (``ctx.slice_range``, converted with
-  :func:`harmbench.slices.slice_indices_world`), cropped in-plane to the same box, and skip slices
-  whose BL head mask is empty. Slices are in :func:`harmbench.slices.to_axial_stack` orientation.
-* If the BL head mask is empty (constant image) the whole grid is used.
+  :func:`harmbench.slices.slice_indices_world`), cropped in-plane to the same box, each with its
+  own slice of the 3-D BL head mask; slices whose BL head mask is empty are skipped. Slices are in
+  :func:`harmbench.slices.to_axial_stack` orientation.
+* If the BL head mask is empty (constant image) the whole grid is the mask and the box.
 """
 
 from __future__ import annotations
@@ -61,18 +69,39 @@ class SliceStacks:
         others: (N, H, W) float32 slices of each compared image, in the order given.
         index: (N,) indices of the slices in :func:`to_axial_stack` order.
         inner: in-plane head box relative to the (possibly padded) crop; ``bl[:, inner[0], inner[1]]``
-            is the evaluation region proper.
+            is the box region.
+        mask: (N, H, W) bool BL head mask of the kept slices on the same crop (every slice
+            non-empty, all inside ``inner``); None only for stacks built without one.
     """
 
     bl: np.ndarray
     others: tuple[np.ndarray, ...]
     index: np.ndarray
     inner: tuple[slice, slice]
+    mask: np.ndarray | None = None
 
 
 def head_box(bl: Volume) -> tuple[slice, slice, slice]:
     """Bounding box of the BL head mask, in voxel (array) order; the full grid if empty."""
     return bounding_box(head_mask(bl.data))  # type: ignore[return-value]
+
+
+def head_region(bl: Volume) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
+    """The BL head mask and its bounding box (voxel order).
+
+    Returns:
+        ``(mask, box)``: bool mask of ``bl``'s shape (all True if the head mask is empty, i.e. a
+        constant image) and its bounding box (the full grid in that case).
+    """
+    mask = head_mask(bl.data)
+    if not mask.any():
+        mask = np.ones(bl.shape, dtype=bool)
+    return mask, bounding_box(mask)  # type: ignore[return-value]
+
+
+def zero_outside(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Copy of ``a`` (same dtype) with the voxels outside ``mask`` set to 0 (air)."""
+    return np.where(mask, a, np.zeros((), dtype=a.dtype))
 
 
 def kept_slices(bl: Volume, others: tuple[Volume, ...], slice_range: tuple[int, int] | None,
@@ -87,7 +116,8 @@ def kept_slices(bl: Volume, others: tuple[Volume, ...], slice_range: tuple[int, 
             SSIM so the Gaussian window at the box edge sees real neighbours.
 
     Returns:
-        :class:`SliceStacks` with slices ordered inferior -> superior.
+        :class:`SliceStacks` with slices ordered inferior -> superior; images are not masked
+        (``mask`` holds the BL head mask of each kept slice).
     """
     mask = head_mask(bl.data)
     mstack = to_axial_stack(bl.with_data(mask.astype(np.float32))) > 0.5
@@ -101,4 +131,4 @@ def kept_slices(bl: Volume, others: tuple[Volume, ...], slice_range: tuple[int, 
         return np.ascontiguousarray(to_axial_stack(v)[crop], dtype=np.float32)
 
     return SliceStacks(bl=cut(bl), others=tuple(cut(o) for o in others), index=keep,
-                       inner=inner)  # type: ignore[arg-type]
+                       inner=inner, mask=np.ascontiguousarray(mstack[crop]))  # type: ignore[arg-type]

@@ -81,7 +81,7 @@ def write_toy_cohort(out_dir: str | Path, *, n_train: int = 4, n_val: int = 1, n
         if split == "test-B":
             _, les_fu, _ = _phantom(shape, np.random.default_rng(rng.integers(1 << 31)), lesion_scale=1.25)
             change = float(les_fu.sum() / max(les.sum(), 1) - 1.0)
-        for session, which, lesion in (("BL", 0, les), ("FU", 1, les_fu), ("FU2", 0, les)):
+        for session, which, lesion in (("BL", 0, les), ("FU", 1, les_fu), ("FU2", 0, les_fu)):
             img = _render(lab, lesion, grid, which, rng)
             stem = f"{case}_{session}"
             save_volume(Volume(img, affine), out / f"{stem}.nii.gz")

@@ -1,4 +1,4 @@
-"""Histogram matching of the FU image to the same patient's BL, inside the head mask."""
+"""Histogram matching of the FU image to the same patient's BL, inside the head mask; air is left alone."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ class HistogramMatching(BaseMethod):
     Implements the "histogram matching" baseline of Hwang et al., Sci Rep 2026: a monotone
     intensity map taking the FU foreground distribution onto the BL foreground distribution
     (``skimage.exposure.match_histograms`` on the voxels of the union of both head masks; FU must be
-    registered to BL, which the method's ``needs_reference`` capability enforces via equal grids). Background voxels follow
-    the same map by linear interpolation so the output stays monotone in the input.
+    registered to BL, which the method's ``needs_reference`` capability enforces via equal grids).
+    Only voxels inside that union are mapped; voxels outside it (air) are returned unchanged, so
+    the FU's own air is neither stretched nor shifted onto BL's. If both head masks are empty
+    (constant images) every voxel is mapped.
 
     Args:
-        mask: ``"head"`` (Otsu-based foreground of each image) or ``"none"`` (all voxels).
+        mask: ``"head"`` (union of the Otsu-based head masks of FU and BL, see
+            :func:`harmbench.masking.head_mask`; air unchanged) or ``"none"`` (all voxels mapped).
     """
 
     name = "histmatch"
@@ -46,14 +49,12 @@ class HistogramMatching(BaseMethod):
         s_vals = src[ms] if ms is not None else src.ravel()
         r_vals = ref[mr] if mr is not None else ref.ravel()
         matched = match_histograms(s_vals, r_vals)
-        # Monotone lookup table from the matched foreground, applied to every voxel.
+        # Monotone lookup table from the matched values (ties share one output value).
         order = np.argsort(s_vals, kind="stable")
         xs, idx = np.unique(s_vals[order], return_index=True)
         ys = np.maximum.accumulate(matched[order][idx])
-        lo_src, lo_ref = float(src.min()), float(ref.min())
-        if lo_src < xs[0]:
-            # anchor the dark end: background maps onto the reference background, not onto the
-            # darkest foreground value (np.interp would otherwise clamp it there)
-            xs, ys = np.concatenate([[lo_src], xs]), np.concatenate([[min(lo_ref, ys[0])], ys])
-        out = np.interp(src, xs, ys).astype(np.float32)
+        if ms is None:
+            return fu.with_data(np.interp(src, xs, ys).astype(np.float32))
+        out = np.array(src, dtype=np.float32)  # air (outside the head) keeps the FU's own values
+        out[ms] = np.interp(s_vals, xs, ys)
         return fu.with_data(out)

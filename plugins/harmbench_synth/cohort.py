@@ -4,7 +4,9 @@ Each case: BL on the preset's baseline scanner, FU on the follow-up scanner (ano
 FU2 on the baseline scanner again, each with its own head pose, gadolinium delay, fields and
 noise. Test-A cases keep every lesion identical at BL and FU; test-B cases scale the target
 lesion's volume by a recorded ``change`` (±20-60 %); train/val cases are half stable, half
-changing. FU2 always shows the lesions as at BL (a same-scanner rescan). Everything derives from
+changing. FU2 is a same-scanner rescan at the FU time point: it shows the lesions exactly as FU
+does (the same true change), so it is the same-scanner ceiling for agreement on test A *and* for
+change detection on test B. Everything derives from
 ``numpy.random.SeedSequence([seed, ...])`` per subject and per case, so a preset + seed gives
 byte-identical files, whatever the number of worker processes.
 """
@@ -27,7 +29,7 @@ from harmbench_synth.lesions import place_lesions
 from harmbench_synth.motion import random_pose
 from harmbench_synth.presets import Preset
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: FU2 carries the FU time point's lesion change
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
     grown = [lesions[0].scaled(plan.change), *lesions[1:]]
     res = CaseResult()
     sessions = (("BL", preset.bl, lesions, 1.5, 2.0), ("FU", preset.fu, grown, 3.0, 3.0),
-                ("FU2", preset.bl, lesions, 3.0, 3.0))
+                ("FU2", preset.bl, grown, 3.0, 3.0))
     meta = {}
     for k, (session, prof, les, rot_sd, tr_sd) in enumerate(sessions):
         srng = np.random.default_rng(np.random.SeedSequence([seed, 3, plan.index, k]))
@@ -103,6 +105,7 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
                          "scanner": prof.name, "vendor": prof.vendor, "split": plan.split, **files,
                          "change": plan.change})
     res.truth = {"case": plan.case, "subject": plan.subject, "split": plan.split, "change": plan.change,
+                 "fu2_change": plan.change,
                  "anatomy": anat.params, "sessions": meta,
                  "lesions": [{"centre_mm": [round(float(c), 2) for c in les.centre],
                               "diameter_mm": round(2 * les.radius * (1 + 0.5 * les.lobe_amp.sum()), 2),

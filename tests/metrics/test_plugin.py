@@ -4,7 +4,7 @@ from harmbench import registry
 from harmbench.metrics.base import Metric
 from harmbench.metrics.plugin import core_metrics
 
-KINDS = {"similarity", "slice-similarity", "cnr", "lesion", "change"}
+KINDS = {"similarity", "slice-similarity", "cnr", "lesion", "change", "input-change"}
 
 
 def test_core_metrics_are_registered_through_the_hook():
@@ -21,5 +21,6 @@ def test_every_metric_declares_kind_directions_and_policy():
         assert dirs and not (emitted & set(dirs)), m.name     # no emitted name claimed twice
         emitted |= set(dirs)
         assert m.policy()["class"].startswith("harmbench.metrics.")
-    assert {"ssim", "psnr", "slice-lpips", "cnr-diff", "lesion-dice", "lesion-hd95", "change-any"} <= emitted
+    assert {"ssim", "psnr", "slice-lpips", "cnr-diff", "lesion-dice", "lesion-hd95", "change-any",
+            "input-rms-change"} <= emitted
     assert core_metrics()[0].directions()["psnr"] is True

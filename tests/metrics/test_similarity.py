@@ -21,6 +21,9 @@ def test_identical_images_give_ssim_one_and_capped_psnr():
     assert s["slice-ssim"] == pytest.approx(1.0, abs=1e-12)
     assert s["slice-psnr"] == 100.0
     assert "recon-ssim" not in v and "recon-slice-ssim" not in s
+    assert v["ssim-box"] == pytest.approx(1.0, abs=1e-12) and v["psnr-box"] == 100.0
+    assert s["slice-ssim-box"] == pytest.approx(1.0, abs=1e-12) and s["slice-psnr-box"] == 100.0
+    assert "recon-ssim-box" not in v and "recon-slice-ssim-box" not in s
 
 
 def test_known_mse_gives_known_psnr():
@@ -34,17 +37,21 @@ def test_known_mse_gives_known_psnr():
     assert math.isnan(psnr(a, a * np.nan))
 
 
-def test_volume_psnr_uses_the_head_box_only():
+def test_volume_psnr_inside_the_head_mask_and_over_the_box():
     img = np.pad(head(), 8)                # >= 5 voxels (SSIM window radius) of air around the box
-    fu = img + 0.05 * (img > 0)            # offset inside the head only: MSE over the box < 0.0025
+    fu = img + 0.05 * (img > 0)            # offset inside the head only
     fu_bg = fu.copy()
-    fu_bg[0, 0, 0] = 1.0                   # a corner voxel outside the head box is ignored
+    fu_bg[0, 0, 0] = 1.0                   # a corner voxel outside the head box is ignored by both
     a = values(VolumeSimilarity().compute(make_ctx(img, fu)))
     b = values(VolumeSimilarity().compute(make_ctx(img, fu_bg)))
-    assert a["psnr"] == b["psnr"] and a["ssim"] == b["ssim"]
+    assert a == b
+    # head mask = the ellipsoid: MSE 0.0025 over the mask -> 26.02 dB
+    assert a["psnr"] == pytest.approx(-20 * math.log10(0.05), abs=1e-4)
+    # box: the air corners of the box (squared error 0) dilute the MSE
     box = bounding_box(img > 0.1)
     frac = (img[box] > 0).mean()
-    assert a["psnr"] == pytest.approx(10 * math.log10(1 / (0.0025 * frac)), abs=0.05)
+    assert a["psnr-box"] == pytest.approx(10 * math.log10(1 / (0.0025 * frac)), abs=0.05)
+    assert a["psnr-box"] > a["psnr"] + 2.0
 
 
 def test_constant_images_ssim_is_analytic():
@@ -75,6 +82,18 @@ def test_recon_values_emitted_when_reconstruction_given():
     assert v["psnr"] < 45.0
     s = values(SliceSimilarity().compute(make_ctx(img, img + 0.01, recon=img, slice_range=(3, 30))))
     assert s["recon-slice-psnr"] == 100.0 and s["slice-psnr"] == pytest.approx(40.0, abs=0.5)
+    assert set(v) == {"ssim", "psnr", "ssim-box", "psnr-box", "recon-ssim", "recon-psnr"}
+    assert set(v) == set(VolumeSimilarity().directions())
+    assert set(s) == set(SliceSimilarity().directions())
+
+
+def test_region_policy_is_recorded():
+    for m in (VolumeSimilarity(), SliceSimilarity()):
+        pol = m.policy()
+        assert pol["region"] == "bl-head-mask" and pol["box_region"] == "bl-head-box"
+        assert {"ssim-box", "psnr-box"} <= set(pol["emits"]) or {"slice-ssim-box", "slice-psnr-box"} <= set(
+            pol["emits"])
+        assert not any(n.startswith("recon-") and n.endswith("-box") for n in pol["emits"])
 
 
 def test_flipped_axial_storage_gives_same_slice_values():

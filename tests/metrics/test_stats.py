@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from harmbench.stats import StatsError, holm, mcnemar_table, mcnemar_test, paired_test, policy, versions
+from harmbench.stats import (StatsError, holm, mcnemar_table, mcnemar_test, paired_difference, paired_test,
+                             policy, versions)
 
 
 def test_mcnemar_on_a_known_table():
@@ -61,3 +62,21 @@ def test_holm_matches_statsmodels():
     got = holm([0.01, np.nan, 0.04, 0.03])
     assert np.isnan(got[1])
     np.testing.assert_allclose(got[[0, 2, 3]], multipletests([0.01, 0.04, 0.03], method="holm")[1])
+
+
+def test_paired_difference_is_the_student_t_interval():
+    # differences (1, 2, 3): mean 2, sd 1, n 3; Student t, 2 df: quantile (2q - 1) / sqrt(2q(1 - q))
+    def t2(q):
+        return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
+
+    mean, lo, hi = paired_difference([1, 2, 3, np.nan], [0, 0, 0, 5])
+    half = t2(0.975) / math.sqrt(3)                     # 4.3027 / sqrt(3)
+    assert (mean, lo, hi) == pytest.approx((2.0, 2.0 - half, 2.0 + half), rel=1e-9)
+    hi50 = paired_difference([1, 2, 3], [0, 0, 0], confidence=0.5)[2]
+    assert hi50 == pytest.approx(2 + t2(0.75) / math.sqrt(3))
+    one = paired_difference([4.0, np.nan], [1.0, 2.0])
+    assert one[0] == 3.0 and math.isnan(one[1]) and math.isnan(one[2])          # n < 2: no interval
+    assert all(math.isnan(x) for x in paired_difference([np.nan], [1.0]))
+    assert paired_difference([1.5, 2.5], [1.0, 2.0]) == (0.5, 0.5, 0.5)           # sd 0: collapsed interval
+    with pytest.raises(StatsError, match="confidence must be in"):
+        paired_difference([1, 2], [0, 0], confidence=95)

@@ -82,6 +82,13 @@ def _print_summary(out: Path) -> None:
     for r in rows:
         t.add_row(*(escape(c) for c in r))  # run names like m[lam=5] are not rich markup
     console.print(t)
+    from harmbench.leaderboard.instruments import failed_checks
+    from harmbench.leaderboard.render import load_results
+
+    results, _ = load_results(out)
+    for ts, failed in failed_checks(results, sorted(set(results["test_set"]))).items():
+        for f in failed:
+            console.print(f"[yellow]instrument check failed[/] (test {escape(ts)}): {escape(f)}")
 
 
 @click.command()

@@ -16,7 +16,8 @@ from harmbench.device import select_device
 from harmbench.harness.cache import cache_key, file_hash
 from harmbench.harness.executor import LocalExecutor, Outcome, Task
 from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
-from harmbench.harness.units import fit_unit, harmonize_unit, score_unit
+from harmbench.harness.calibration import calibrate_metrics
+from harmbench.harness.units import fit_unit, harmonize_unit, metric_instance, score_unit
 from harmbench.io import write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers
 
@@ -76,14 +77,17 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     try:
         models = _fit_stage(executor, active, str(manifest), dhash, work, failures, timings, cfg.gpu_resources)
         harm = _harmonize_stage(executor, active, models, str(manifest), cases, dhash, work, failures, timings)
+        t0 = time.perf_counter()
+        calibrated = calibrate_metrics(metrics, cohort, dhash, work)
+        timings["calibrate"] = time.perf_counter() - t0
         rows, metric_seconds, unavailable = _score_stage(executor, active, harm, str(manifest), cases, metrics,
-                                                         dhash, work, failures, timings, cohort.name)
+                                                         dhash, work, failures, timings, cohort.name, calibrated)
     finally:
         executor.close()
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     df = df.sort_values(["test_set", "run", "case", "metric", "region"], kind="stable").reset_index(drop=True)
     runs_meta = _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,
-                            unavailable, models, harm, device, work)
+                            unavailable, models, harm, device, work, calibrated)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.csv", df.to_csv(index=False, float_format="%.6g"))
     timings["total"] = time.perf_counter() - t_start
@@ -158,11 +162,14 @@ def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, fai
     return harm
 
 
-def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, failures, timings, dataset):
+def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, failures, timings, dataset,
+                 calibrated=None):
     t0 = time.perf_counter()
     tasks, meta = [], {}
     # one cache record per (metric policy, scored image): changing one metric re-scores only it
-    mkeys = {m: cache_key(unit="score", metric=registry.get_metric(m).policy(), dataset=dhash) for m in metrics}
+    calibrated = calibrated or {}
+    mkeys = {m: cache_key(unit="score", metric=metric_instance(m, calibrated.get(m)).policy(), dataset=dhash)
+             for m in metrics}
 
     def records(run_dir: str, case_id: str) -> dict[str, str]:
         return {m: str(work / "scores" / k / run_dir / f"{case_id}.json") for m, k in mkeys.items()}
@@ -173,7 +180,8 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
                 continue
             recs = records(ref_run, case.case_id)
             tasks.append(Task((ref_run, case.case_id), score_unit,
-                              (case.case_id, manifest, None, None, recs, session), in_process=_cached(recs)))
+                              (case.case_id, manifest, None, None, recs, session, calibrated),
+                              in_process=_cached(recs)))
             meta[(ref_run, case.case_id)] = (letter, "reference")
     for p in active:
         key = cache_key(unit="harmonize", method=p.method, params=_key_params(p), dataset=dhash)
@@ -184,8 +192,8 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
             files = h["files"]
             recs = records(f"{p.method}-{key}", case.case_id)
             tasks.append(Task((p.name, case.case_id), score_unit,
-                              (case.case_id, manifest, files["harmonized"], files.get("recon"), recs),
-                              in_process=_cached(recs)))
+                              (case.case_id, manifest, files["harmonized"], files.get("recon"), recs, "FU",
+                               calibrated), in_process=_cached(recs)))
             meta[(p.name, case.case_id)] = (letter, p.method)
     rows: list[dict] = []
     seconds: dict[str, list[float]] = {}
@@ -209,7 +217,7 @@ def _cached(records: dict[str, str]) -> bool:
 
 
 def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,
-                unavailable, models, harm, device, work) -> dict[str, Any]:
+                unavailable, models, harm, device, work, calibrated=None) -> dict[str, Any]:
     from harmbench.device import platform_info
     from harmbench.stats import versions
 
@@ -227,11 +235,10 @@ def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timing
         "reference_runs": REFERENCE_RUNS,
         "skipped": skipped,
         "failures": failures,
-        "metrics": {name: {"kind": registry.get_metric(name).kind,
-                           "emits": registry.get_metric(name).directions(),
-                           "policy": registry.get_metric(name).policy(),
-                           "description": registry.get_metric(name).description}
-                    for name in (cfg.metrics or list(registry.metrics()))},
+        "metrics": {name: {"kind": m.kind, "emits": m.directions(), "policy": m.policy(),
+                           "description": m.description, "calibrated": name in (calibrated or {})}
+                    for name in (cfg.metrics or list(registry.metrics()))
+                    for m in (metric_instance(name, (calibrated or {}).get(name)),)},
         "metric_seconds_per_case": metric_seconds,
         "unavailable_metrics": unavailable,
         "harmonized": {f"{k[0]}|{k[1]}": v["files"] for k, v in harm.items()},

@@ -95,11 +95,12 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
 
 
 def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None, records: dict[str, str],
-               session: str = "FU") -> dict:
+               session: str = "FU", params: dict[str, dict[str, Any]] | None = None) -> dict:
     """Score one harmonized image (or the original FU / FU2 when ``image`` is None) against BL.
 
     ``records`` maps each metric name to its own cache record, so adding or changing one metric
     recomputes only that metric. Images are loaded only when an available metric has no record.
+    ``params`` maps a metric name to calibrated constructor parameters (:mod:`harmbench.harness.calibration`).
     Returns ``{"rows": [{"metric", "region", "value"}...], "seconds": {metric: s},
     "unavailable": {metric: reason}, "cached": bool}`` with rows in ``records`` order.
     """
@@ -116,7 +117,7 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
         ctx = _scoring_context(case_id, manifest, image, recon, session)
         for name in todo:
             t0 = time.perf_counter()
-            values = registry.get_metric(name).compute(ctx)
+            values = metric_instance(name, (params or {}).get(name)).compute(ctx)
             rows = [{"metric": v.metric, "region": v.region, "value": float(v.value)} for v in values]
             done[name] = {"rows": rows, "seconds": time.perf_counter() - t0}
             write_json(Path(records[name]), done[name])
@@ -127,6 +128,12 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
             rows += rec["rows"]
             seconds[name] = rec["seconds"]
     return {"rows": rows, "seconds": seconds, "unavailable": unavailable, "cached": not todo}
+
+
+def metric_instance(name: str, params: dict[str, Any] | None = None):
+    """The registered metric ``name``, with calibrated ``params`` applied when given."""
+    metric = registry.get_metric(name)
+    return metric.with_params(**params) if params else metric
 
 
 def _scoring_context(case_id: str, manifest: str, image: str | None, recon: str | None,

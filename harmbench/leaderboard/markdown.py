@@ -15,6 +15,8 @@ from collections.abc import Collection
 
 import pandas as pd
 
+from harmbench.leaderboard.instruments import change_table as instrument_change_table
+from harmbench.leaderboard.instruments import instrument_table
 from harmbench.leaderboard.summary import (BASELINE, CEILING, IDENTITY_RMS_FLOOR, higher_is_better,
                                            meaningful_improvement, min_meaningful, near_identity_runs)
 
@@ -27,7 +29,6 @@ TABLES = {
     "table5-lesion": ("Table 5 analogue: target lesion agreement with BL (automated segmenter)",
                       ["lesion-dice", "lesion-avg-hd", "lesion-hd95", "lesion-hd"]),
 }
-CHANGE_CALLS = ["change-border", "change-size", "change-enhancement", "change-any"]
 REF_LABELS = {BASELINE: "original FU (reference)", CEILING: "FU2, same scanner (ceiling)"}
 IDENTITY_SUFFIX = " (≈ identity)"
 
@@ -212,32 +213,6 @@ def cnr_parts_table(summary: pd.DataFrame, *, near_identity: Collection[str] | N
             "but smooths away noise keeps a large noise shift.\n\n" + "\n".join(lines) + "\n")
 
 
-def change_table(summary: pd.DataFrame, test_set: str) -> str:
-    """Unchanged-call rates (Table 5 reader-study layout) with McNemar P vs original FU."""
-    s = summary[summary["metric"].isin(CHANGE_CALLS)]
-    if s.empty:
-        return "_no change reads_\n"
-    calls = [c for c in CHANGE_CALLS if c in set(s["metric"])]
-    lines = ["| run | " + " | ".join(f"unchanged: {c[len('change-'):]} | P" for c in calls) + " |",
-             "|---|" + "---|---|" * len(calls)]
-    for run in run_order(s):
-        cells = []
-        for c in calls:
-            r = s[(s["run"] == run) & (s["metric"] == c)]
-            if r.empty:
-                cells += ["", ""]
-                continue
-            r = r.iloc[0]
-            unchanged = 1.0 - r["mean"] if not math.isnan(r["mean"]) else float("nan")
-            cells += [f"{100 * unchanged:.0f} % (n={int(r['n'])})", fmt_p(r["p_mcnemar"])]
-        lines.append(f"| {_label(run)} | " + " | ".join(cells) + " |")
-    note = ("On test A every lesion is stable: a 'changed' call is a **false progression**; "
-            "lower change rates are better." if test_set == "A" else
-            "On test B every target lesion really changed: 'changed' calls are **sensitivity** to real "
-            "change; a method that makes lesions look unchanged here is erasing true change.")
-    return "\n".join(lines) + "\n\n" + note + "\n"
-
-
 def headline(summary: pd.DataFrame, test_set: str) -> str:
     """The per-run one-liner used in the terminal summary and README."""
     s = summary[(summary["test_set"] == test_set) & (summary["region"].isin(["", None]))]
@@ -251,7 +226,8 @@ def headline(summary: pd.DataFrame, test_set: str) -> str:
     return "\n".join(f"| {_label(r, ident)} | {p:.2f} | {q:.3f} | {c:.2f} |" for r, p, q, c in parts)
 
 
-def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str) -> dict[str, str]:
+def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str,
+                    results: pd.DataFrame | None = None) -> dict[str, str]:
     """Return {file stem: markdown} for one test set."""
     s = summary[summary["test_set"] == test_set]
     ident = near_identity_runs(summary, test_set)
@@ -271,5 +247,13 @@ def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str) -> dict[
         + cnr_table(s, near_identity=ident) + cnr_parts_table(s, near_identity=ident))
     out[f"table5-change-test{test_set}"] = (
         f"# Automated change read (reader-study surrogate)\n\nDataset `{dataset}`, test set {test_set}. "
-        "Rate of 'unchanged' calls per criterion; P: exact McNemar vs original FU.\n\n" + change_table(s, test_set))
+        "Rate of 'changed' calls against the truth, exact 95 % CIs; P: exact McNemar vs original FU. Thresholds "
+        "calibrated on the train/val same-scanner pairs (runs.json, metric policy).\n\n"
+        + instrument_change_table(s, test_set, lambda r: _label(r, ident)))
+    if results is not None:
+        text, _ = instrument_table(results, test_set)
+        if text:
+            out[f"table6-instruments-test{test_set}"] = (
+                f"# Instrument checks against the ground truth\n\nDataset `{dataset}`, test set {test_set}. "
+                "The lesion segmenter and the change read, measured where the truth is known.\n\n" + text)
     return out

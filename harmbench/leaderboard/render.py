@@ -71,7 +71,7 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
     written = [out / "summary.csv"]
     md_all: dict[str, str] = {}
     for ts in sorted(set(results["test_set"])):
-        for stem, text in render_markdown(summary, ts, dataset).items():
+        for stem, text in render_markdown(summary, ts, dataset, results).items():
             md_all[stem] = text
             written.append(write_text_atomic(out / f"{stem}.md", text))
     if harmonized and manifest:

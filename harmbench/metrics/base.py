@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -70,6 +71,8 @@ class Metric(abc.ABC):
     higher_is_better: ClassVar[bool | None] = None
     description: ClassVar[str] = ""
     emits: ClassVar[dict[str, bool | None]] = {}
+    #: True if :meth:`calibrate` learns parameters from train/val cases with ground truth
+    calibrates: ClassVar[bool] = False
 
     def directions(self) -> dict[str, bool | None]:
         """Emitted metric name -> higher_is_better (``{name: higher_is_better}`` by default)."""
@@ -85,6 +88,23 @@ class Metric(abc.ABC):
         params = {k: v for k, v in vars(self).items() if not k.startswith("_")}
         return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "emits": sorted(self.directions()),
                 **params}
+
+    def get_params(self) -> dict[str, object]:
+        """The constructor parameters (public instance attributes)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def with_params(self, **params: object) -> Metric:
+        """A new instance with ``params`` replacing this one's constructor parameters."""
+        return type(self)(**{**self.get_params(), **params})
+
+    def calibrate(self, contexts: Iterable[ScoringContext]) -> dict[str, object]:
+        """Parameters learned from same-scanner train/val pairs with ground truth (``{}`` = none).
+
+        Called by the harness only when ``calibrates`` is True, with one context per train/val
+        case (``fu`` = the same-scanner FU2, ``change`` = its true lesion change). Never sees a
+        test case. The returned parameters become part of the metric's policy.
+        """
+        return {}
 
     def available(self) -> str | None:
         """None if the metric can run here, else a one-line reason (e.g. missing weights)."""

@@ -3,102 +3,193 @@
 From the BL and FU target-lesion segmentations (the fixed segmenter of
 :mod:`harmbench.metrics.lesion_seg`, or manifest masks) three objective measurements are taken:
 
-* relative volume change ΔV/V = (V_FU − V_BL) / V_BL (volumes in mm³ from the voxel spacing);
-* enhancement change ΔC = C_FU / C_BL − 1 of the lesion-to-WM contrast C = E − 1 = (L − W) / W,
-  where E is the enhancement ratio of :class:`~harmbench.metrics.lesion_seg.LesionSegmentation`
-  (median intensity of the enhancing lesion voxels L over the local WM median W). The contrast,
-  not the ratio, is used because it is what a reader perceives: a lesion/WM ratio going from
-  1.30 to 1.39 is a 30 % stronger enhancement but only a 7 % larger ratio;
+* relative volume change ΔV/V = (V_FU − V_BL) / V_BL (volumes in mm³, fine-grid estimates);
+* enhancement change ΔC = C_FU / C_BL − 1 of the lesion-to-WM contrast C = E − 1 = (L − W) / W
+  (E: enhancement ratio of :class:`~harmbench.metrics.lesion_seg.LesionSegmentation`);
 * boundary displacement = average Hausdorff distance (mm) between the two masks.
 
-Calls (1 = "changed", 0 = "unchanged"):
+Calls (1 = "changed", 0 = "unchanged"): ``change-size`` |ΔV/V| > ``size_threshold``;
+``change-enhancement`` |ΔC| > ``enhancement_threshold``; ``change-border`` shift > ``border_mm``;
+``change-any`` any of the three. ``change-kept`` (cases with a known non-zero true change only):
+the size call fired *and* in the direction of the true change.
 
-* ``change-size``: |ΔV/V| > ``size_threshold`` (0.20) **and** |V_FU − V_BL| exceeds the
-  resolution floor, a shell of ``shell_voxels`` (0.5) voxel thickness over the BL lesion surface
-  (|∂BL| · shell_voxels · voxel volume) — smaller changes are partial-volume noise;
-* ``change-enhancement``: |ΔC| > ``enhancement_threshold`` (0.30);
-* ``change-border``: average HD > ``border_mm`` (1.5 mm);
-* ``change-any``: any of the three.
+**Calibration** (:meth:`ChangeRead.calibrate`): the harness measures same-scanner pairs (BL vs
+FU2, which carries the true change) of the *train and val* cases, never the test cases, and sets
+the thresholds from them: the size threshold minimises false calls on stable plus misses on
+changed pairs (middle of the best interval); the enhancement and border thresholds sit just above
+the largest value seen on a stable pair. The thresholds and the pairs' counts are part of the
+metric's policy (cache key, runs.json).
 
-Empty masks: no BL lesion (no seed or empty BL segmentation) -> every value NaN. A lesion found on
-BL but not on FU (vanished or no longer enhancing) -> ΔV/V = −1 and all four calls 1. An
-undefined enhancement ratio (no WM reference) makes ``change-enhancement`` NaN; ``change-any``
-then uses the other two calls.
+**Instrument values** (checks against the ground truth, used by the leaderboards' instrument
+table): ``lesion-volume-error-bl`` = V_BL,measured / V_BL,true − 1 and ``lesion-volume-error`` the
+same for the scored image against its session's true mask (``ctx.lesion_fu``);
+``lesion-truth-dice`` = Dice(segmentation of the scored image, its true mask);
+``lesion-volume-change-error`` = measured − true ΔV/V (``ctx.change``).
+
+Empty masks: no BL lesion → every value NaN. A lesion found on BL but not on FU → ΔV/V = −1 and
+all calls 1. An undefined enhancement (no WM reference) makes ``change-enhancement`` NaN;
+``change-any`` then uses the other two calls.
 """
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lesion import lesion_pair
 from harmbench.metrics.lesion_seg import LesionSegmenter
-from harmbench.metrics.surface import surface, surface_scores
+from harmbench.metrics.surface import dice, surface_scores
 
-CALLS = ("change-size", "change-enhancement", "change-border", "change-any")
+CALLS = ("change-size", "change-enhancement", "change-border", "change-any", "change-kept")
 MEASURES = ("lesion-volume-change", "lesion-enhancement-change", "lesion-border-shift")
+INSTRUMENT = ("lesion-volume-error-bl", "lesion-volume-error", "lesion-truth-dice", "lesion-volume-change-error")
+#: true |ΔV/V| below which a calibration pair counts as stable, and above which as changed
+STABLE_BELOW, CHANGED_ABOVE = 0.05, 0.15
 
 
 class ChangeRead(Metric):
-    """Thresholded change calls on the target lesion, BL vs scored FU.
-
-    Emits per case the 0/1 calls ``change-size``, ``change-enhancement``, ``change-border``,
-    ``change-any`` and the measurements ``lesion-volume-change`` (ΔV/V, signed),
-    ``lesion-enhancement-change`` (ΔC, signed) and ``lesion-border-shift`` (average HD, mm).
-    On stable lesions (test-A) the mean of a call is its false-progression rate; on changed lesions
-    (test-B, ``ctx.change`` ≠ 0) the mean of ``change-size`` is the sensitivity to real change.
+    """Thresholded change calls on the target lesion, BL vs scored FU (module docstring).
 
     Args:
-        size_threshold: |ΔV/V| above which size is called changed.
-        shell_voxels: thickness (voxels) of the BL-surface shell used as the volume floor.
-        enhancement_threshold: |ΔC| above which enhancement is called changed.
-        border_mm: average Hausdorff distance (mm) above which the border is called changed.
+        size_threshold: |ΔV/V| above which size is called changed (calibrated per dataset).
+        enhancement_threshold: |ΔC| above which enhancement is called changed (calibrated).
+        border_mm: average Hausdorff distance (mm) above which the border is called changed
+            (calibrated).
         source: ``"auto"`` (fixed segmenter) or ``"manifest"`` (manifest lesion masks).
-        level, margin_mm: segmenter parameters.
+        margin_mm: segmenter ROI margin.
+        calibration: summary of the calibration that set the thresholds ({} = defaults).
     """
 
     name = "change-read"
     kind = "change"
     higher_is_better = None
     description = "automated change read (size / enhancement / border) of the target lesion"
-    emits: ClassVar[dict[str, bool | None]] = {**{c: None for c in CALLS}, **{m: None for m in MEASURES}}
+    calibrates = True
+    emits: ClassVar[dict[str, bool | None]] = {
+        **{c: None for c in CALLS}, **{m: None for m in MEASURES},
+        "lesion-volume-error-bl": None, "lesion-volume-error": None, "lesion-truth-dice": True,
+        "lesion-volume-change-error": None}
 
-    def __init__(self, *, size_threshold: float = 0.20, shell_voxels: float = 0.5,
-                 enhancement_threshold: float = 0.30, border_mm: float = 1.5, source: str = "auto",
-                 level: float = 0.5, margin_mm: float = 10.0) -> None:
+    def __init__(self, *, size_threshold: float = 0.15, enhancement_threshold: float = 0.30,
+                 border_mm: float = 1.5, source: str = "auto", margin_mm: float = 10.0,
+                 calibration: dict[str, Any] | None = None) -> None:
         self.size_threshold = size_threshold
-        self.shell_voxels = shell_voxels
         self.enhancement_threshold = enhancement_threshold
         self.border_mm = border_mm
         self.source = source
-        self.level = level
         self.margin_mm = margin_mm
+        self.calibration = dict(calibration or {})
+
+    def policy(self) -> dict[str, object]:
+        return {**super().policy(), "segmenter": self._segmenter().policy()}
+
+    def _segmenter(self) -> LesionSegmenter:
+        return LesionSegmenter(margin_mm=self.margin_mm)
+
+    def measure(self, ctx: ScoringContext) -> dict[str, float]:
+        """The measurements and instrument values of one case (no calls)."""
+        bl, fu = lesion_pair(ctx, self._segmenter(), self.source)
+        nan = math.nan
+        out = dict.fromkeys(MEASURES + INSTRUMENT, nan)
+        voxel = float(np.prod(ctx.bl.spacing))
+        if ctx.lesion_bl is not None and np.any(ctx.lesion_bl):
+            out["lesion-volume-error-bl"] = bl.volume_mm3 / (float(np.sum(ctx.lesion_bl)) * voxel) - 1.0
+        if ctx.lesion_fu is not None and np.any(ctx.lesion_fu):
+            out["lesion-volume-error"] = fu.volume_mm3 / (float(np.sum(ctx.lesion_fu)) * voxel) - 1.0
+            out["lesion-truth-dice"] = dice(fu.mask, np.asarray(ctx.lesion_fu, bool))
+        if bl.empty or not bl.volume_mm3 > 0:
+            return out
+        if fu.empty:
+            out["lesion-volume-change"] = -1.0
+        else:
+            out["lesion-volume-change"] = fu.volume_mm3 / bl.volume_mm3 - 1.0
+            c_bl, c_fu = bl.enhancement - 1.0, fu.enhancement - 1.0
+            out["lesion-enhancement-change"] = c_fu / c_bl - 1.0 if c_bl > 0 else nan
+            out["lesion-border-shift"] = surface_scores(bl.mask, fu.mask, ctx.bl.spacing).avg_hd
+        if ctx.change is not None:
+            out["lesion-volume-change-error"] = out["lesion-volume-change"] - float(ctx.change)
+        return out
+
+    def calls(self, m: dict[str, float], change: float | None) -> dict[str, float]:
+        """0/1 calls (NaN where undefined) from the measurements of :meth:`measure`."""
+        dv = m["lesion-volume-change"]
+        if not np.isfinite(dv):
+            return dict.fromkeys(CALLS, math.nan)
+        if dv == -1.0 and not np.isfinite(m["lesion-border-shift"]):   # lesion gone on FU
+            out = dict.fromkeys(CALLS[:4], 1.0)
+        else:
+            de, shift = m["lesion-enhancement-change"], m["lesion-border-shift"]
+            size = float(abs(dv) > self.size_threshold)
+            enh = float(abs(de) > self.enhancement_threshold) if np.isfinite(de) else math.nan
+            border = float(shift > self.border_mm) if np.isfinite(shift) else math.nan
+            out = {"change-size": size, "change-enhancement": enh, "change-border": border,
+                   "change-any": float(size == 1.0 or enh == 1.0 or border == 1.0)}
+        if change is None or abs(change) < STABLE_BELOW:
+            out["change-kept"] = math.nan
+        else:
+            out["change-kept"] = float(out["change-size"] == 1.0 and np.sign(dv) == np.sign(change))
+        return out
 
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
-        bl, fu = lesion_pair(ctx, LesionSegmenter(level=self.level, margin_mm=self.margin_mm), self.source)
-        if bl.empty:
-            return [MetricValue(n, "", math.nan) for n in CALLS + MEASURES]
-        if fu.empty:
-            vals = dict.fromkeys(CALLS, 1.0)
-            vals.update({"lesion-volume-change": -1.0, "lesion-enhancement-change": math.nan,
-                         "lesion-border-shift": math.nan})
-            return [MetricValue(n, "", vals[n]) for n in CALLS + MEASURES]
-        voxel = float(np.prod(ctx.bl.spacing))
-        v_bl, v_fu = bl.mask.sum() * voxel, fu.mask.sum() * voxel
-        dv = float((v_fu - v_bl) / v_bl)
-        floor = self.shell_voxels * int(surface(bl.mask).sum()) * voxel
-        c_bl, c_fu = bl.enhancement - 1.0, fu.enhancement - 1.0
-        de = c_fu / c_bl - 1.0 if c_bl > 0 else math.nan
-        shift = surface_scores(bl.mask, fu.mask, ctx.bl.spacing).avg_hd
-        size = float(abs(dv) > self.size_threshold and abs(v_fu - v_bl) > floor)
-        enh = float(abs(de) > self.enhancement_threshold) if np.isfinite(de) else math.nan
-        border = float(shift > self.border_mm)
-        calls = {"change-size": size, "change-enhancement": enh, "change-border": border,
-                 "change-any": float(size == 1.0 or enh == 1.0 or border == 1.0)}
-        out = [MetricValue(n, "", float(calls[n])) for n in CALLS]
-        out += [MetricValue("lesion-volume-change", "", dv), MetricValue("lesion-enhancement-change", "", float(de)),
-                MetricValue("lesion-border-shift", "", float(shift))]
-        return out
+        m = self.measure(ctx)
+        c = self.calls(m, ctx.change)
+        return [MetricValue(n, "", float(c[n])) for n in CALLS] + \
+               [MetricValue(n, "", float(m[n])) for n in MEASURES + INSTRUMENT]
+
+    def calibrate(self, contexts: Iterable[ScoringContext]) -> dict[str, Any]:
+        """Thresholds from same-scanner pairs with known change (train/val BL vs FU2).
+
+        Returns the constructor parameters to use (``{}`` when there are too few pairs: at least
+        3 stable ones are needed).
+        """
+        stable: list[dict[str, float]] = []
+        changed: list[tuple[float, dict[str, float]]] = []
+        for ctx in contexts:
+            if ctx.change is None:
+                continue
+            m = self.measure(ctx)
+            if abs(ctx.change) < STABLE_BELOW:
+                stable.append(m)
+            elif abs(ctx.change) > CHANGED_ABOVE:
+                changed.append((float(ctx.change), m))
+        if len(stable) < 3:
+            return {}
+        size = _size_threshold([abs(m["lesion-volume-change"]) for m in stable],
+                               [(c, m["lesion-volume-change"]) for c, m in changed])
+        enh = _above_max([abs(m["lesion-enhancement-change"]) for m in stable], step=0.05,
+                         floor=0.10)
+        border = _above_max([m["lesion-border-shift"] for m in stable], step=0.1, floor=0.5)
+        return {"size_threshold": size, "enhancement_threshold": enh, "border_mm": border,
+                "calibration": {"pairs": "train+val BL vs FU2 (same scanner)", "stable": len(stable),
+                                "changed": len(changed)}}
+
+
+def _above_max(values: list[float], *, step: float, floor: float) -> float:
+    """Smallest multiple of ``step`` above every finite value (at least ``floor``)."""
+    v = [x for x in values if np.isfinite(x)]
+    top = max(v) if v else 0.0
+    return round(max(floor, step * (math.floor(top / step) + 1)), 6)
+
+
+def _size_threshold(stable: list[float], changed: list[tuple[float, float]]) -> float:
+    """Threshold on |ΔV/V| with the fewest false calls (stable) plus misses (changed, wrong sign
+    counts as a miss); the middle of the best interval on a 0.005 grid within [0.05, 0.5]."""
+    grid = np.round(np.arange(0.05, 0.5001, 0.005), 4)
+    errors = []
+    for t in grid:
+        false = sum(1 for s in stable if np.isfinite(s) and s > t)
+        miss = sum(1 for c, dv in changed if not (np.isfinite(dv) and abs(dv) > t and np.sign(dv) == np.sign(c)))
+        errors.append(false + miss)
+    errors = np.asarray(errors)
+    best = np.flatnonzero(errors == errors.min())
+    # the first run of consecutive best thresholds; its middle
+    run = [best[0]]
+    for i in best[1:]:
+        if i != run[-1] + 1:
+            break
+        run.append(i)
+    return float(grid[run[len(run) // 2]])

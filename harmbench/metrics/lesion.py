@@ -51,7 +51,7 @@ class LesionOverlap(Metric):
     Args:
         source: ``"auto"`` (segment BL and FU with the fixed segmenter) or ``"manifest"`` (use
             the lesion masks of the manifest as they are).
-        level, margin_mm: segmenter parameters (:class:`LesionSegmenter`).
+        margin_mm: segmenter ROI margin (:class:`LesionSegmenter`).
     """
 
     name = "lesion"
@@ -60,13 +60,15 @@ class LesionOverlap(Metric):
     description = "target-lesion Dice and Hausdorff (max, 95th pct, average; mm) BL vs FU"
     emits: ClassVar[dict[str, bool | None]] = {"lesion-dice": True, "lesion-hd": False, "lesion-hd95": False, "lesion-avg-hd": False}
 
-    def __init__(self, *, source: str = "auto", level: float = 0.5, margin_mm: float = 10.0) -> None:
+    def __init__(self, *, source: str = "auto", margin_mm: float = 10.0) -> None:
         self.source = source
-        self.level = level
         self.margin_mm = margin_mm
 
+    def policy(self) -> dict[str, object]:
+        return {**super().policy(), "segmenter": LesionSegmenter(margin_mm=self.margin_mm).policy()}
+
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
-        seg = LesionSegmenter(level=self.level, margin_mm=self.margin_mm)
+        seg = LesionSegmenter(margin_mm=self.margin_mm)
         bl, fu = lesion_pair(ctx, seg, self.source)
         names = ("lesion-dice", "lesion-hd", "lesion-hd95", "lesion-avg-hd")
         if bl.empty:

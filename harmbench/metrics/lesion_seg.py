@@ -1,25 +1,40 @@
 """The fixed automated target-lesion segmenter used by the lesion and change-read metrics.
 
-Algorithm (applied the same way to BL and to every FU being scored; all intensities prepared):
+Algorithm (version 2; applied the same way to BL and to every FU being scored, each image with
+its own references; all intensities prepared):
 
-1. **Seed and ROI.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``).
-   The ROI is the seed's bounding box grown by ``max(margin_mm, 0.5 × largest seed extent)`` mm
-   per axis, so a lesion that doubles in diameter still fits.
-2. **References.** ``W`` = median intensity of white matter (labels 2/41) within ``wm_margin_mm``
-   (20 mm) of the seed's bounding box, outside the seed grown by 2 voxels (fallback without labels:
-   median of that shell). Local, so it follows the bias field; wide and a median, so hypointense
-   oedema around the lesion does not drag it down. ``L`` = 90th
-   percentile inside the seed (robust to ring enhancement and partial shrinkage).
-3. **Threshold relative to WM.** Half-maximum ratio ``r = 1 + level · (L / W − 1)``
-   (``level`` = 0.5), threshold ``T = r · W_image``. ``threshold="own"`` (default): each image uses
-   its own L and W, so the mask follows the lesion's extent. ``threshold="bl"``: the BL ratio is
-   applied to every image, so stronger FU contrast yields a larger lesion (reader-like). See
-   docs/metrics.md for the calibration that chose the default.
-4. **Region.** Voxels in the ROI above T; the 26-connected components that overlap the seed are
-   kept and 3-D holes are filled (necrotic cores count as lesion).
+1. **Seed and ROI.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``); it
+   only *localises* the lesion. The ROI is the seed's bounding box grown by
+   ``max(margin_mm, 0.5 × largest seed extent)`` mm per axis.
+2. **Finer grid.** The ROI is resampled ``upsample``-fold per axis (trilinear), so the threshold
+   crossing of a blurred edge is placed to a fraction of a voxel; a 10 mm lesion at 2 mm voxels
+   has most of its voxels on the boundary, where whole-voxel counting errs by tens of per cent.
+3. **Half maximum against the lesion's own surroundings.** Plateau ``P`` = ``percentile``
+   (85th) of the image inside the seed; background ``B`` = median of a shell 2–6 mm outside the
+   current segmentation (the tissue the lesion borders: mostly vasogenic oedema, which is darker
+   than white matter); threshold ``T = (B + P) / 2``, the crossing of a symmetric blurred edge.
+   Three iterations (segmentation → shell → B → T). A white-matter reference (as in version 1)
+   put T far above the half maximum wherever oedema surrounds the lesion and measured 11 mm
+   lesions at a quarter of their volume.
+4. **Region.** Voxels above T inside the *allowed zone* (the seed grown by
+   ``grow_mm + grow_fraction × r_eq`` mm, r_eq the seed's equivalent-sphere radius; room for the
+   ±60 % volume changes of the cohorts and residual misregistration), 26-connected to the seed;
+   holes are filled in 3-D and slice by slice along each axis (necrotic cores of ring-enhancing
+   lesions count as lesion, also where blur opens the ring). The zone bounds the region where a
+   lesion is barely brighter than the white matter it touches (no visible border there).
+5. **Outputs.** Volume (mm³) from the fine grid; the mask on the image grid (fine mask
+   block-averaged, ≥ 0.5) for Dice and surface distances; ``enhancement`` = median of the
+   enhancing voxels (mask ∩ image > T) over the local white-matter median ``W`` (labels 2/41
+   within ``wm_margin_mm`` of the seed; the contrast a reader perceives).
 
-An image whose lesion is not brighter than its WM (``L ≤ W``) gives an empty mask. Empty masks
-are handled by the metrics (NaN, see docs/metrics.md).
+Accuracy on synth-quick ground truth (54 cases, docs/metrics.md): median |BL volume error| 6.7 %
+(version 1: 25 %+ with losses of whole lesions); its weak spot is lesions whose enhancing tissue
+is no brighter than the surrounding white matter. The leaderboard's instrument table measures
+it on every dataset with lesion masks.
+
+An image whose plateau does not exceed the background shell's median by ``min_contrast`` robust
+SDs (an erased lesion), or with no voxel above T connected to the seed, gives an empty mask
+(volume 0).
 """
 
 from __future__ import annotations
@@ -31,8 +46,8 @@ import numpy as np
 from scipy import ndimage
 
 WM_LABELS = (2, 41)
-MIN_OWN_CONTRAST = 0.25
 _FULL = ndimage.generate_binary_structure(3, 3)
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -40,17 +55,19 @@ class LesionSegmentation:
     """A segmented target lesion and the measurements taken on the way.
 
     Attributes:
-        mask: boolean lesion mask on the full grid.
-        wm: local white-matter reference intensity W.
+        mask: boolean lesion mask on the image grid.
+        wm: local white-matter reference intensity W (NaN if unknown).
         threshold: intensity threshold T used (NaN when the mask was supplied).
         enhancement: lesion-to-WM enhancement ratio = median intensity of the enhancing voxels
             (mask ∩ image > T; whole mask when supplied) / W. NaN if the mask is empty.
+        volume_mm3: lesion volume in mm³ (from the fine grid; the mask's volume when supplied).
     """
 
     mask: np.ndarray
     wm: float
     threshold: float
     enhancement: float
+    volume_mm3: float = math.nan
 
     @property
     def empty(self) -> bool:
@@ -69,118 +86,172 @@ def roi_box(seed: np.ndarray, spacing: tuple[float, float, float], margin_mm: fl
     return tuple(box)
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """3-D hole filling, then 2-D hole filling of every slice along each axis (union)."""
+    out = ndimage.binary_fill_holes(mask)
+    for axis in range(mask.ndim):
+        moved = np.moveaxis(out, axis, 0)
+        filled = np.stack([ndimage.binary_fill_holes(s) for s in moved])
+        out = out | np.moveaxis(filled, 0, axis)
+    return out
+
+
+def _zoom(a: np.ndarray, k: int, order: int) -> np.ndarray:
+    if k == 1:
+        return a
+    return ndimage.zoom(a, k, order=order, mode="nearest", grid_mode=True)
+
+
 class LesionSegmenter:
-    """Seeded, WM-relative threshold segmenter (see module docstring).
+    """Seeded half-maximum segmenter on a finer grid (see module docstring).
 
     Args:
-        level: fraction of the BL lesion-to-WM contrast at which the threshold sits (0.5 =
-            half maximum).
         margin_mm: minimum ROI margin around the seed, mm.
-        wm_labels: FreeSurfer labels used as the WM reference.
-        percentile: percentile of seed intensities used as the lesion reference L.
-        wm_margin_mm: margin around the seed box within which the WM reference is measured.
+        percentile: percentile of seed intensities used as the lesion plateau P.
+        upsample: fine-grid factor per axis.
+        shell_mm: (inner, outer) distance (mm) of the background shell outside the segmentation.
+        grow_mm, grow_fraction: the allowed zone is the seed grown by
+            ``grow_mm + grow_fraction × r_eq`` mm.
+        iterations: segmentation → background → threshold iterations.
+        min_contrast: the plateau must exceed the background by this many robust SDs (MAD) of
+            the background shell, else the lesion is not visible and the mask is empty.
+        pv_band_mm: width of the partial-volume correction bands (0 = off; :meth:`_pv_correction`).
+        wm_labels: FreeSurfer labels used as the WM reference of the enhancement ratio.
+        wm_margin_mm: margin around the seed box within which W is measured.
     """
 
-    def __init__(self, *, level: float = 0.5, margin_mm: float = 10.0, wm_labels: tuple[int, ...] = WM_LABELS,
-                 percentile: float = 90.0, wm_margin_mm: float = 20.0, threshold: str = "own") -> None:
-        if threshold not in ("own", "bl"):
-            raise ValueError(f"threshold must be 'own' or 'bl'; got {threshold!r}")
-        self.threshold = threshold
-        self.level = level
+    def __init__(self, *, margin_mm: float = 10.0, percentile: float = 85.0, upsample: int = 2,
+                 shell_mm: tuple[float, float] = (2.0, 6.0), grow_mm: float = 2.0, grow_fraction: float = 0.2,
+                 iterations: int = 3, min_contrast: float = 1.0, pv_band_mm: float = 0.0, wm_labels: tuple[int, ...] = WM_LABELS,
+                 wm_margin_mm: float = 20.0) -> None:
+        if upsample < 1:
+            raise ValueError(f"upsample must be >= 1; got {upsample}")
         self.margin_mm = margin_mm
-        self.wm_labels = tuple(wm_labels)
         self.percentile = percentile
+        self.upsample = int(upsample)
+        self.shell_mm = tuple(shell_mm)
+        self.grow_mm = grow_mm
+        self.grow_fraction = grow_fraction
+        self.iterations = int(iterations)
+        self.pv_band_mm = float(pv_band_mm)
+        self.min_contrast = float(min_contrast)
+        self.wm_labels = tuple(wm_labels)
         self.wm_margin_mm = wm_margin_mm
 
-    def _refs(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
-              spacing: tuple[float, float, float]) -> tuple[float, float]:
-        """(W, L): WM median around the seed and the seed's ``percentile`` intensity."""
+    def policy(self) -> dict[str, object]:
+        """The parameters that define the segmentation (part of the metrics' cache keys)."""
+        return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+    def _pv_correction(self, fine: np.ndarray, mask: np.ndarray, background: float, plateau: float,
+                       spacing: list[float]) -> float:
+        """Partial-volume correction (fine voxels) of a thresholded mask at its outer boundary.
+
+        Lesion fraction f = (I − B) / (P − B) (clipped to [−0.5, 1.5] against outliers); adds f of
+        the voxels within ``pv_band_mm`` outside the mask and subtracts 1 − f of those within
+        ``pv_band_mm`` inside it. Blur preserves the integral of f across an edge, so this removes
+        the inward shift of a half-maximum surface on a curved (small) lesion. Inner voxels of
+        a filled necrotic core are outside both bands when the band is thinner than the ring.
+        """
+        if not plateau > background:
+            return 0.0
+        f = np.clip((fine - background) / (plateau - background), -0.5, 1.5)
+        outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
+        inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+        band_out = (outside > 0) & (outside <= self.pv_band_mm)
+        band_in = mask & (inside <= self.pv_band_mm)
+        return float(f[band_out].sum() - (1.0 - f[band_in]).sum())
+
+    def wm_reference(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
+                     spacing: tuple[float, float, float]) -> float:
+        """Median WM intensity near the seed, outside the seed grown by 2 voxels (NaN if none)."""
         box = roi_box(seed, spacing, max(self.margin_mm, self.wm_margin_mm))
         img, sd = image[box], seed[box]
         shell = ~ndimage.binary_dilation(sd, iterations=2)
         wm = shell & np.isin(labels[box], self.wm_labels) if labels is not None else shell
         if int(wm.sum()) < 20:
             wm = shell
-        w = float(np.median(img[wm])) if wm.any() else math.nan
-        lesion = float(np.percentile(img[sd], self.percentile))
-        return w, lesion
-
-    def ratio(self, bl: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
-              labels: np.ndarray | None) -> float:
-        """Threshold ratio r = 1 + level · (L/W − 1) measured on the BL image (NaN if undefined)."""
-        if not seed.any():
-            return math.nan
-        w, lesion = self._refs(bl, seed, labels, spacing)
-        if not (w > 0) or not (lesion > w):
-            return math.nan
-        return 1.0 + self.level * (lesion / w - 1.0)
+        return float(np.median(img[wm])) if wm.any() else math.nan
 
     def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
-                labels: np.ndarray | None, *, ratio: float) -> LesionSegmentation:
-        """Segment the target lesion of ``image`` around ``seed`` with threshold ``ratio · W``.
+                labels: np.ndarray | None = None) -> LesionSegmentation:
+        """Segment the target lesion of ``image`` around ``seed``.
 
         Args:
             image: (I, J, K) prepared intensities.
-            seed: (I, J, K) boolean BL target-lesion mask (ground truth).
+            seed: (I, J, K) boolean BL target-lesion mask (ground truth; localisation only).
             spacing: voxel size in mm along the array axes.
-            labels: FreeSurfer label map on the same grid, or None.
-            ratio: threshold ratio from :meth:`ratio` on the BL image.
+            labels: FreeSurfer label map on the same grid (WM reference), or None.
         """
         empty = np.zeros(image.shape, bool)
-        if not seed.any() or not np.isfinite(ratio):
-            return LesionSegmentation(empty, math.nan, math.nan, math.nan)
-        w, _ = self._refs(image, seed, labels, spacing)
-        if not (w > 0):
-            return LesionSegmentation(empty, w, math.nan, math.nan)
+        seed = np.asarray(seed, bool)
+        if not seed.any():
+            return LesionSegmentation(empty, math.nan, math.nan, math.nan, math.nan)
+        k = self.upsample
         box = roi_box(seed, spacing, self.margin_mm)
-        thr = ratio * w
-        img = image[box]
-        above = img > thr
-        comp, n = ndimage.label(above, structure=_FULL)
-        hit = np.unique(comp[seed[box] & above])
-        hit = hit[hit > 0]
-        if n == 0 or hit.size == 0:
-            return LesionSegmentation(empty, w, thr, math.nan)
-        region = ndimage.binary_fill_holes(np.isin(comp, hit))
-        mask = empty
-        mask[box] = region
-        enh = float(np.median(img[region & above])) / w
-        return LesionSegmentation(mask, w, thr, enh)
+        img = np.asarray(image[box], np.float64)
+        sd = seed[box]
+        fine = _zoom(img, k, 1)
+        fseed = _zoom(sd.astype(np.float32), k, 0) > 0.5
+        fine_spacing = [s / k for s in spacing]
+        voxel = float(np.prod(spacing))
+        plateau = float(np.percentile(img[sd], self.percentile))
+        r_eq = (3.0 * float(sd.sum()) * voxel / (4.0 * math.pi)) ** (1.0 / 3.0)
+        allowed = ndimage.distance_transform_edt(~fseed, sampling=fine_spacing) <= (
+            self.grow_mm + self.grow_fraction * r_eq)
+        mask, thr = fseed, math.nan
+        for _ in range(self.iterations):
+            dist = ndimage.distance_transform_edt(~mask, sampling=fine_spacing)
+            shell = (dist > self.shell_mm[0]) & (dist <= self.shell_mm[1])
+            if not shell.any():
+                break
+            ring = fine[shell]
+            background = float(np.median(ring))
+            spread = 1.4826 * float(np.median(np.abs(ring - background)))
+            if plateau - background <= self.min_contrast * spread:   # no lesion stands out here
+                mask = np.zeros_like(fseed)
+                break
+            thr = 0.5 * (background + plateau)
+            above = (fine > thr) & allowed
+            comp, n = ndimage.label(above, structure=_FULL)
+            hit = np.unique(comp[fseed & above])
+            hit = hit[hit > 0]
+            if n == 0 or hit.size == 0:
+                mask = np.zeros_like(fseed)
+                break
+            mask = fill_holes(np.isin(comp, hit))
+        w = self.wm_reference(image, seed, labels, spacing)
+        if not mask.any():
+            return LesionSegmentation(empty, w, thr, math.nan, 0.0)
+        volume = float(mask.sum()) * voxel / k**3
+        if self.pv_band_mm > 0 and np.isfinite(thr):
+            volume += self._pv_correction(fine, mask, background, plateau, fine_spacing) * voxel / k**3
+        coarse = mask if k == 1 else mask.reshape(img.shape[0], k, img.shape[1], k, img.shape[2], k).mean(
+            axis=(1, 3, 5)) >= 0.5
+        out = empty.copy()
+        out[box] = coarse
+        enhancing = fine[mask & (fine > thr)]
+        enh = float(np.median(enhancing)) / w if enhancing.size and w > 0 else math.nan
+        return LesionSegmentation(out, w, thr, enh, volume)
 
     def measure(self, image: np.ndarray, mask: np.ndarray, seed: np.ndarray,
                 spacing: tuple[float, float, float], labels: np.ndarray | None) -> LesionSegmentation:
-        """Wrap a supplied mask (``source="manifest"``) with its W and enhancement ratio."""
+        """Wrap a supplied mask (``source="manifest"``) with its W, enhancement ratio and volume."""
         mask = np.asarray(mask, bool)
+        volume = float(mask.sum()) * float(np.prod(spacing))
         ref = seed if seed.any() else mask
         if not ref.any():
-            return LesionSegmentation(mask, math.nan, math.nan, math.nan)
-        w, _ = self._refs(image, ref, labels, spacing)
+            return LesionSegmentation(mask, math.nan, math.nan, math.nan, volume)
+        w = self.wm_reference(image, ref, labels, spacing)
         enh = float(np.median(image[mask])) / w if mask.any() and w > 0 else math.nan
-        return LesionSegmentation(mask, w, math.nan, enh)
+        return LesionSegmentation(mask, w, math.nan, enh, volume)
 
 
 def segment_pair(segmenter: LesionSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
                  labels_fu: np.ndarray | None) -> tuple[LesionSegmentation, LesionSegmentation]:
-    """Segment the target lesion on BL and FU.
-
-    ``segmenter.threshold == "own"``: each image gets its own half-maximum ratio (its own lesion
-    and WM references inside the seed), so the segmentation follows the lesion's extent rather
-    than its contrast. ``"bl"``: the BL ratio is applied to FU too, so a FU with stronger
-    lesion-to-WM contrast segments larger (the contrast effect readers see).
-    """
+    """Segment the target lesion on BL and on FU, each with its own plateau and background."""
     if seed is None:
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
-    r = segmenter.ratio(bl, seed, spacing, labels_bl)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
-    r_fu = r
-    if segmenter.threshold == "own":
-        own = segmenter.ratio(fu, seed, spacing, lab_fu)
-        # A lesion that lost (nearly) all enhancement has no half maximum of its own: a ratio near 1
-        # would flood the WM. Below a quarter of BL's contrast the BL ratio is used, so an erased
-        # lesion segments empty instead of huge.
-        if np.isfinite(own) and np.isfinite(r) and (own - 1.0) >= MIN_OWN_CONTRAST * (r - 1.0):
-            r_fu = own
-    return (segmenter.segment(bl, seed, spacing, labels_bl, ratio=r),
-            segmenter.segment(fu, seed, spacing, lab_fu, ratio=r_fu))
+    return segmenter.segment(bl, seed, spacing, labels_bl), segmenter.segment(fu, seed, spacing, lab_fu)

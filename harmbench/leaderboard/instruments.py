@@ -1,0 +1,168 @@
+"""Instrument checks against ground truth, and the change-read table scored against the truth.
+
+The lesion and change-read numbers of a leaderboard are only as good as the automated segmenter
+behind them, so every leaderboard whose dataset has lesion masks carries an **instrument
+table** (``table6-instruments-test{A,B}.md``): the segmenter's accuracy against the true masks
+on BL, on the same-scanner FU2 and on the original FU (volume error, Dice with the true mask,
+error of the measured ΔV/V against the true change) and the change read's false-call rate on
+same-scanner stable pairs (test A's FU2) and its sensitivity on same-scanner changed pairs (test
+B's FU2), with exact (Clopper–Pearson) 95 % CIs. Each has a stated accuracy check
+(:data:`CHECKS`); a failed check is printed under the table and in the terminal summary, and the
+metrics it feeds are flagged there, never silently reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from harmbench.leaderboard.summary import BASELINE, CEILING
+
+#: accuracy checks of the instruments (docs/metrics.md "Instrument checks")
+CHECKS = {
+    "volume": 0.15,        # |BL volume error| per lesion
+    "stable_dv": 0.10,     # |measured ΔV/V| on same-scanner stable pairs (test A FU2)
+    "changed_dv": 0.10,    # |measured − true ΔV/V| on same-scanner changed pairs (test B FU2)
+    "false_calls": 0.10,   # change-any false-call rate on same-scanner stable pairs
+    "sensitivity": 7 / 8,  # change-kept rate on same-scanner changed pairs
+}
+FEEDS = "lesion-dice/HD, lesion-volume-change, change calls"
+
+
+def binom_ci(k: int, n: int) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) 95 % CI of a proportion k/n (NaNs when n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def fmt_rate(k: int, n: int) -> str:
+    """``k/n (p %) [lo, hi]`` with the exact 95 % CI in per cent."""
+    if n == 0:
+        return "n/a"
+    lo, hi = binom_ci(k, n)
+    return f"{k}/{n} ({100 * k / n:.0f} %) [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def _values(results: pd.DataFrame, run: str, metric: str) -> pd.Series:
+    r = results[(results["run"] == run) & (results["metric"] == metric)]
+    return r.set_index("case")["value"].astype(float).dropna()
+
+
+def _count(v: pd.Series) -> tuple[int, int]:
+    return int((v == 1.0).sum()), int(v.size)
+
+
+def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[str, list[str]]:
+    """Markdown instrument table of one test set and the list of failed checks (one line each).
+
+    Returns ``("", [])`` when the results carry no instrument values (no lesion masks).
+    """
+    res = results[results["test_set"] == test_set]
+    if "lesion-volume-error-bl" not in set(res["metric"]):
+        return "", []
+    failed: list[str] = []
+    rows = []
+    bl_err = _values(res, BASELINE, "lesion-volume-error-bl")
+    entries = [("BL", bl_err, pd.Series(dtype=float), None)]
+    for run, label in ((CEILING, "FU2, same scanner"), (BASELINE, "original FU")):
+        entries.append((label, _values(res, run, "lesion-volume-error"), _values(res, run, "lesion-truth-dice"), run))
+    for label, err, dsc, run in entries:
+        if err.empty:
+            continue
+        within = int((err.abs() <= CHECKS["volume"]).sum())
+        cells = [label, str(err.size), f"{100 * err.abs().median():.1f} %", f"{100 * err.abs().max():.1f} %",
+                 f"{within}/{err.size}", f"{dsc.mean():.3f}" if not dsc.empty else "—"]
+        if run is not None:
+            dv = _values(res, run, "lesion-volume-change-error")
+            cells.append(f"{dv.abs().max():.3f}" if not dv.empty else "—")
+        else:
+            cells.append("—")
+        rows.append("| " + " | ".join(cells) + " |")
+        if label == "BL" and within < err.size:
+            failed.append(f"lesion volume: {err.size - within}/{err.size} BL lesions outside ±15 % of the true "
+                          f"volume (max {100 * err.abs().max():.0f} %)")
+    fu2_dv = _values(res, CEILING, "lesion-volume-change-error")
+    if not fu2_dv.empty:
+        limit = CHECKS["stable_dv"] if test_set == "A" else CHECKS["changed_dv"]
+        bad = int((fu2_dv.abs() > limit).sum())
+        if bad:
+            failed.append(f"lesion ΔV/V: {bad}/{fu2_dv.size} same-scanner pairs off the true change by > {limit:.2f}")
+    table = ["| image | n | median \\|volume error\\| | max \\|volume error\\| | within ±15 % | Dice with true mask "
+             "| max \\|ΔV/V − true\\| |", "|---|---|---|---|---|---|---|", *rows]
+    calls = []
+    what = "false calls (stable lesions)" if test_set == "A" else "sensitivity (changed lesions)"
+    for metric, name in (("change-size", "size"), ("change-any", "any criterion"), ("change-kept", "size, true direction")):
+        v = _values(res, CEILING, metric)
+        if v.empty:
+            continue
+        k, n = _count(v)
+        calls.append(f"| {name} | {fmt_rate(k, n)} |")
+    if calls:
+        table += ["", f"Change read on the same-scanner FU2 — {what}, exact 95 % CI:", "",
+                  "| call | FU2 rate |", "|---|---|", *calls]
+        if test_set == "A":
+            k, n = _count(_values(res, CEILING, "change-any"))
+            if n and k / n > CHECKS["false_calls"]:
+                failed.append(f"change read: same-scanner false-call rate {k}/{n} > {CHECKS['false_calls']:.0%}")
+        else:
+            k, n = _count(_values(res, CEILING, "change-kept"))
+            if n and k / n < CHECKS["sensitivity"]:
+                failed.append(f"change read: same-scanner sensitivity {k}/{n} < 7/8")
+    status = ("**Instrument checks failed** (the metrics they feed — " + FEEDS + " — carry this caveat):\n\n"
+              + "\n".join(f"- {f}" for f in failed)) if failed else "All instrument checks passed."
+    text = ("Volume error = measured / true − 1 against the session's true lesion mask; checks: every BL lesion "
+            f"within ±{CHECKS['volume']:.0%}, same-scanner |ΔV/V − true| ≤ {CHECKS['stable_dv']:.2f}, same-scanner "
+            f"false-call rate ≤ {CHECKS['false_calls']:.0%} (test A), sensitivity ≥ 7/8 (test B).\n\n"
+            + "\n".join(table) + "\n\n" + status + "\n")
+    return text, failed
+
+
+CHANGE_ROWS = (("change-size", "size only"), ("change-any", "combined (size/enhancement/border)"))
+
+
+def change_table(summary: pd.DataFrame, test_set: str, label) -> str:
+    """Per run: false progression on A, or change kept on B, scored against the truth.
+
+    Rates with exact 95 % CIs and exact McNemar P vs the original FU; size-only next to combined.
+    On B, "kept" for the size call also requires the true direction (``change-kept``).
+    """
+    s = summary[summary["test_set"] == test_set]
+    if not set(s["metric"]) & {"change-size", "change-any"}:
+        return "_no change reads_\n"
+    calls = [("change-size", "size only"), ("change-any", "combined")]
+    if test_set == "B":
+        calls = [("change-kept", "size, true direction"), ("change-any", "combined")]
+    what = "false progression" if test_set == "A" else "change kept"
+    head = "| run | " + " | ".join(f"{what}: {name} [95 % CI] | P" for _, name in calls) + " |"
+    lines = [head, "|---|" + "---|---|" * len(calls)]
+    from harmbench.leaderboard.markdown import fmt_p, run_order
+
+    for run in run_order(s):
+        cells = []
+        for metric, _ in calls:
+            r = s[(s["run"] == run) & (s["metric"] == metric)]
+            if r.empty or not np.isfinite(r["mean"].iloc[0]):
+                cells += ["", ""]
+                continue
+            r = r.iloc[0]
+            n = int(r["n"])
+            k = int(round(float(r["mean"]) * n))
+            cells += [fmt_rate(k, n), fmt_p(r["p_mcnemar"])]
+        lines.append(f"| {label(run)} | " + " | ".join(cells) + " |")
+    note = ("Every test-A lesion is stable (truth): a 'changed' call is a **false progression**; lower is better."
+            if test_set == "A" else
+            "Every test-B target lesion really changed (truth, ±20–60 % volume): a call that misses it, or calls the "
+            "wrong direction, means the change was **erased**; higher is better. FU2 (same scanner, same lesion "
+            "as FU) is the ceiling.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def failed_checks(results: pd.DataFrame, test_sets: Collection[str]) -> dict[str, list[str]]:
+    """Failed instrument checks per test set (empty lists when all pass or no ground truth)."""
+    return {ts: instrument_table(results, ts)[1] for ts in test_sets}

@@ -115,14 +115,13 @@ class LesionSegmenter:
         iterations: segmentation → background → threshold iterations.
         min_contrast: the plateau must exceed the background by this many robust SDs (MAD) of
             the background shell, else the lesion is not visible and the mask is empty.
-        pv_band_mm: width of the partial-volume correction bands (0 = off; :meth:`_pv_correction`).
         wm_labels: FreeSurfer labels used as the WM reference of the enhancement ratio.
         wm_margin_mm: margin around the seed box within which W is measured.
     """
 
     def __init__(self, *, margin_mm: float = 10.0, percentile: float = 85.0, upsample: int = 2,
                  shell_mm: tuple[float, float] = (2.0, 6.0), grow_mm: float = 2.0, grow_fraction: float = 0.2,
-                 iterations: int = 3, min_contrast: float = 1.0, pv_band_mm: float = 0.0, wm_labels: tuple[int, ...] = WM_LABELS,
+                 iterations: int = 3, min_contrast: float = 1.0, wm_labels: tuple[int, ...] = WM_LABELS,
                  wm_margin_mm: float = 20.0) -> None:
         if upsample < 1:
             raise ValueError(f"upsample must be >= 1; got {upsample}")
@@ -133,7 +132,6 @@ class LesionSegmenter:
         self.grow_mm = grow_mm
         self.grow_fraction = grow_fraction
         self.iterations = int(iterations)
-        self.pv_band_mm = float(pv_band_mm)
         self.min_contrast = float(min_contrast)
         self.wm_labels = tuple(wm_labels)
         self.wm_margin_mm = wm_margin_mm
@@ -141,25 +139,6 @@ class LesionSegmenter:
     def policy(self) -> dict[str, object]:
         """The parameters that define the segmentation (part of the metrics' cache keys)."""
         return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
-
-    def _pv_correction(self, fine: np.ndarray, mask: np.ndarray, background: float, plateau: float,
-                       spacing: list[float]) -> float:
-        """Partial-volume correction (fine voxels) of a thresholded mask at its outer boundary.
-
-        Lesion fraction f = (I − B) / (P − B) (clipped to [−0.5, 1.5] against outliers); adds f of
-        the voxels within ``pv_band_mm`` outside the mask and subtracts 1 − f of those within
-        ``pv_band_mm`` inside it. Blur preserves the integral of f across an edge, so this removes
-        the inward shift of a half-maximum surface on a curved (small) lesion. Inner voxels of
-        a filled necrotic core are outside both bands when the band is thinner than the ring.
-        """
-        if not plateau > background:
-            return 0.0
-        f = np.clip((fine - background) / (plateau - background), -0.5, 1.5)
-        outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
-        inside = ndimage.distance_transform_edt(mask, sampling=spacing)
-        band_out = (outside > 0) & (outside <= self.pv_band_mm)
-        band_in = mask & (inside <= self.pv_band_mm)
-        return float(f[band_out].sum() - (1.0 - f[band_in]).sum())
 
     def wm_reference(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
                      spacing: tuple[float, float, float]) -> float:
@@ -223,8 +202,6 @@ class LesionSegmenter:
         if not mask.any():
             return LesionSegmentation(empty, w, thr, math.nan, 0.0)
         volume = float(mask.sum()) * voxel / k**3
-        if self.pv_band_mm > 0 and np.isfinite(thr):
-            volume += self._pv_correction(fine, mask, background, plateau, fine_spacing) * voxel / k**3
         coarse = mask if k == 1 else mask.reshape(img.shape[0], k, img.shape[1], k, img.shape[2], k).mean(
             axis=(1, 3, 5)) >= 0.5
         out = empty.copy()

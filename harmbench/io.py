@@ -18,7 +18,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from harmbench.errors import DataError
+from harmbench.errors import ArtifactError, DataError
 from harmbench.typing import PathLike
 from harmbench.volume import Volume
 
@@ -62,10 +62,27 @@ def save_torch_atomic(path: PathLike, obj: Any) -> Path:
 
 
 def load_torch(path: PathLike) -> Any:
-    """Read what :func:`save_torch_atomic` wrote: on the CPU, ``weights_only=True`` (no pickle code)."""
+    """Read what :func:`save_torch_atomic` wrote: on the CPU, ``weights_only=True`` (no pickle code).
+
+    Raises:
+        ArtifactError: the file is missing, truncated, not a torch file, or holds pickled Python
+            objects other than tensors (refused, never executed).
+    """
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    p = Path(path)
+    if not p.is_file():
+        raise ArtifactError(f"weights file not found: {p}")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise ArtifactError(f"{p} holds pickled Python objects, not only tensors; refusing to load it") from None
+        raise ArtifactError(f"{p} is damaged or truncated (UnpicklingError)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ArtifactError(f"{p} is damaged, truncated or not a torch file ({type(exc).__name__})") from None
 
 
 def read_checkpoint_state(path: PathLike, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
@@ -94,6 +111,39 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def require_writable_dir(path: PathLike) -> None:
+    """Raise a one-line ``DataError`` unless ``path`` is, or can be created as, a writable folder.
+
+    Nothing is created: an existing folder is probed with an anonymous temporary file (which
+    also catches read-only mounts); for a folder yet to be made, its nearest existing ancestor
+    must be a writable folder. Call it before long work whose results go to ``path``.
+    """
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise DataError(f"output folder {d} is a file; expected a folder")
+    anc = d
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise DataError(f"cannot create folder {d}: {anc} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=anc):
+            pass
+    except OSError as exc:
+        raise DataError(f"cannot write to {d}: folder {anc} is not writable ({exc.strerror or exc})") from None
+
+
+def require_writable_file(path: PathLike) -> None:
+    """Raise a one-line ``DataError`` unless a file can be written at ``path`` (see :func:`require_writable_dir`)."""
+    dest = Path(path)
+    if dest.is_dir():
+        raise DataError(f"output {dest} is a directory; expected a file path")
+    parent = dest.parent
+    if parent.exists() and not parent.is_dir():
+        raise DataError(f"cannot write {dest}: {parent} is a file, not a folder")
+    require_writable_dir(parent)
 
 
 def _check_nifti_path(path: Path) -> None:
@@ -169,11 +219,16 @@ def save_volume(
     if not str(dest).endswith(NIFTI_SUFFIXES):
         raise DataError(f"output must end in .nii or .nii.gz: {dest}")
     refuse_overwrite(dest, protect)
+    if dest.is_dir():
+        raise DataError(f"output {dest} is a directory; expected a file path")
     img = nib.Nifti1Image(np.asarray(volume.data, dtype=dtype), volume.affine)
     img.set_qform(volume.affine, code=1)
     img.set_sform(volume.affine, code=1)
-    with atomic_path(dest) as tmp:
-        nib.save(img, str(tmp))
+    try:
+        with atomic_path(dest) as tmp:
+            nib.save(img, str(tmp))
+    except OSError as exc:
+        raise DataError(f"cannot write {dest}: {exc.strerror or type(exc).__name__}") from None
     return dest
 
 

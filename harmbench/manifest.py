@@ -61,3 +61,9 @@ def resolve(df: pd.DataFrame, value: str) -> Path | None:
 
 def is_prepared(df: pd.DataFrame) -> bool:
     return all(c in df.columns for c in PREPARED_COLUMNS)
+
+
+def missing_prepared_columns(df: pd.DataFrame) -> list[str]:
+    """Prepared columns a partly prepared manifest lacks (``[]`` when it has all four or none)."""
+    missing = [c for c in PREPARED_COLUMNS if c not in df.columns]
+    return missing if len(missing) < len(PREPARED_COLUMNS) else []

@@ -21,7 +21,7 @@ import numpy as np
 
 from harmbench.errors import DataError, MethodDeclined, NotFittedError, PluginError
 from harmbench.typing import ParamDict, PathLike
-from harmbench.volume import Volume, require_same_grid
+from harmbench.volume import Volume, count_nonfinite, require_same_grid
 
 if TYPE_CHECKING:
     from harmbench.cohort import Cohort
@@ -153,6 +153,10 @@ class BaseMethod(abc.ABC):
 
         Returns:
             A new float32 volume with FU's shape and affine.
+
+        Raises:
+            DataError: the method's output is not a finite volume on FU's grid (checked here
+                for every method, so a bad output never reaches a file or a metric).
         """
         self.check_is_fitted()
         if self.capabilities.needs_reference:
@@ -163,9 +167,23 @@ class BaseMethod(abc.ABC):
         out = self._transform(fu, reference=reference)
         if before is not None and not np.array_equal(before, fu.data):
             raise RuntimeError(f"{self.name} mutated its input")
-        if out.shape != fu.shape:
-            raise DataError(f"{self.name} returned shape {out.shape}; input was {fu.shape}")
+        self._check_output(out, fu, "transform")
         return Volume(out.data.astype(np.float32, copy=False), fu.affine.copy(), {**fu.meta, "method": self.name})
+
+    def _check_output(self, out: Any, src: Volume, what: str) -> None:
+        """Raise ``DataError`` unless ``out`` is an all-finite volume on ``src``'s grid."""
+        name = self.name or type(self).__name__
+        if not isinstance(out, Volume):
+            raise DataError(f"{name} {what} returned {type(out).__name__}; expected a Volume")
+        if out.shape != src.shape:
+            raise DataError(f"{name} {what} returned shape {out.shape}; input was {src.shape}")
+        if not np.allclose(out.affine, src.affine, atol=1e-3):
+            raise DataError(f"{name} {what} changed the image grid (affine differs by up to "
+                            f"{np.abs(out.affine - src.affine).max():.3g} mm); expected the input's affine")
+        bad = count_nonfinite(out.data)
+        if bad:
+            where = "" if what == "transform" else f" ({what})"
+            raise DataError(f"{name} produced {bad} non-finite voxels of {out.data.size}{where}")
 
     @abc.abstractmethod
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
@@ -177,6 +195,7 @@ class BaseMethod(abc.ABC):
             raise DataError(f"{self.name} has no inverse mapping")
         self.check_is_fitted()
         out = self._inverse_transform(bl)
+        self._check_output(out, bl, "inverse_transform")
         return Volume(out.data.astype(np.float32, copy=False), bl.affine.copy(), dict(bl.meta))
 
     def _inverse_transform(self, bl: Volume) -> Volume:
@@ -201,6 +220,24 @@ class BaseMethod(abc.ABC):
         from harmbench.artifacts import load_artifact
 
         return load_artifact(cls, directory)
+
+
+#: Cap on the parameters of all networks a deep method builds: 5e8 (2 GB of float32 weights,
+#: ~8 GB with gradients and Adam moments), about ten times the largest published configuration.
+MAX_NETWORK_PARAMETERS = 500_000_000
+
+
+def check_network_size(method: str, n_parameters: int, settings: str) -> None:
+    """Refuse (``DataError``) networks of more than :data:`MAX_NETWORK_PARAMETERS` parameters.
+
+    ``n_parameters`` must be counted before any weight is allocated (e.g. on torch's ``meta``
+    device), so an absurd width such as ``ngf=100000`` fails at once instead of exhausting memory.
+    ``settings`` names the responsible parameters (``"ngf=100000, ndf=16"``).
+    """
+    if n_parameters > MAX_NETWORK_PARAMETERS:
+        raise DataError(f"{method}: {settings} gives networks of {n_parameters:.3g} parameters "
+                        f"({4 * n_parameters / 1e9:.3g} GB of float32 weights); "
+                        f"the limit is {MAX_NETWORK_PARAMETERS:.0e}")
 
 
 def _debug_mutation() -> bool:

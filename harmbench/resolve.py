@@ -8,7 +8,7 @@ from harmbench import registry
 from harmbench.console import info
 from harmbench.datasets import data_root
 from harmbench.errors import DataError
-from harmbench.manifest import is_prepared, read_manifest
+from harmbench.manifest import PREPARED_COLUMNS, is_prepared, missing_prepared_columns, read_manifest
 
 
 def build_dataset(name: str, out: Path | None = None, seed: int | None = None) -> Path:
@@ -24,10 +24,21 @@ def build_dataset(name: str, out: Path | None = None, seed: int | None = None) -
     return Path(spec.build(out, seed))
 
 
-def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
-    """Prepared manifest for a dataset name or a manifest path (built/prepared on demand)."""
+def is_manifest_path(dataset: str) -> bool:
+    """True when ``--dataset`` names a manifest (a ``.csv`` or an existing path), not a registered dataset."""
     path = Path(dataset)
-    if path.suffix.lower() == ".csv" or path.exists():
+    return path.suffix.lower() == ".csv" or path.exists()
+
+
+def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
+    """Prepared manifest for a dataset name or a manifest path (built/prepared on demand).
+
+    Raises:
+        DataError: the manifest fails validation, or has some but not all of the prepared
+            columns (it would otherwise be prepared again, silently, as if it were raw).
+    """
+    path = Path(dataset)
+    if is_manifest_path(dataset):
         df = read_manifest(path)
         from harmbench.validate import validate_manifest
 
@@ -35,6 +46,10 @@ def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
         if problems:
             raise DataError(f"{path} has {len(problems)} problem(s), first: {problems[0]} "
                             f"(see all with: harmbench datasets validate {path})")
+        missing = missing_prepared_columns(df)
+        if missing:
+            raise DataError(f"{path} has prepared columns but lacks {missing}; add them, or drop all of "
+                            f"{list(PREPARED_COLUMNS)} to prepare the raw images again")
         if is_prepared(df):
             return Path(df.attrs["path"])
         from harmbench.preprocess import prepare_manifest

@@ -75,6 +75,11 @@ class Volume:
         return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=atol))
 
 
+def count_nonfinite(data: np.ndarray) -> int:
+    """Number of NaN/Inf entries of ``data``."""
+    return int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+
+
 def require_same_grid(a: Volume, b: Volume, what_a: str = "FU", what_b: str = "BL") -> None:
     """Raise a one-line ``DataError`` unless ``a`` and ``b`` share shape and affine."""
     if a.shape != b.shape:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,12 @@ from harmbench import __version__, registry
 from harmbench.cohort import Cohort
 from harmbench.console import info, progress
 from harmbench.device import select_device
-from harmbench.harness.cache import cache_key, file_hash
+from harmbench.harness.cache import cache_key
 from harmbench.harness.executor import LocalExecutor, Outcome, Task
+from harmbench.harness.fingerprint import content_hash
 from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
 from harmbench.harness.calibration import calibrate_metrics
-from harmbench.harness.units import fit_unit, harmonize_unit, metric_instance, score_unit
+from harmbench.harness.units import cached_harmonization, fit_unit, harmonize_unit, metric_instance, score_unit
 from harmbench.io import write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers
 
@@ -32,15 +34,29 @@ class EvalResult:
     failures: list[dict] = field(default_factory=list)
 
 
-def default_out(dataset: str) -> Path:
-    name = Path(dataset).parent.name if dataset.endswith(".csv") else dataset
-    return Path("leaderboards") / name
+def default_out(dataset: str, name: str = "", content_hash: str = "") -> Path:
+    """``leaderboards/<name>`` for a registered dataset, ``leaderboards/<name>-<hash[:8]>`` for a manifest.
+
+    A manifest's folder names the dataset (``dataset.json`` name, else the manifest's folder) and
+    its content hash tells apart different manifests or edits that share a name, so two
+    datasets never overwrite each other's leaderboards.
+    """
+    from harmbench.resolve import is_manifest_path
+
+    if not is_manifest_path(dataset):
+        return Path("leaderboards") / dataset
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name or Path(dataset).resolve().parent.name).strip("._") or "dataset"
+    return Path("leaderboards") / (f"{stem}-{content_hash[:8]}" if content_hash else stem)
+
+
+def work_root() -> Path:
+    """Root of the default work caches: ``~/.cache/harmbench/work`` (``HARMBENCH_DATA`` does not move it)."""
+    return Path.home() / ".cache" / "harmbench" / "work"
 
 
 def default_work(dataset_hash: str) -> Path:
-    from harmbench.datasets import data_root
-
-    return data_root().parent / "work" / dataset_hash
+    """Default work cache of a dataset: ``~/.cache/harmbench/work/<dataset content hash>``."""
+    return work_root() / dataset_hash
 
 
 def make_executor(cfg: EvalConfig):
@@ -61,8 +77,10 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     manifest = prepared_manifest(cfg.dataset, seed=None)
     timings["data"] = time.perf_counter() - t_start
     cohort = Cohort.from_manifest(manifest)
-    dhash = cohort.dataset_hash or file_hash(manifest)[:16]
-    out = cfg.out or default_out(cfg.dataset if not Path(cfg.dataset).exists() else str(manifest))
+    # every cache key derives from the content on disk now, never from dataset.json's recorded hash
+    dhash = content_hash(manifest, cfg.work_dir or work_root())[:16]
+    timings["hash"] = time.perf_counter() - t_start - timings["data"]
+    out = cfg.out or default_out(cfg.dataset, cohort.name, dhash)
     work = cfg.work_dir or default_work(dhash)
     planned = plan_runs(cfg, cohort, device)
     cases = test_cases(cohort, cfg.test_sets)
@@ -153,7 +171,7 @@ def _harmonize_stage(executor, active, models, manifest, cases, dhash, work, fai
             out_dir = work / "harmonized" / f"{p.method}-{key}" / case.case_id
             tasks.append(Task((p.name, case.case_id), harmonize_unit,
                               (p.method, p.params, models[p.name]["model_dir"], manifest, case.case_id,
-                               str(out_dir)), in_process=(out_dir / "record.json").exists()))
+                               str(out_dir)), in_process=cached_harmonization(out_dir) is not None))
     harm: dict[tuple[str, str], dict] = {}
     for o in _run_tasks(executor, tasks, "harmonizing test cases", failures, "harmonize"):
         if not o.error:
@@ -193,7 +211,7 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
             recs = records(f"{p.method}-{key}", case.case_id)
             tasks.append(Task((p.name, case.case_id), score_unit,
                               (case.case_id, manifest, files["harmonized"], files.get("recon"), recs, "FU",
-                               calibrated), in_process=_cached(recs)))
+                               calibrated, h.get("source")), in_process=h.get("cached", True) and _cached(recs)))
             meta[(p.name, case.case_id)] = (letter, p.method)
     rows: list[dict] = []
     seconds: dict[str, list[float]] = {}
@@ -226,6 +244,7 @@ def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timing
         "versions": versions(),
         "platform": platform_info(),
         "dataset": {"name": cohort.name, "manifest": str(manifest), "hash": dhash,
+                    "prepared_hash": cohort.dataset_hash or None,
                     "splits": {s: len(cohort.split(s)) for s in ("train", "val", "test-A", "test-B")}},
         "config": {"dataset": cfg.dataset, "test_sets": list(cfg.test_sets), "preset": cfg.preset,
                    "device": device, "seed": cfg.seed, "executor": cfg.executor},

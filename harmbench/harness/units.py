@@ -4,10 +4,16 @@ Each unit checks its cache record first and returns it unchanged when present, s
 recomputes only what changed; outputs are written atomically, so an interrupted unit leaves
 nothing behind. Units receive and return paths and small dicts, never volumes, so they can
 be shipped to remote workers.
+
+The cache heals itself. A record stores paths relative to its own folder, so a copied work
+directory reads its own files, never the original's. A record whose files are missing is
+deleted and its unit recomputed. A score record names the content digest of the image it scored,
+so re-harmonizing an image re-scores it (unless the new file has the same bytes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -36,7 +42,7 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
     Returns ``{"model_dir", "seconds", "cached"}``.
     """
     final = Path(model_dir)
-    if (final / "artifact.json").exists():
+    if _model_complete(final):
         rec = read_json(final / "fit.json") or {}
         return {"model_dir": str(final), "seconds": rec.get("seconds", 0.0), "cached": True}
     m = make_method(method, params)
@@ -57,6 +63,21 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
     return {"model_dir": str(final), "seconds": seconds, "cached": False}
 
 
+def _model_complete(model_dir: Path) -> bool:
+    """True when ``artifact.json`` and every state file it lists are present."""
+    from harmbench.artifacts import ARTIFACT_FILE, read_artifact_meta
+    from harmbench.errors import ArtifactError
+
+    if not (model_dir / ARTIFACT_FILE).exists():
+        return False
+    try:
+        meta = read_artifact_meta(model_dir)
+    except ArtifactError:
+        return False
+    names = (["arrays.npz"] if meta.get("arrays") else []) + [f"{k}.pt" for k in meta.get("torch", [])]
+    return all((model_dir / n).exists() for n in names)
+
+
 def load_fitted(method: str, params: dict[str, Any], model_dir: str | None) -> BaseMethod:
     cls = registry.get_method(method)
     if model_dir:
@@ -73,38 +94,92 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
     optionally ``BL_recon.nii.gz``; ``record.json`` is written last and marks completion.
     """
     out = Path(out_dir)
-    rec = read_json(out / "record.json")
+    rec = cached_harmonization(out)
     if rec is not None:
         return {**rec, "cached": True}
+    (out / RECORD).unlink(missing_ok=True)  # a stale record (files gone) must never outlive a failed redo
     case = _case(manifest, case_id)
     m = load_fitted(method, params, model_dir)
     bl, fu = case.volume("BL"), case.volume("FU")
     t0 = time.perf_counter()
     h = m.transform(fu, reference=bl if m.capabilities.needs_reference else None)
     seconds = time.perf_counter() - t0
-    files = {"harmonized": str(save_volume(h, out / "FU_harmonized.nii.gz"))}
+    files = {"harmonized": "FU_harmonized.nii.gz"}
+    save_volume(h, out / files["harmonized"])
     scale = case.ref("FU").scale
     if scale is not None:
-        files["native"] = str(save_volume(from_unit(h, scale), out / "FU_harmonized_native.nii.gz"))
+        files["native"] = "FU_harmonized_native.nii.gz"
+        save_volume(from_unit(h, scale), out / files["native"])
     if m.capabilities.has_inverse:
         recon = m.transform(m.inverse_transform(bl), reference=bl if m.capabilities.needs_reference else None)
-        files["recon"] = str(save_volume(recon, out / "BL_recon.nii.gz"))
-    rec = {"files": files, "seconds": seconds}
-    write_json(out / "record.json", rec)
-    return {**rec, "cached": False}
+        files["recon"] = "BL_recon.nii.gz"
+        save_volume(recon, out / files["recon"])
+    rec = {"files": files, "seconds": seconds, "source": _source_digest(out, files)}
+    write_json(out / RECORD, rec)
+    return {**rec, "files": _absolute(out, files), "cached": False}
+
+
+RECORD = "record.json"
+SCORED_FILES = ("harmonized", "recon")
+
+
+def cached_harmonization(out_dir: str | Path) -> dict | None:
+    """The harmonize record in ``out_dir`` with absolute file paths, or None if absent or any file is missing.
+
+    Returns ``{"files": {kind: absolute path}, "seconds", "source"}``. ``source`` is the content
+    digest of the scored files, which score records are checked against. A record from an older
+    harmbench (absolute paths, no digest) is upgraded in place when its files still exist.
+    """
+    out = Path(out_dir)
+    rec = read_json(out / RECORD)
+    if not isinstance(rec, dict) or not isinstance(rec.get("files"), dict):
+        return None
+    files = _absolute(out, rec["files"])
+    if not all(Path(f).exists() for f in files.values()):
+        return None
+    if "source" not in rec:
+        rel = {k: _relative(out, Path(v)) for k, v in files.items()}
+        rec = {**rec, "files": rel, "source": _source_digest(out, rel)}
+        write_json(out / RECORD, rec)
+    return {**rec, "files": files}
+
+
+def _absolute(out: Path, files: dict[str, str]) -> dict[str, str]:
+    return {k: str(out / v) for k, v in files.items()}  # an absolute v (older records) stays as it is
+
+
+def _relative(out: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(out))
+    except ValueError:
+        return str(path)
+
+
+def _source_digest(out: Path, files: dict[str, str]) -> str:
+    """SHA-256 over the scored files' bytes: a score record is valid only for this content."""
+    from harmbench.harness.cache import file_hash
+
+    h = hashlib.sha256()
+    for kind in SCORED_FILES:
+        if kind in files:
+            h.update(f"{kind}:{file_hash(out / files[kind])}\n".encode())
+    return h.hexdigest()
 
 
 def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None, records: dict[str, str],
-               session: str = "FU", params: dict[str, dict[str, Any]] | None = None) -> dict:
+               session: str = "FU", params: dict[str, dict[str, Any]] | None = None,
+               source: str | None = None) -> dict:
     """Score one harmonized image (or the original FU / FU2 when ``image`` is None) against BL.
 
     ``records`` maps each metric name to its own cache record, so adding or changing one metric
     recomputes only that metric. Images are loaded only when an available metric has no record.
     ``params`` maps a metric name to calibrated constructor parameters (:mod:`harmbench.harness.calibration`).
+    ``source`` is the harmonize record's digest of ``image``/``recon``; a score record made
+    from other content is recomputed.
     Returns ``{"rows": [{"metric", "region", "value"}...], "seconds": {metric: s},
     "unavailable": {metric: reason}, "cached": bool}`` with rows in ``records`` order.
     """
-    done = {name: read_json(Path(path)) for name, path in records.items()}
+    done = {name: _score_record(Path(path), source) for name, path in records.items()}
     unavailable: dict[str, str] = {}
     todo = []
     for name in (n for n, rec in done.items() if rec is None):
@@ -120,7 +195,7 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
             values = metric_instance(name, (params or {}).get(name)).compute(ctx)
             rows = [{"metric": v.metric, "region": v.region, "value": float(v.value)} for v in values]
             done[name] = {"rows": rows, "seconds": time.perf_counter() - t0}
-            write_json(Path(records[name]), done[name])
+            write_json(Path(records[name]), {**done[name], **({"source": source} if source else {})})
     rows: list[dict] = []
     seconds: dict[str, float] = {}
     for name, rec in done.items():
@@ -128,6 +203,15 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
             rows += rec["rows"]
             seconds[name] = rec["seconds"]
     return {"rows": rows, "seconds": seconds, "unavailable": unavailable, "cached": not todo}
+
+
+def _score_record(path: Path, source: str | None) -> dict | None:
+    rec = read_json(path)
+    if not isinstance(rec, dict) or "rows" not in rec:
+        return None
+    if source is not None and rec.get("source") != source:
+        return None  # scored an earlier version of the image
+    return rec
 
 
 def metric_instance(name: str, params: dict[str, Any] | None = None):
@@ -151,13 +235,16 @@ def _scoring_context(case_id: str, manifest: str, image: str | None, recon: str 
     )
 
 
-_COHORTS: dict[str, Cohort] = {}
+_COHORTS: dict[tuple, Cohort] = {}
 
 
 def _case(manifest: str, case_id: str):
-    cohort = _COHORTS.get(manifest)
+    st = Path(manifest).stat()  # an edited manifest must not be served from this process's memo
+    key = (str(manifest), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    cohort = _COHORTS.get(key)
     if cohort is None:
-        cohort = _COHORTS[manifest] = Cohort.from_manifest(manifest)
+        _COHORTS.clear()
+        cohort = _COHORTS[key] = Cohort.from_manifest(manifest)
     for c in cohort.cases:
         if c.case_id == case_id:
             return c

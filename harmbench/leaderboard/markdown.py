@@ -21,11 +21,15 @@ from harmbench.leaderboard.summary import (BASELINE, CEILING, IDENTITY_RMS_FLOOR
                                            meaningful_improvement, min_meaningful, near_identity_runs)
 
 TABLES = {
-    "table2-slicewise": ("Table 2 analogue: slice-wise similarity to BL (kept axial slices)",
+    "table2-slicewise": ("Table 2 analogue: slice-wise similarity to BL inside the BL head mask (kept axial "
+                         "slices; *-box: paper-style head bounding box)",
                          ["slice-ssim", "slice-psnr", "slice-lpips",
-                          "recon-slice-ssim", "recon-slice-psnr", "recon-slice-lpips"]),
-    "table3-volumewise": ("Table 3 analogue: volume-wise similarity to BL",
-                          ["ssim", "psnr", "recon-ssim", "recon-psnr"]),
+                          "recon-slice-ssim", "recon-slice-psnr", "recon-slice-lpips",
+                          "slice-ssim-box", "slice-psnr-box"]),
+    "table3-volumewise": ("Table 3 analogue: volume-wise similarity to BL inside the BL head mask "
+                          "(*-box: paper-style head bounding box; input-rms-change: RMS distance of the "
+                          "output from the original FU)",
+                          ["ssim", "psnr", "recon-ssim", "recon-psnr", "ssim-box", "psnr-box", "input-rms-change"]),
     "table5-lesion": ("Table 5 analogue: target lesion agreement with BL (automated segmenter)",
                       ["lesion-dice", "lesion-avg-hd", "lesion-hd95", "lesion-hd"]),
 }
@@ -251,7 +255,13 @@ def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str,
         "calibrated on the train/val same-scanner pairs (runs.json, metric policy).\n\n"
         + instrument_change_table(s, test_set, lambda r: _label(r, ident)))
     if results is not None:
-        text, _ = instrument_table(results, test_set)
+        text, failed = instrument_table(results, test_set)
+        if failed:
+            caveat = ("\n> **Instrument check failed on this test set** (table6-instruments): "
+                      + "; ".join(failed) + ". The numbers below carry that caveat.\n")
+            for stem in (f"table5-lesion-test{test_set}", f"table5-change-test{test_set}"):
+                head, _, body = out[stem].partition("\n\n")
+                out[stem] = head + "\n" + caveat + "\n" + body
         if text:
             out[f"table6-instruments-test{test_set}"] = (
                 f"# Instrument checks against the ground truth\n\nDataset `{dataset}`, test set {test_set}. "

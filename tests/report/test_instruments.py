@@ -82,3 +82,15 @@ def test_change_table_scores_against_truth_with_cis_and_mcnemar():
     assert "| .008 |" in row                          # exact McNemar vs original FU (8 discordant pairs)
     assert "erased" in md
     assert np.isnan(s[(s["run"] == "same-scanner-fu2") & (s["metric"] == "change-kept")]["p_mcnemar"]).all()
+
+
+def test_failed_instrument_flags_the_lesion_and_change_tables():
+    from harmbench.leaderboard.markdown import render_markdown
+
+    res = _results("A", [0.05] * 9 + [0.30], [0.0] * 10)
+    out = render_markdown(summarize(res), "A", "toy", res)
+    for stem in ("table5-lesion-testA", "table5-change-testA"):
+        assert "Instrument check failed" in out[stem]
+    assert "table6-instruments-testA" in out
+    ok = _results("A", [0.05] * 10, [0.0] * 10)
+    assert "Instrument check failed" not in render_markdown(summarize(ok), "A", "toy", ok)["table5-change-testA"]

@@ -4,24 +4,32 @@ A model directory holds ``artifact.json`` (method name, format version, paramete
 harmbench version), optionally ``arrays.npz`` (numpy arrays, loaded with
 ``allow_pickle=False``) and ``<name>.pt`` torch ``state_dict`` files (loaded with
 ``weights_only=True``).
+
+Loading trusts nothing in the directory: a damaged, truncated or hand-edited artifact (a
+non-object ``artifact.json``, unknown parameters, a missing array or weight, wrong keys or
+shapes, non-finite numbers, pickled objects) raises a one-line :class:`ArtifactError`.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harmbench.errors import ArtifactError
-from harmbench.io import atomic_path, load_torch, save_torch_atomic, write_json_atomic
+from harmbench.errors import ArtifactError, DataError, HarmbenchError
+from harmbench.io import atomic_path, load_torch, require_writable_dir, save_torch_atomic, write_json_atomic
 from harmbench.typing import PathLike
 
 if TYPE_CHECKING:
     from harmbench.method import BaseMethod
 
 ARTIFACT_FILE = "artifact.json"
+ARRAYS_FILE = "arrays.npz"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a torch file stem: no folders, no dot files
 
 
 def save_artifact(method: BaseMethod, directory: PathLike) -> Path:
@@ -52,14 +60,54 @@ def save_artifact(method: BaseMethod, directory: PathLike) -> Path:
 
 
 def read_artifact_meta(directory: PathLike) -> dict[str, Any]:
+    """The parsed ``artifact.json`` of ``directory``, checked to be a JSON object of the right shape."""
     d = Path(directory)
     f = d / ARTIFACT_FILE
-    if not f.exists():
+    if not f.is_file():
         raise ArtifactError(f"{d} is not a harmbench model directory (no {ARTIFACT_FILE})")
     try:
-        return json.loads(f.read_text())
+        meta = json.loads(f.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{f} is damaged: {exc.msg}") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{f} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{f} must hold a JSON object; got {type(meta).__name__}")
+    for key, kind in (("params", dict), ("state", dict), ("arrays", list), ("torch", list)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise ArtifactError(f"{f}: {key!r} must be a JSON {'object' if kind is dict else 'list'}; "
+                                f"got {type(meta[key]).__name__}")
+    for key in ("arrays", "torch"):
+        bad = [n for n in meta.get(key, []) if not isinstance(n, str) or not _SAFE_NAME.match(n)]
+        if bad:
+            raise ArtifactError(f"{f}: invalid {key} names {bad}")
+    return meta
+
+
+def require_model_target(directory: PathLike, method: str, *, force: bool = False) -> None:
+    """Check that a model for ``method`` may be saved into ``directory`` (``harmbench fit --out``).
+
+    Refuses (``DataError``) a folder holding another method's artifact, or any non-empty folder
+    without an artifact, unless ``force``; refitting the same method's model is allowed. Also
+    requires the folder to be writable, so a fit never runs only to fail at the end.
+    """
+    d = Path(directory)
+    require_writable_dir(d)
+    if force or not d.is_dir() or not any(d.iterdir()):
+        return
+    f = d / ARTIFACT_FILE
+    owner = None
+    if f.is_file():
+        try:
+            meta = json.loads(f.read_text(encoding="utf-8"))
+            owner = meta.get("method") if isinstance(meta, dict) else None
+        except (OSError, ValueError):
+            owner = None
+    if owner == method:
+        return
+    what = f"a model of method {owner!r}" if owner else "files that are not a model of this method"
+    raise DataError(f"{d} already holds {what}; choose another --out or pass --force "
+                    f"to write {method!r} there")
 
 
 def load_artifact(cls: type[BaseMethod], directory: PathLike) -> BaseMethod:
@@ -73,18 +121,100 @@ def load_artifact(cls: type[BaseMethod], directory: PathLike) -> BaseMethod:
             f"{cls.name} reads version {cls.artifact_version}"
         )
     defaults = cls.param_defaults()
+    unknown = sorted(set(meta.get("params", {})) - set(defaults))
+    if unknown:
+        raise ArtifactError(f"model in {d} has unknown {cls.name} parameters {unknown}; "
+                            f"expected some of {sorted(defaults)}")
     params = {k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
               for k, v in meta.get("params", {}).items()}  # JSON has no tuples
     method = cls(**params)
     state: dict[str, Any] = {"json": meta.get("state", {})}
     if meta.get("arrays"):
-        with np.load(d / "arrays.npz", allow_pickle=False) as z:
-            state["arrays"] = {k: z[k] for k in z.files}
+        state["arrays"] = _load_arrays(d / ARRAYS_FILE, meta["arrays"])
     if meta.get("torch"):
-        state["torch"] = {k: load_torch(d / f"{k}.pt") for k in meta["torch"]}
-    method._set_state(state)
+        state["torch"] = {k: _load_weights(d / f"{k}.pt") for k in meta["torch"]}
+    try:
+        method._set_state(state)
+    except HarmbenchError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        # a state the method cannot use: report it as a damaged model, on one line
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"model in {d} does not fit {cls.name} ({type(exc).__name__}: {first})") from None
     method.fitted_ = True
     return method
+
+
+def _load_arrays(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """Every array of ``arrays.npz``; all of ``names`` must be present and numeric arrays finite."""
+    if not path.is_file():
+        raise ArtifactError(f"model file missing: {path} (artifact.json lists arrays {names})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ArtifactError(f"{path} holds pickled objects; refusing to load it") from None
+        raise ArtifactError(f"{path} is damaged or truncated ({type(exc).__name__})") from None
+    except Exception as exc:  # zipfile, zlib and OS errors for a truncated / non-npz file
+        raise ArtifactError(f"{path} is damaged or truncated ({type(exc).__name__})") from None
+    missing = sorted(set(names) - set(arrays))
+    if missing:
+        raise ArtifactError(f"{path} lacks arrays {missing}; has {sorted(arrays)}")
+    for k, a in arrays.items():
+        _require_finite(a, f"{path.name}: array {k!r}")
+    return arrays
+
+
+def _load_weights(path: Path) -> dict[str, Any]:
+    """A ``state_dict`` (name -> tensor) from ``path``, every floating tensor finite."""
+    import torch
+
+    sd = load_torch(path)
+    if not isinstance(sd, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in sd.items()):
+        raise ArtifactError(f"{path} is not a state_dict (names -> tensors); got {type(sd).__name__}")
+    for k, t in sd.items():
+        if t.is_floating_point() or t.is_complex():
+            bad = int(t.numel() - torch.isfinite(t).sum())
+            if bad:
+                raise ArtifactError(f"{path.name}: weight {k!r} has {bad} non-finite values of {t.numel()}")
+    return dict(sd)
+
+
+def _require_finite(a: np.ndarray, what: str) -> None:
+    if a.dtype.kind in "fc":
+        bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise ArtifactError(f"{what} has {bad} non-finite values of {a.size}")
+
+
+def load_state_dict_checked(net: Any, state_dict: Mapping[str, Any], what: str) -> None:
+    """``net.load_state_dict(state_dict)`` after checking names and shapes, with a one-line error.
+
+    Args:
+        net: a ``torch.nn.Module``.
+        state_dict: weights read from a model directory.
+        what: names the network in the message (``"oml-cyclegan G_fu2bl"``).
+    """
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise ArtifactError(f"{what}: saved weights do not match the network (missing {_few(missing)}, "
+                            f"unexpected {_few(unexpected)})")
+    for k, t in expected.items():
+        got = tuple(getattr(state_dict[k], "shape", ()))
+        if got != tuple(t.shape):
+            raise ArtifactError(f"{what}: saved weight {k!r} has shape {got}; "
+                                f"the network expects {tuple(t.shape)}")
+    net.load_state_dict(state_dict)
+
+
+def _few(names: list[str], n: int = 3) -> str:
+    if not names:
+        return "[]"
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -78,7 +78,12 @@ class Case:
 
 @dataclass
 class Cohort:
-    """All cases of a dataset, grouped by split."""
+    """All cases of a dataset, grouped by split.
+
+    ``dataset_hash`` is the hash that ``dataset.json`` recorded when the data was prepared. It is
+    kept for provenance only: it is not recomputed, so it goes stale after an edit. Cache keys use
+    :func:`harmbench.harness.fingerprint.content_hash` instead.
+    """
 
     name: str
     cases: list[Case]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harmbench.errors import DataError
 from harmbench.intensity import from_unit, minmax_params, to_unit
-from harmbench.io import load_volume, refuse_overwrite, save_volume
+from harmbench.io import load_volume, refuse_overwrite, require_writable_file, save_volume
 from harmbench.volume import require_same_grid
 
 
@@ -15,11 +15,14 @@ def harmonize_file(method_spec: str, *, model: Path | None, input_path: Path, re
     """Load, scale to [0, 1], harmonize, invert the scaling and write ``output`` atomically.
 
     The FU image must already be registered to (share the grid of) the reference when one is
-    given. Inputs are never overwritten.
+    given. Inputs are never overwritten. The output path is checked before any work, and the
+    harmonized image (checked finite and on FU's grid by ``BaseMethod.transform``) is written
+    only when it is valid.
     """
     from harmbench.cli.base import load_run_method
 
     refuse_overwrite(output, [input_path] + ([reference] if reference else []))
+    require_writable_file(output)
     method = load_run_method(method_spec)
     fu = load_volume(input_path)
     ref = load_volume(reference) if reference is not None else None

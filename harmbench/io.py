@@ -25,9 +25,36 @@ from harmbench.volume import Volume
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
+def current_umask() -> int:
+    """This process's umask, read without changing it where the OS allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (briefly racy with threads creating files)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: PathLike) -> Path:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have: 0o666 (files) or 0o777
+    (directories) minus the umask. ``mkstemp``/``mkdtemp`` make private (0600/0700) entries;
+    call this before renaming one into place so colleagues sharing the output can read it."""
+    p = Path(path)
+    base = 0o777 if p.is_dir() else 0o666
+    p.chmod(base & ~current_umask())
+    return p
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    The renamed file gets the umask's permissions (not ``mkstemp``'s private 0600).
+    """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(dest.suffixes) or ".tmp"
@@ -36,6 +63,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        apply_umask(tmp_path)
         os.replace(tmp_path, dest)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -79,7 +107,8 @@ def load_torch(path: PathLike) -> Any:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower():
-            raise ArtifactError(f"{p} holds pickled Python objects, not only tensors; refusing to load it") from None
+            raise ArtifactError(f"{p} holds pickled Python objects, not only tensors; "
+                                "refusing to load it") from None
         raise ArtifactError(f"{p} is damaged or truncated (UnpicklingError)") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
         raise ArtifactError(f"{p} is damaged, truncated or not a torch file ({type(exc).__name__})") from None
@@ -132,11 +161,15 @@ def require_writable_dir(path: PathLike) -> None:
         with tempfile.TemporaryFile(dir=anc):
             pass
     except OSError as exc:
-        raise DataError(f"cannot write to {d}: folder {anc} is not writable ({exc.strerror or exc})") from None
+        raise DataError(f"cannot write to {d}: folder {anc} is not writable "
+                        f"({exc.strerror or exc})") from None
 
 
 def require_writable_file(path: PathLike) -> None:
-    """Raise a one-line ``DataError`` unless a file can be written at ``path`` (see :func:`require_writable_dir`)."""
+    """Raise a one-line ``DataError`` unless a file can be written at ``path``.
+
+    See :func:`require_writable_dir`; also refuses a ``path`` that is a folder.
+    """
     dest = Path(path)
     if dest.is_dir():
         raise DataError(f"output {dest} is a directory; expected a file path")
@@ -179,14 +212,42 @@ def load_volume(path: PathLike, *, allow_nonfinite: bool = False, **meta: Any) -
     if len(shape) != 3:
         raise DataError(f"{p.name}: expected a 3-D image; got shape {tuple(img.shape)}")
     try:
-        data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
+            data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
     except Exception as exc:
         raise DataError(f"cannot read voxel data from {p} ({type(exc).__name__})") from None
     if not allow_nonfinite:
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
         if bad:
+            over, peak = float32_overflow(np.asarray(img.dataobj))
+            if over:
+                raise DataError(f"{p.name}: {over} voxel(s) beyond the float32 range (|value| up to "
+                                f"{peak:.3g}; float32 max {F32_MAX:.3g}); rescale the image")
             raise DataError(f"{p.name}: {bad} NaN/Inf voxels; expected finite intensities")
-    return Volume(data, img.affine, {"source": str(p), **meta})
+    codes = (int(img.header["sform_code"]), int(img.header["qform_code"]))
+    return Volume(data, img.affine, {"source": str(p), "xform_codes": codes, **meta})
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32_overflow(values: np.ndarray) -> tuple[int, float]:
+    """(count, largest |value|) of the finite ``values`` that float32 cannot hold (they become inf)."""
+    if values.dtype.kind != "f" or values.dtype.itemsize <= 4:
+        return 0, 0.0
+    with np.errstate(invalid="ignore"):
+        big = np.abs(values[np.isfinite(values)])
+        big = big[big > F32_MAX]
+    return int(big.size), (float(big.max()) if big.size else 0.0)
+
+
+def xform_codes(meta: dict[str, Any]) -> tuple[int, int]:
+    """(sform_code, qform_code) to write for a volume: its source file's, else 1 (scanner) for both.
+
+    Codes say what the affine maps to (1 scanner, 2 aligned, 3 Talairach, 4 MNI); a copy keeps them.
+    """
+    sform, qform = meta.get("xform_codes", (0, 0))
+    return (int(sform), int(qform)) if sform or qform else (1, 1)
 
 
 def load_labels(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +271,8 @@ def save_volume(
     """Write ``volume`` as NIfTI atomically.
 
     Args:
-        volume: image to write; its affine is stored as both qform and sform.
+        volume: image to write; its affine is stored as both qform and sform, with the codes
+            of the file it was read from (:func:`xform_codes`).
         path: destination ending in ``.nii`` or ``.nii.gz``.
         protect: input paths this output must never overwrite.
         dtype: on-disk voxel type (float32 by default; intensities are never rounded to uint8).
@@ -222,8 +284,9 @@ def save_volume(
     if dest.is_dir():
         raise DataError(f"output {dest} is a directory; expected a file path")
     img = nib.Nifti1Image(np.asarray(volume.data, dtype=dtype), volume.affine)
-    img.set_qform(volume.affine, code=1)
-    img.set_sform(volume.affine, code=1)
+    sform_code, qform_code = xform_codes(volume.meta)
+    img.set_qform(volume.affine, code=qform_code)
+    img.set_sform(volume.affine, code=sform_code)
     try:
         with atomic_path(dest) as tmp:
             nib.save(img, str(tmp))

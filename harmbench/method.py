@@ -130,8 +130,17 @@ class BaseMethod(abc.ABC):
                 return f"needs >= {caps.min_subjects_per_site} training subjects per scanner; got {low}"
         return None
 
+    def check_params(self) -> None:
+        """Validate the parameters without data or fitting; raise a one-line ``DataError``.
+
+        Cheap enough for planning time (the CLI's ``fit`` calls it before reading any data);
+        ``fit`` calls it first. Deep methods check their network size here, before allocating.
+        The default accepts everything.
+        """
+
     def fit(self, cohort: Cohort) -> BaseMethod:
         """Learn from ``cohort.train`` (and ``cohort.val`` for model selection); returns self."""
+        self.check_params()
         reason = self.decline(cohort)
         if reason:
             raise MethodDeclined(f"{self.name}: {reason}")

@@ -9,12 +9,25 @@ harness (importing torch alone takes ~10 s on a slow 2-core VM, so each new work
 otherwise pay it), or spawned where there is no forkserver (Windows). They therefore see only
 the plugins installed through entry points, not ones registered in-process with
 :func:`harmbench.registry.register_plugin`; use one worker for those.
+
+Workers die with the process that made the pool, even when it is killed with ``SIGKILL``:
+each runs a watchdog thread that exits as soon as
+:func:`multiprocessing.parent_process` (the pool's owner, not the forkserver) has gone, and on
+Linux also asks the kernel for ``SIGKILL`` when its own parent (the forkserver) dies. The
+forkserver and the resource tracker then exit by themselves: they only live while a process
+holding their pipes does. (The forkserver itself gets no parent-death signal: that signal
+follows the *thread* that started it, and a pool made from a short-lived thread would kill the
+shared forkserver with it.)
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 #: environment variable overriding the default number of worker processes
@@ -47,7 +60,52 @@ def default_workers() -> int:
     return min(2, cpu_count())
 
 
+#: Linux ``prctl`` option: signal sent to this process when its parent exits
+PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Linux: have the kernel send ``sig`` to this process when its parent exits.
+
+    Returns False where ``prctl`` is unavailable (other systems); use :func:`watch_parent` there.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def watch_parent(poll_seconds: float = 1.0) -> threading.Thread:
+    """Start a daemon thread that ends this process (``os._exit(1)``) once its owner is gone.
+
+    The owner is :func:`multiprocessing.parent_process` (the process that started this one, also
+    under forkserver); its sentinel becomes ready the moment it exits, on every OS. Outside a
+    multiprocessing child, the thread polls ``os.getppid()`` every ``poll_seconds`` instead.
+    """
+    owner = multiprocessing.parent_process()
+    ppid = os.getppid()
+
+    def watch() -> None:
+        if owner is not None:
+            owner.join()
+        else:
+            while os.getppid() == ppid:
+                time.sleep(poll_seconds)
+        os._exit(1)
+
+    t = threading.Thread(target=watch, name="harmbench-parent-watchdog", daemon=True)
+    t.start()
+    return t
+
+
 def _init_worker(torch_threads: int | None) -> None:
+    set_parent_death_signal()
+    watch_parent()
     if torch_threads is not None:
         import torch
 

@@ -11,11 +11,18 @@ from harmbench.errors import DataError
 from harmbench.manifest import PREPARED_COLUMNS, is_prepared, missing_prepared_columns, read_manifest
 
 
-def build_dataset(name: str, out: Path | None = None, seed: int | None = None) -> Path:
-    """Build a registered dataset (if its manifest is absent) and return the raw manifest path."""
+def build_dataset(name: str, out: Path | None = None, seed: int | None = None, *, force: bool = False) -> Path:
+    """Build a registered dataset (if its manifest is absent) and return the raw manifest path.
+
+    Raises:
+        DataError: ``out`` holds another dataset (or another seed of it); unless ``force``.
+    """
+    from harmbench.preprocess.guard import check_dataset_folder
+
     spec = registry.get_dataset(name)
     seed = spec.default_seed if seed is None else seed
     out = out or data_root() / name / f"seed-{seed}" / "raw"
+    check_dataset_folder(out, name, seed, force=force)
     manifest = out / "manifest.csv"
     if manifest.exists():
         return manifest

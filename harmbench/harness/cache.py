@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harmbench.io import write_json_atomic
+from harmbench.io import apply_umask, write_json_atomic
 
 
 def cache_key(**parts: Any) -> str:
@@ -52,5 +52,5 @@ def commit_dir(tmp: Path, final: Path) -> Path:
 def temp_dir_beside(final: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the committed model directory should not be
+    apply_umask(tmp)  # mkdtemp makes it private; the committed directory follows the umask like any other
     return tmp

@@ -28,9 +28,10 @@ FORMAT = 1
 
 
 def dataset_files(manifest: PathLike) -> list[Path]:
-    """Every image/labels/lesion file the manifest names, resolved as :class:`~harmbench.cohort.Cohort` does."""
+    """Every image/labels/lesion file the manifest names, resolved like :class:`~harmbench.cohort.Cohort`."""
     df = read_manifest(manifest)
-    return sorted({p for c in PATH_COLUMNS if c in df.columns for v in df[c] if (p := resolve(df, v)) is not None})
+    cells = (v for c in PATH_COLUMNS if c in df.columns for v in df[c])
+    return sorted({p for v in cells if (p := resolve(df, v)) is not None})
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -65,7 +66,7 @@ def full_hash(manifest: Path, files: list[Path]) -> str:
 
 
 def content_hash(manifest: PathLike, root: PathLike) -> str:
-    """The dataset's 64-hex content hash, reused from ``<root>/fingerprints.json`` when its fingerprint matches.
+    """The dataset's 64-hex content hash; reused from ``<root>/fingerprints.json`` if the fingerprint matches.
 
     Args:
         manifest: the (prepared) manifest CSV.

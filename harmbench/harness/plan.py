@@ -38,6 +38,8 @@ class EvalConfig:
     cluster_config: dict[str, Any] | None = None
     #: ask Dask workers for a ``GPU`` resource for every fit of a GPU-capable method
     gpu_resources: bool = False
+    #: write into an ``out`` that holds another dataset's leaderboard (else refused with one line)
+    force: bool = False
 
 
 @dataclass

@@ -19,8 +19,10 @@ from harmbench.harness.executor import LocalExecutor, Outcome, Task
 from harmbench.harness.fingerprint import content_hash
 from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
 from harmbench.harness.calibration import calibrate_metrics
-from harmbench.harness.units import cached_harmonization, fit_unit, harmonize_unit, metric_instance, score_unit
-from harmbench.io import write_json_atomic, write_text_atomic
+from harmbench.harness.units import (cached_harmonization, fit_unit, harmonize_unit, metric_instance,
+                                     score_unit)
+from harmbench.harness.outdir import claim_out, lock_out
+from harmbench.io import require_writable_dir, write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers
 
 RESULT_COLUMNS = ["dataset", "test_set", "method", "run", "case", "metric", "region", "value"]
@@ -45,7 +47,8 @@ def default_out(dataset: str, name: str = "", content_hash: str = "") -> Path:
 
     if not is_manifest_path(dataset):
         return Path("leaderboards") / dataset
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name or Path(dataset).resolve().parent.name).strip("._") or "dataset"
+    name = name or Path(dataset).resolve().parent.name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
     return Path("leaderboards") / (f"{stem}-{content_hash[:8]}" if content_hash else stem)
 
 
@@ -78,10 +81,21 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     timings["data"] = time.perf_counter() - t_start
     cohort = Cohort.from_manifest(manifest)
     # every cache key derives from the content on disk now, never from dataset.json's recorded hash
+    t0 = time.perf_counter()
     dhash = content_hash(manifest, cfg.work_dir or work_root())[:16]
-    timings["hash"] = time.perf_counter() - t_start - timings["data"]
+    timings["hash"] = time.perf_counter() - t0
     out = cfg.out or default_out(cfg.dataset, cohort.name, dhash)
     work = cfg.work_dir or default_work(dhash)
+    require_writable_dir(out)
+    require_writable_dir(work)
+    with lock_out(out):
+        claim_out(out, {"name": cohort.name, "hash": dhash, "prepared_hash": cohort.dataset_hash}, force=cfg.force)
+        return _evaluate_into(cfg, cohort, manifest, dhash, out, work, device, timings, t_start)
+
+
+def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, dhash: str, out: Path, work: Path,
+                   device: str, timings: dict[str, float], t_start: float) -> EvalResult:
+    """Fit, harmonize, calibrate and score, then write ``out`` (which the caller has locked)."""
     planned = plan_runs(cfg, cohort, device)
     cases = test_cases(cohort, cfg.test_sets)
     metrics = cfg.metrics or list(registry.metrics())
@@ -211,7 +225,8 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
             recs = records(f"{p.method}-{key}", case.case_id)
             tasks.append(Task((p.name, case.case_id), score_unit,
                               (case.case_id, manifest, files["harmonized"], files.get("recon"), recs, "FU",
-                               calibrated, h.get("source")), in_process=h.get("cached", True) and _cached(recs)))
+                               calibrated, h.get("source")),
+                              in_process=h.get("cached", True) and _cached(recs)))
             meta[(p.name, case.case_id)] = (letter, p.method)
     rows: list[dict] = []
     seconds: dict[str, list[float]] = {}

@@ -69,7 +69,7 @@ def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[str, list[st
     failed: list[str] = []
     rows = []
     bl_err = _values(res, BASELINE, "lesion-volume-error-bl")
-    entries = [("BL", bl_err, pd.Series(dtype=float), None)]
+    entries = [("BL", bl_err, _values(res, BASELINE, "lesion-truth-dice-bl"), None)]
     for run, label in ((CEILING, "FU2, same scanner"), (BASELINE, "original FU")):
         entries.append((label, _values(res, run, "lesion-volume-error"), _values(res, run, "lesion-truth-dice"), run))
     for label, err, dsc, run in entries:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ from harmbench.leaderboard.summary import summarize
 
 BOX_METRICS = ["psnr", "ssim", "slice-lpips", "lesion-dice", "lesion-avg-hd"]
 MONTAGE_CASES = 2
+#: names harmbench gives its per-test-set outputs; only these are ever pruned as stale
+TABLE_NAME = re.compile(r"table\d+(-[a-z0-9]+)+-test(?P<ts>[A-Za-z0-9]+)\.md")
+MONTAGE_NAME = re.compile(r"montage-test-(?P<ts>[A-Za-z0-9]+)-.+\.png")
 
 
 def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict]:
@@ -30,8 +34,11 @@ def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict]:
     return df, meta
 
 
-def make_montages(out: Path, harmonized: dict, manifest: str) -> None:
-    """Save slice montages (PNG) for the first test cases of each test set into ``out/figures``."""
+def make_montages(out: Path, harmonized: dict, manifest: str, written: list[Path] | None = None) -> None:
+    """Save slice montages (PNG) for the first test cases of each test set into ``out/figures``.
+
+    Appends each file written to ``written`` (so a failure half-way still reports what exists).
+    """
     from harmbench.cohort import Cohort
     from harmbench.io import load_volume
     from harmbench.slices import to_axial_stack
@@ -51,7 +58,10 @@ def make_montages(out: Path, harmonized: dict, manifest: str) -> None:
             fu = to_axial_stack(case.volume("FU"))[k]
             imgs = {run: to_axial_stack(load_volume(p))[k] for run, p in sorted(runs.items())}
             png = figures.montage(bl[k], fu, imgs, f"{split} case {case.case_id}, axial slice {k}")
-            write_bytes_atomic(figdir / f"montage-{split}-{case.case_id}.png", png)
+            path = figdir / f"montage-{split}-{case.case_id}.png"
+            write_bytes_atomic(path, png)
+            if written is not None:
+                written.append(path)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -62,7 +72,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: str | None = None) -> list[Path]:
-    """(Re-)render every leaderboard file in ``out`` from ``results.csv`` and ``runs.json``."""
+    """(Re-)render every leaderboard file in ``out`` from ``results.csv`` and ``runs.json``.
+
+    Tables (and montages) a previous run wrote that these results no longer produce, e.g. a test
+    set left out of the rerun, are deleted, so the folder never mixes two runs' outputs. Only
+    files named as harmbench names them are touched. With ``harmonized`` the montages are remade
+    and any others removed; without, only montages of test sets absent from the results go.
+    """
     out = Path(out)
     results, meta = load_results(out)
     summary = summarize(results)
@@ -74,13 +90,43 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
         for stem, text in render_markdown(summary, ts, dataset, results).items():
             md_all[stem] = text
             written.append(write_text_atomic(out / f"{stem}.md", text))
+    montages: list[Path] | None = None
     if harmonized and manifest:
+        montages = []
         try:
-            make_montages(out, harmonized, manifest)
+            make_montages(out, harmonized, manifest, montages)
         except Exception as exc:  # figures are a convenience; never lose the tables for them
             meta.setdefault("report_warnings", []).append(f"montage failed: {exc}")
+        written += montages
+    remove_stale_outputs(out, {str(t) for t in set(results["test_set"])}, written, montages is not None)
     written.append(write_text_atomic(out / "report.html", report_html(results, summary, meta, md_all, out)))
     return written
+
+
+def remove_stale_outputs(out: Path, test_sets: set[str], written: list[Path], montages_remade: bool) -> list[Path]:
+    """Delete harmbench-named tables and montages in ``out`` that this rendering did not write.
+
+    Args:
+        out: leaderboard folder.
+        test_sets: test sets present in the results.
+        written: files this rendering wrote (kept).
+        montages_remade: montages were regenerated, so every other montage is stale; else only
+            montages of test sets not in ``test_sets`` are.
+
+    Returns:
+        The files removed.
+    """
+    keep = {p.resolve() for p in written}
+    stale = [f for f in out.glob("table*-test*.md") if TABLE_NAME.fullmatch(f.name) and f.resolve() not in keep]
+    figdir = out / "figures"
+    if figdir.is_dir():
+        for f in figdir.glob("montage-test-*.png"):
+            m = MONTAGE_NAME.fullmatch(f.name)
+            if m and f.resolve() not in keep and (montages_remade or m["ts"] not in test_sets):
+                stale.append(f)
+    for f in stale:
+        f.unlink(missing_ok=True)
+    return stale
 
 
 def _img(png: bytes | None, alt: str) -> str:

@@ -23,7 +23,8 @@ metric's policy (cache key, runs.json).
 **Instrument values** (checks against the ground truth, used by the leaderboards' instrument
 table): ``lesion-volume-error-bl`` = V_BL,measured / V_BL,true − 1 and ``lesion-volume-error`` the
 same for the scored image against its session's true mask (``ctx.lesion_fu``);
-``lesion-truth-dice`` = Dice(segmentation of the scored image, its true mask);
+``lesion-truth-dice`` = Dice(segmentation of the scored image, its true mask) and
+``lesion-truth-dice-bl`` the same on BL;
 ``lesion-volume-change-error`` = measured − true ΔV/V (``ctx.change``).
 
 Empty masks: no BL lesion → every value NaN. A lesion found on BL but not on FU → ΔV/V = −1 and
@@ -46,7 +47,8 @@ from harmbench.metrics.surface import dice, surface_scores
 
 CALLS = ("change-size", "change-enhancement", "change-border", "change-any", "change-kept")
 MEASURES = ("lesion-volume-change", "lesion-enhancement-change", "lesion-border-shift")
-INSTRUMENT = ("lesion-volume-error-bl", "lesion-volume-error", "lesion-truth-dice", "lesion-volume-change-error")
+INSTRUMENT = ("lesion-volume-error-bl", "lesion-volume-error", "lesion-truth-dice-bl", "lesion-truth-dice",
+              "lesion-volume-change-error")
 #: true |ΔV/V| below which a calibration pair counts as stable, and above which as changed
 STABLE_BELOW, CHANGED_ABOVE = 0.05, 0.15
 
@@ -71,7 +73,8 @@ class ChangeRead(Metric):
     calibrates = True
     emits: ClassVar[dict[str, bool | None]] = {
         **{c: None for c in CALLS}, **{m: None for m in MEASURES},
-        "lesion-volume-error-bl": None, "lesion-volume-error": None, "lesion-truth-dice": True,
+        "lesion-volume-error-bl": None, "lesion-volume-error": None, "lesion-truth-dice-bl": True,
+        "lesion-truth-dice": True,
         "lesion-volume-change-error": None}
 
     def __init__(self, *, size_threshold: float = 0.15, enhancement_threshold: float = 0.30,
@@ -98,6 +101,7 @@ class ChangeRead(Metric):
         voxel = float(np.prod(ctx.bl.spacing))
         if ctx.lesion_bl is not None and np.any(ctx.lesion_bl):
             out["lesion-volume-error-bl"] = bl.volume_mm3 / (float(np.sum(ctx.lesion_bl)) * voxel) - 1.0
+            out["lesion-truth-dice-bl"] = dice(bl.mask, np.asarray(ctx.lesion_bl, bool))
         if ctx.lesion_fu is not None and np.any(ctx.lesion_fu):
             out["lesion-volume-error"] = fu.volume_mm3 / (float(np.sum(ctx.lesion_fu)) * voxel) - 1.0
             out["lesion-truth-dice"] = dice(fu.mask, np.asarray(ctx.lesion_fu, bool))

@@ -36,6 +36,7 @@ from harmbench.manifest import PATH_COLUMNS, PREPARED_COLUMNS, read_manifest, re
 from harmbench.masking import head_mask
 from harmbench.preprocess.cache import cached_output, content_hash, input_stats
 from harmbench.preprocess.grid import isotropic_grid, resample
+from harmbench.preprocess.guard import check_prepared_folder, remove_stale_cases
 from harmbench.preprocess.intensity import apply_scale, scale_params
 from harmbench.preprocess.nifti import write_nifti
 from harmbench.preprocess.register import register_rigid
@@ -49,7 +50,7 @@ Progress = Callable[[int, int, str], None]
 
 def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = None, *,
                      spacing: float | None = None, progress: Progress | None = None,
-                     workers: int | None = None) -> Path:
+                     workers: int | None = None, force: bool = False) -> Path:
     """Prepare every case of a manifest; returns the prepared ``manifest.csv``.
 
     Args:
@@ -61,6 +62,8 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
         progress: optional ``progress(done, total, what)`` callback, called once per case.
         workers: cases prepared in parallel processes (default
             :func:`harmbench.parallel.default_workers`); the output does not depend on it.
+        force: prepare into a folder that holds another manifest's output (its stale case
+            folders are removed); without it that is refused with one line.
 
     Raises:
         DataError: the manifest fails validation (first problem named), or an image cannot be
@@ -78,6 +81,8 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
     out = Path(out_dir) if out_dir is not None else src.parent / "prepared"
     if out.resolve() == src.parent.resolve():
         raise DataError(f"output folder {out} is the manifest's own folder; choose another --out")
+    check_prepared_folder(out, src, force=force)
+    owned = (out / "dataset.json").exists()   # only a folder harmbench prepared has stale cases to remove
 
     settings = {"pipeline": PIPELINE_VERSION, "spacing": BL_NATIVE if spacing is None else float(spacing)}
     files = [src] + sorted({p for c in PATH_COLUMNS for v in df[c] if (p := resolve(df, v)) is not None})
@@ -114,6 +119,8 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
     columns = list(df.columns) + [c for c in PREPARED_COLUMNS if c not in df.columns]
     text = pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
     manifest = write_text_atomic(out / "manifest.csv", text)
+    if owned:
+        remove_stale_cases(out, folders)
     name = str(raw_meta.get("name") or src.parent.name)
     write_json_atomic(out / "dataset.json", {
         "name": name, "template_space": False, "prepared": True,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harmbench.errors import DataError
+from harmbench.errors import ArtifactError, DataError
 
 
 @dataclass(frozen=True)
@@ -123,11 +123,21 @@ class ComBatEstimates:
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any],
                    prefix: str = "combat") -> ComBatEstimates:
-        a = {k: np.asarray(arrays[f"{prefix}_{k}"], dtype=np.float64)
-             for k in ("stand_mean", "var_pooled", "beta_cov", "gamma_star", "delta_star")}
-        return cls(sites=tuple(meta["sites"]), ref_site=meta.get("ref_site"),
-                   covariates=tuple(meta.get("covariates", ())), n_per_site=dict(meta.get("n_per_site", {})),
-                   **a)
+        names = ("stand_mean", "var_pooled", "beta_cov", "gamma_star", "delta_star")
+        missing = [f"{prefix}_{k}" for k in names if f"{prefix}_{k}" not in arrays]
+        if missing:
+            raise ArtifactError(f"combat: saved model lacks arrays {missing}")
+        a = {k: np.asarray(arrays[f"{prefix}_{k}"], dtype=np.float64) for k in names}
+        sites, covariates = tuple(meta["sites"]), tuple(meta.get("covariates", ()))
+        f = a["stand_mean"].size
+        want = {"stand_mean": (f,), "var_pooled": (f,), "beta_cov": (len(covariates), f),
+                "gamma_star": (len(sites), f), "delta_star": (len(sites), f)}
+        for k, shape in want.items():
+            if a[k].shape != shape:
+                raise ArtifactError(f"combat: saved {k} has shape {a[k].shape}; expected {shape} "
+                                    f"({len(sites)} sites, {len(covariates)} covariates, {f} features)")
+        return cls(sites=sites, ref_site=meta.get("ref_site"), covariates=covariates,
+                   n_per_site=dict(meta.get("n_per_site", {})), **a)
 
 
 def fit_combat(features: np.ndarray, sites: Sequence[str], *, covariates: np.ndarray | None = None,

@@ -10,16 +10,18 @@ from typing import Any, ClassVar
 
 import torch
 
+from harmbench.artifacts import load_state_dict_checked
 from harmbench.cohort import Cohort
 from harmbench.console import info
 from harmbench.device import select_device
-from harmbench.errors import DataError
+from harmbench.errors import ArtifactError, DataError
 from harmbench.method import BaseMethod
 from harmbench.typing import ParamDict
 from harmbench.volume import Volume
 from harmbench_gan import engine
 from harmbench_gan.data import PairedSlices
 from harmbench_gan.inference import cpu_slice_batch, harmonize_volume, should_compile
+from harmbench_gan.models import check_config
 
 
 class GanMethod(BaseMethod):
@@ -59,6 +61,10 @@ class GanMethod(BaseMethod):
             raise DataError(f"{self.name}: parameters {missing} are None and preset {preset!r} does not set them")
         return p
 
+    def check_params(self) -> None:
+        """Preset, network sizes and total parameter count, before anything is allocated."""
+        check_config(self._model_config(self.resolved_params()), self.name)
+
     @abc.abstractmethod
     def _model_config(self, p: ParamDict) -> Any:
         """The network/loss configuration of this method from resolved parameters."""
@@ -70,6 +76,7 @@ class GanMethod(BaseMethod):
             val_slices=int(p["val_slices"]), seed=int(p["seed"]), ema=float(p["ema"]))
 
     def _build(self, cfg: Any, device: str, seed: int) -> Any:
+        check_config(cfg, self.name)  # sizes and total parameters, before any allocation
         precision = self.get_params().get("precision", "auto")
         return self._model_class(cfg, device=device, seed=seed, channels_last=device.startswith("cuda"),
                                  precision=precision)
@@ -141,14 +148,14 @@ class GanMethod(BaseMethod):
         try:
             cfg = cfg_cls(**js["config"])
         except (KeyError, TypeError) as exc:
-            raise DataError(f"{self.name}: saved model configuration is unreadable ({exc})") from None
+            raise ArtifactError(f"{self.name}: saved model configuration is unreadable ({exc})") from None
         p = self.resolved_params()
         model = self._build(cfg, select_device(p["device"]), int(p["seed"]))
         tensors = state.get("torch", {})
         for k in model.generators:
             if k not in tensors:
-                raise DataError(f"{self.name}: saved model lacks generator {k!r}; has {sorted(tensors)}")
-            model.nets[k].load_state_dict(tensors[k])
+                raise ArtifactError(f"{self.name}: saved model lacks generator {k!r}; has {sorted(tensors)}")
+            load_state_dict_checked(model.nets[k], tensors[k], f"{self.name} {k}")
         model.eval()
         self.model_, self.config_ = model, cfg
         self.history_, self.best_epoch_ = js.get("history", []), int(js.get("best_epoch", 0))

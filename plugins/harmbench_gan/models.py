@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from harmbench.errors import DataError
+from harmbench.method import check_network_size
 from harmbench_gan import losses
 from harmbench_gan.inference import compile_generator
 from harmbench_gan.networks import (
@@ -82,6 +83,52 @@ class Pix2PixConfig:
 
 
 PRECISIONS = ("auto", "fp32", "mixed")
+
+#: Size parameters and their allowed ranges; depth/n_down also set the padding multiple 2**k.
+_SIZE_LIMITS = {"ngf": (1, None), "ndf": (1, None), "n_blocks": (0, 100), "n_down": (1, 6),
+                "depth": (1, 10), "d_layers": (1, 8)}
+
+
+def _cycle_networks(cfg: CycleConfig) -> dict[str, nn.Module]:
+    """The untrained networks of a CycleGAN-family model (construction order fixes the RNG use)."""
+    gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down, residual=cfg.residual)
+    if cfg.discriminator == "global":
+        def make_d() -> nn.Module:
+            return GlobalDiscriminator(ndf=cfg.ndf)
+    else:
+        def make_d() -> nn.Module:
+            return PatchDiscriminator(ndf=cfg.ndf, norm=cfg.d_norm)
+    return {"G_fu2bl": ResnetGenerator(**gen), "G_bl2fu": ResnetGenerator(**gen),
+            "D_bl": make_d(), "D_fu": make_d()}
+
+
+def _pix2pix_networks(cfg: Pix2PixConfig) -> dict[str, nn.Module]:
+    """The untrained U-Net generator and conditional PatchGAN of a Pix2Pix model."""
+    return {"G_fu2bl": UnetGenerator(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm, dropout=cfg.dropout,
+                                     residual=cfg.residual),
+            "D": PatchDiscriminator(in_channels=2, ndf=cfg.ndf, n_layers=cfg.d_layers, norm=cfg.norm)}
+
+
+def check_config(cfg: CycleConfig | Pix2PixConfig, method: str) -> None:
+    """Validate the size parameters of ``cfg`` and the total network size before anything is allocated.
+
+    Raises:
+        DataError: a size parameter is not an integer in its range, or the networks would exceed
+            :data:`harmbench.method.MAX_NETWORK_PARAMETERS` (e.g. ``ngf=100000``).
+    """
+    sizes = {k: getattr(cfg, k) for k in _SIZE_LIMITS if hasattr(cfg, k)}
+    for k, v in sizes.items():
+        lo, hi = _SIZE_LIMITS[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise DataError(f"{method}: {k} must be an integer {rng}; got {v!r}")
+    if isinstance(cfg, CycleConfig) and cfg.discriminator not in ("global", "patch"):
+        raise DataError(f"unknown discriminator {cfg.discriminator!r}; expected 'global' or 'patch'")
+    build = _cycle_networks if isinstance(cfg, CycleConfig) else _pix2pix_networks
+    with torch.device("meta"):  # shapes only: no memory, no RNG use
+        nets = build(cfg)  # type: ignore[arg-type]
+    n = sum(p.numel() for net in nets.values() for p in net.parameters())
+    check_network_size(method, n, ", ".join(f"{k}={v}" for k, v in sizes.items()))
 
 
 def amp_dtype(precision: str, device: str) -> torch.dtype | None:
@@ -215,19 +262,9 @@ class CycleModel(_Base):
         if cfg.discriminator not in ("global", "patch"):
             raise DataError(f"unknown discriminator {cfg.discriminator!r}; expected 'global' or 'patch'")
         self.cfg = cfg
-        gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down, residual=cfg.residual)
-        if cfg.discriminator == "global":
-            def make_d() -> nn.Module:
-                return GlobalDiscriminator(ndf=cfg.ndf)
-        else:
-            def make_d() -> nn.Module:
-                return PatchDiscriminator(ndf=cfg.ndf, norm=cfg.d_norm)
-        self.nets = {
-            "G_fu2bl": init_weights(ResnetGenerator(**gen), seed=seed),
-            "G_bl2fu": init_weights(ResnetGenerator(**gen), seed=seed + 1),
-            "D_bl": init_weights(make_d(), seed=seed + 2),
-            "D_fu": init_weights(make_d(), seed=seed + 3),
-        }
+        check_config(cfg, "cycle-gan model")
+        nets = _cycle_networks(cfg)
+        self.nets = {k: init_weights(n, seed=seed + i) for i, (k, n) in enumerate(nets.items())}
         self._finish()
         betas = (cfg.beta1, cfg.beta2)
         g_params = list(self.nets["G_fu2bl"].parameters()) + list(self.nets["G_bl2fu"].parameters())
@@ -298,12 +335,9 @@ class Pix2PixModel(_Base):
                  channels_last: bool = False, precision: str = "auto") -> None:
         super().__init__(device, channels_last, precision)
         self.cfg = cfg
-        self.nets = {
-            "G_fu2bl": init_weights(UnetGenerator(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm,
-                                                  dropout=cfg.dropout, residual=cfg.residual), seed=seed),
-            "D": init_weights(PatchDiscriminator(in_channels=2, ndf=cfg.ndf, n_layers=cfg.d_layers,
-                                                 norm=cfg.norm), seed=seed + 1),
-        }
+        check_config(cfg, "pix2pix model")
+        nets = _pix2pix_networks(cfg)
+        self.nets = {k: init_weights(n, seed=seed + i) for i, (k, n) in enumerate(nets.items())}
         self._finish()
         betas = (cfg.beta1, cfg.beta2)
         self.opts = {"G": torch.optim.Adam(self.nets["G_fu2bl"].parameters(), lr=cfg.lr, betas=betas),

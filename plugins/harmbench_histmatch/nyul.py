@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from harmbench.errors import DataError
+from harmbench.errors import ArtifactError, DataError
 from harmbench.method import BaseMethod, Capabilities
 from harmbench.volume import Volume
 
@@ -80,5 +80,19 @@ class NyulStandardization(BaseMethod):
         return {"arrays": {"percentiles": self.percentiles_, "standard_scale": self.standard_scale_}}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.percentiles_ = np.asarray(state["arrays"]["percentiles"], dtype=np.float64)
-        self.standard_scale_ = np.asarray(state["arrays"]["standard_scale"], dtype=np.float64)
+        arrays = state.get("arrays", {})
+        missing = sorted({"percentiles", "standard_scale"} - set(arrays))
+        if missing:
+            raise ArtifactError(f"nyul: saved model lacks arrays {missing}")
+        pct = np.asarray(arrays["percentiles"], dtype=np.float64)
+        scale = np.asarray(arrays["standard_scale"], dtype=np.float64)
+        n = int(self.n_landmarks)
+        # one landmark per percentile plus the image minimum (see ``landmarks``)
+        if pct.shape != (n,) or scale.shape != (n + 1,):
+            raise ArtifactError(f"nyul: saved percentiles/standard_scale have shapes "
+                                f"{pct.shape}/{scale.shape}; "
+                                f"expected ({n},)/({n + 1},) for n_landmarks={n}")
+        if not (np.all(np.isfinite(pct)) and np.all(np.isfinite(scale))) or np.any(np.diff(scale) < 0):
+            raise ArtifactError("nyul: saved standard scale is not a finite, non-decreasing landmark list")
+        self.percentiles_ = pct
+        self.standard_scale_ = scale

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harmbench.errors import DataError
+from harmbench.artifacts import load_state_dict_checked
+from harmbench.errors import ArtifactError, DataError
 from harmbench.masking import head_mask
-from harmbench.method import BaseMethod, Capabilities
+from harmbench.method import BaseMethod, Capabilities, check_network_size
 from harmbench.slices import from_axial_stack, slice_indices_world, to_axial_stack
 from harmbench.volume import Volume
 from harmbench_stgan.data import DomainSlices, pad, padded_size, to_signed, to_unit
@@ -168,25 +169,48 @@ class StyleTransferGAN(BaseMethod):
         if min(cfg["n_down"], cfg["dim"], cfg["style_dim"], cfg["iterations"], cfg["batch_size"]) < 1:
             raise DataError(f"stgan: n_down, dim, style_dim, iterations and batch_size must be >= 1; got "
                             f"{[cfg[k] for k in ('n_down', 'dim', 'style_dim', 'iterations', 'batch_size')]}")
+        # slices are padded to a multiple of 2**n_down (or to image_size): keep both sane
+        if cfg["n_down"] > 8:
+            raise DataError(f"stgan: n_down must be <= 8; got {cfg['n_down']}")
+        if cfg["image_size"] is not None and not 0 < cfg["image_size"] <= 4096:
+            raise DataError(f"stgan: image_size must be in [1, 4096] (or 0: none); got {cfg['image_size']}")
+        if min(cfg["max_dim"], cfg["latent_dim"], cfg["mapping_dim"]) < 1:
+            raise DataError(f"stgan: max_dim, latent_dim and mapping_dim must be >= 1; got "
+                            f"{[cfg[k] for k in ('max_dim', 'latent_dim', 'mapping_dim')]}")
         return cfg
 
+    def check_params(self) -> None:
+        """Settings and network size (for two scanners), before anything is allocated."""
+        self._build(2, probe_only=True)
+
     # ------------------------------------------------------------------ networks
-    def _build(self, n_domains: int) -> Nets:
+    def _build(self, n_domains: int, *, probe_only: bool = False) -> Nets:
         import torch
 
         from harmbench_stgan.networks import Discriminator, Generator, MappingNetwork, StyleEncoder
         from harmbench_stgan.trainer import Nets
 
         c = self.config()
-        torch.manual_seed(int(self.seed))
         kw = {"dim": c["dim"], "max_dim": c["max_dim"], "n_down": c["n_down"]}
-        return Nets(
-            generator=Generator(style_dim=c["style_dim"], residual=c["residual"], **kw),
-            mapping=MappingNetwork(latent_dim=c["latent_dim"], style_dim=c["style_dim"],
-                                   n_domains=n_domains, hidden=c["mapping_dim"]),
-            style_encoder=StyleEncoder(style_dim=c["style_dim"], n_domains=n_domains, **kw),
-            discriminator=Discriminator(n_domains=n_domains, **kw),
-        )
+
+        def make() -> Nets:
+            return Nets(
+                generator=Generator(style_dim=c["style_dim"], residual=c["residual"], **kw),
+                mapping=MappingNetwork(latent_dim=c["latent_dim"], style_dim=c["style_dim"],
+                                       n_domains=n_domains, hidden=c["mapping_dim"]),
+                style_encoder=StyleEncoder(style_dim=c["style_dim"], n_domains=n_domains, **kw),
+                discriminator=Discriminator(n_domains=n_domains, **kw),
+            )
+
+        with torch.device("meta"):  # count parameters before allocating anything (e.g. dim=100000)
+            probe = make()
+        n = sum(p.numel() for m in vars(probe).values() for p in m.parameters())
+        check_network_size("stgan", n, ", ".join(f"{k}={c[k]}" for k in
+                                                 ("dim", "max_dim", "n_down", "style_dim", "mapping_dim")))
+        if probe_only:
+            return probe
+        torch.manual_seed(int(self.seed))
+        return make()
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, cohort: Cohort) -> None:
@@ -365,9 +389,15 @@ class StyleTransferGAN(BaseMethod):
         self.history_ = list(meta.get("history", []))
         self.val_psnr_identity_ = meta.get("val_psnr_identity")
         self.mean_styles_ = np.asarray(state["arrays"]["mean_styles"], dtype=np.float32)
+        want = (len(self.domains_), self.config()["style_dim"])
+        if self.mean_styles_.shape != want:
+            raise ArtifactError(f"stgan: saved mean_styles has shape {self.mean_styles_.shape}; "
+                                f"expected {want}")
         nets = self._build(len(self.domains_))
         for k in INFERENCE_NETS:
-            getattr(nets, k).load_state_dict(state["torch"][k])
+            if k not in state.get("torch", {}):
+                raise ArtifactError(f"stgan: saved model lacks network {k!r}")
+            load_state_dict_checked(getattr(nets, k), state["torch"][k], f"stgan {k}")
             getattr(nets, k).eval()
         nets.discriminator = None  # type: ignore[assignment]
         self.nets_ = nets

@@ -22,6 +22,7 @@ import pandas as pd
 
 from harmbench.io import write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers, worker_pool
+from harmbench.preprocess.guard import check_dataset_folder
 from harmbench.preprocess.nifti import write_nifti
 from harmbench_synth.acquire import acquire
 from harmbench_synth.anatomy import subject_anatomy
@@ -121,7 +122,7 @@ def _worker(args: tuple[Preset, int, CasePlan, Path]) -> CaseResult:
 
 
 def build_cohort(preset: Preset, out_dir: Path, seed: int, *, workers: int | None = None,
-                 progress=None) -> Path:
+                 progress=None, force: bool = False) -> Path:
     """Write all cases, ``manifest.csv``, ``truth.json`` and ``dataset.json``; returns the manifest.
 
     Args:
@@ -131,8 +132,13 @@ def build_cohort(preset: Preset, out_dir: Path, seed: int, *, workers: int | Non
         workers: parallel processes (default :func:`harmbench.parallel.default_workers`:
             ``HARMBENCH_WORKERS`` or min(2, CPUs)); results do not depend on it.
         progress: optional ``progress(done, total, what)`` callable.
+        force: build even if ``out_dir`` holds another dataset (or seed); its case files stay.
+
+    Raises:
+        DataError: ``out_dir`` holds another dataset's or another seed's files (unless ``force``).
     """
     out = Path(out_dir)
+    check_dataset_folder(out, preset.name, seed, force=force)
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_cases(preset, seed)
     if workers is None:

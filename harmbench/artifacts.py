@@ -115,11 +115,11 @@ def load_artifact(cls: type[BaseMethod], directory: PathLike) -> BaseMethod:
     meta = read_artifact_meta(d)
     if meta.get("method") != cls.name:
         raise ArtifactError(f"model in {d} was saved by method {meta.get('method')!r}; expected {cls.name!r}")
-    if meta.get("format_version") != cls.artifact_version:
-        raise ArtifactError(
-            f"model in {d} has format version {meta.get('format_version')}; "
-            f"{cls.name} reads version {cls.artifact_version}"
-        )
+    found = meta.get("format_version")
+    if type(found) is not int or found != cls.artifact_version:   # "1", 1.0 and true are not version 1
+        shown = found if type(found) is int else (
+            f"{found!r} (a {'string' if isinstance(found, str) else type(found).__name__})")
+        raise ArtifactError(f"model in {d} has format version {shown}; {cls.name} reads version {cls.artifact_version}")
     defaults = cls.param_defaults()
     unknown = sorted(set(meta.get("params", {})) - set(defaults))
     if unknown:

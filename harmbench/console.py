@@ -1,9 +1,22 @@
-"""All terminal output goes through here (rich): one console for results, one for messages."""
+"""All terminal output goes through here (rich): one console for results, one for messages.
+
+User text is never rich markup. File names such as ``scan[fu].nii.gz``, run names such as
+``nyul[n_landmarks=11]``, manifest cells and exception messages all contain square brackets,
+which rich would read as style tags (dropping them, or raising ``MarkupError`` for ``[/]``).
+So every helper here takes *parts*: a plain string is printed literally, and styling is a
+separate ``(text, style)`` tuple, as in :meth:`rich.text.Text.assemble`::
+
+    say(("skipped", "yellow"), f" {name}: {reason}")
+
+Table cells and titles built from data go through :func:`cell`. Code that prints a string
+with ``console.print`` directly must escape data with :func:`rich.markup.escape`.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Union
 
 from rich.console import Console
 from rich.progress import (
@@ -15,9 +28,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
+
+#: plain text (printed literally) or ``(text, style)``
+Part = Union[str, Text, tuple[str, str]]
 
 
 def quiet() -> bool:
@@ -25,10 +42,13 @@ def quiet() -> bool:
 
 
 def progress(transient: bool = False) -> Progress:
-    """A progress display for multi-step work; disabled (silent) when not a terminal or quiet."""
+    """A progress display for multi-step work; disabled (silent) when not a terminal or quiet.
+
+    Task descriptions are plain text (they often hold run or file names), never markup.
+    """
     return Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -39,11 +59,41 @@ def progress(transient: bool = False) -> Progress:
     )
 
 
-def info(msg: str) -> None:
+def line(*parts: Part) -> Text:
+    """One line of text from literal strings and ``(text, style)`` tuples; nothing is parsed."""
+    return Text.assemble(*(str(p) if not isinstance(p, (str, Text, tuple)) else p for p in parts))
+
+
+def cell(value: object, style: str = "") -> Text:
+    """A table cell or title from data (``m[lam=5]`` stays ``m[lam=5]``)."""
+    return Text(str(value), style=style)
+
+
+def say(*parts: Part) -> None:
+    """A result line on stdout."""
+    console.print(line(*parts), soft_wrap=True)
+
+
+def info(*parts: Part) -> None:
+    """A progress note on stderr (silent when ``HARMBENCH_QUIET=1``)."""
     if not quiet():
-        err_console.print(msg, highlight=False)
+        err_console.print(line(*parts), soft_wrap=True)
 
 
-def error_line(msg: str) -> None:
+def warn(msg: str) -> None:
+    """``warning: msg`` on stderr, one line (shown even when quiet)."""
+    _labelled("warning:", "bold yellow", msg)
+
+
+def problem(msg: str) -> None:
+    """``problem: msg`` on stderr, one line (``datasets validate`` prints one per problem)."""
+    _labelled("problem:", "red", msg)
+
+
+def error_line(msg: object) -> None:
     """Print a one-line error to stderr (newlines folded)."""
-    err_console.print(f"[bold red]error:[/] {' '.join(str(msg).split())}", highlight=False, soft_wrap=True)
+    _labelled("error:", "bold red", msg)
+
+
+def _labelled(label: str, style: str, msg: object) -> None:
+    err_console.print(line((label, style), " ", " ".join(str(msg).split())), soft_wrap=True)

@@ -11,6 +11,10 @@ class DataError(HarmbenchError, ValueError):
     """An input image, manifest or dataset is unusable (missing, malformed, mismatched)."""
 
 
+class OptionError(HarmbenchError):
+    """Command options contradict each other or select nothing (e.g. ``--methods ','``)."""
+
+
 class PluginError(HarmbenchError):
     """A plugin is missing, duplicated, disabled or violates the method contract."""
 

@@ -34,7 +34,7 @@ def harmonize_file(method_spec: str, *, model: Path | None, input_path: Path, re
         method = type(method).load(model)
     elif method.capabilities.needs_training:
         raise DataError(f"{method.name} must be fitted first; pass --model MODEL_DIR from 'harmbench fit'")
-    fu_scale = minmax_params(fu.data)
-    ref_unit = to_unit(ref, minmax_params(ref.data)) if ref is not None else None
+    fu_scale = minmax_params(fu.data, what=f"input image {input_path}")
+    ref_unit = to_unit(ref, minmax_params(ref.data, what=f"reference image {reference}")) if ref is not None else None
     out = method.transform(to_unit(fu, fu_scale), reference=ref_unit)
     return save_volume(from_unit(out, fu_scale), output, protect=(input_path,) + ((reference,) if reference else ()))

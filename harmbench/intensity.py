@@ -8,11 +8,11 @@ from harmbench.errors import DataError
 from harmbench.volume import Volume
 
 
-def minmax_params(data: np.ndarray) -> tuple[float, float]:
+def minmax_params(data: np.ndarray, *, what: str = "image") -> tuple[float, float]:
     """(lo, hi) = (min, max) of the image; raises on a constant image."""
     lo, hi = float(np.min(data)), float(np.max(data))
     if not hi > lo:
-        raise DataError(f"image is constant (all voxels = {lo:g}); cannot scale to [0, 1]")
+        raise DataError(f"{what} is constant (all voxels = {lo:g}); cannot scale to [0, 1]")
     return lo, hi
 
 

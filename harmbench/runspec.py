@@ -112,7 +112,12 @@ def parse_one(spec: str) -> list[RunSpec]:
 
 
 def parse_specs(text: str) -> list[RunSpec]:
-    """Parse ``a,b[k=1,2],c`` into a flat, de-duplicated list of runs (order kept)."""
+    """Parse ``a,b[k=1,2],c`` into a flat, de-duplicated list of runs (order kept).
+
+    Raises:
+        DataError: ``text`` names no method (``""``, ``","``); callers that mean "every method"
+            must say so themselves rather than pass an empty list.
+    """
     runs: list[RunSpec] = []
     seen: set[str] = set()
     for part in split_top_level(text):
@@ -120,4 +125,7 @@ def parse_specs(text: str) -> list[RunSpec]:
             if r.name not in seen:
                 seen.add(r.name)
                 runs.append(r)
+    if not runs:
+        raise DataError(f"method list {text!r} names no method; "
+                        "expected e.g. 'histmatch,nyul[n_landmarks=11]'")
     return runs

@@ -7,7 +7,7 @@ import sys
 import click
 
 from harmbench.console import error_line
-from harmbench.errors import HarmbenchError
+from harmbench.errors import DataError, HarmbenchError
 
 EXIT_BAD_INPUT = 2
 
@@ -35,7 +35,7 @@ def load_run_method(spec: str, preset: str | None = None, device: str | None = N
 
     runs = parse_one(spec)
     if len(runs) != 1:
-        raise click.BadParameter(f"{spec!r} expands to {len(runs)} runs; give one value per parameter")
+        raise DataError(f"{spec!r} expands to {len(runs)} runs; give one value per parameter")
     run = runs[0]
     cls = registry.get_method(run.method)
     params = dict(run.params)

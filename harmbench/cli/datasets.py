@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harmbench.console import console, err_console, progress
+from harmbench.console import problem, progress, say
 
 
 @click.group()
@@ -19,26 +19,36 @@ def datasets() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: $HARMBENCH_DATA/NAME/seed-N/raw).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: the preset's).")
-def build(name: str, out: Path | None, seed: int | None) -> None:
+@click.option("--force", is_flag=True, help="Build into a folder that holds another dataset (replacing it).")
+def build(name: str, out: Path | None, seed: int | None, force: bool) -> None:
     """Generate the built-in dataset NAME (e.g. synth-quick): NIfTI files + manifest.csv."""
     from harmbench.resolve import build_dataset
 
-    manifest = build_dataset(name, out, seed)
-    console.print(f"manifest: {manifest}")
+    manifest = build_dataset(name, out, seed, force=force)
+    say(f"manifest: {manifest}")
 
 
 @datasets.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
-def validate(manifest: Path) -> None:
+@click.option("--deep", is_flag=True,
+              help="Also read every voxel (NaN/Inf, float32 overflow, constant images, label and "
+                   "lesion values); by default only NIfTI headers are read (shape, affine, type).")
+def validate(manifest: Path, deep: bool) -> None:
     """Check MANIFEST; print one line per problem and exit 2 if there are any."""
     from harmbench.validate import validate_manifest
 
-    problems = validate_manifest(manifest)
+    with progress(transient=True) as prog:
+        task = prog.add_task("validating", total=None)
+
+        def cb(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        problems = validate_manifest(manifest, deep=deep, progress=cb)
     for p in problems:
-        err_console.print(f"[red]problem:[/] {p}", highlight=False, soft_wrap=True)
+        problem(p)
     if problems:
         raise SystemExit(2)
-    console.print(f"{manifest}: OK")
+    say(f"{manifest}: OK" + ("" if deep else " (headers; --deep also checks voxel values)"))
 
 
 @datasets.command()
@@ -46,7 +56,9 @@ def validate(manifest: Path) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: <manifest dir>/prepared).")
 @click.option("--spacing", type=float, default=None, help="Isotropic voxel size in mm (default: keep BL's).")
-def prepare(manifest: Path, out: Path | None, spacing: float | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Prepare into a folder that holds another manifest's output (its stale cases are removed).")
+def prepare(manifest: Path, out: Path | None, spacing: float | None, force: bool) -> None:
     """Resample, register FU/FU2 to BL, scale to [0, 1], pick axial slices."""
     from harmbench.preprocess import prepare_manifest
 
@@ -56,5 +68,5 @@ def prepare(manifest: Path, out: Path | None, spacing: float | None) -> None:
         def cb(done: int, total: int, what: str) -> None:
             prog.update(task, completed=done, total=total, description=f"preparing {what}")
 
-        path = prepare_manifest(manifest, out, spacing=spacing, progress=cb)
-    console.print(f"prepared manifest: {path}")
+        path = prepare_manifest(manifest, out, spacing=spacing, progress=cb, force=force)
+    say(f"prepared manifest: {path}")

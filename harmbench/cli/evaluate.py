@@ -9,7 +9,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from harmbench.console import console
+from harmbench.console import console, say
+from harmbench.errors import OptionError
 
 
 @click.command()
@@ -22,17 +23,21 @@ from harmbench.console import console
 @click.option("--preset", default="auto", show_default=True,
               help="Preset for methods that have one: quick, paper, or auto (quick on CPU, paper on GPU).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Leaderboard folder (default: leaderboards/<dataset>).")
+              help="Leaderboard folder (default: leaderboards/<dataset>, or leaderboards/<name>-<hash8> for a "
+                   "manifest).")
+@click.option("--force", is_flag=True, help="Write into an --out that holds another dataset's leaderboard.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for models/harmonized images/scores (default: ~/.cache/harmbench/work/<hash>).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N] or mps.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to every method.")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all registered).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Run units in a local process pool, or on Dask (pip install 'harmbench[dask]').")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes: local harmonize/score pool or Dask LocalCluster size "
                    "[default: HARMBENCH_WORKERS or min(2, CPUs)]. Fits run one at a time on all cores.")
-@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:port).")
+@click.option("--scheduler", default=None,
+              help="With --executor dask: address of an existing Dask scheduler (tcp://host:port).")
 @click.option("--cluster", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
               help="With --executor dask: a LocalCluster, or a dask-jobqueue SLURMCluster.")
 @click.option("--cluster-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -40,21 +45,29 @@ from harmbench.console import console
 @click.option("--gpu-resources", is_flag=True,
               help="Request a 'GPU' Dask resource per deep-method fit (one training per GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def evaluate(dataset, methods, test_sets, preset, out, work_dir, device, seed, metrics, executor, workers,
+def evaluate(dataset, methods, test_sets, preset, out, force, work_dir, device, seed, metrics, executor, workers,
              scheduler, cluster, cluster_config, gpu_resources, as_json) -> None:
     """Fit every method, harmonize test sets A and B, score them and write leaderboards."""
     from harmbench.harness.plan import EvalConfig
     from harmbench.harness.runner import evaluate as run_evaluate
     from harmbench.runspec import parse_specs
 
+    if executor != "dask":
+        dask_only = {"--scheduler": scheduler is not None, "--cluster": cluster != "local",
+                     "--cluster-config": cluster_config is not None, "--gpu-resources": gpu_resources}
+        given = [opt for opt, used in dask_only.items() if used]
+        if given:
+            verb, them = ("apply", "them") if len(given) > 1 else ("applies", "it")
+            raise OptionError(f"{', '.join(given)} only {verb} to --executor dask; add --executor dask "
+                              f"or drop {them}")
     cfg = EvalConfig(
-        dataset=dataset, methods=parse_specs(methods) if methods else [],
-        test_sets=tuple(t.strip().upper() for t in test_sets.split(",") if t.strip()),
+        dataset=dataset, methods=parse_specs(methods) if methods is not None else [],
+        test_sets=tuple(t.upper() for t in _names("--test-sets", test_sets)),
         preset=preset, out=out, work_dir=work_dir, device=device, seed=seed,
-        metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
+        metrics=_names("--metrics", metrics) if metrics is not None else None,
         executor=executor, workers=workers, scheduler=scheduler, cluster=cluster,
         cluster_config=json.loads(cluster_config.read_text()) if cluster_config else None,
-        gpu_resources=gpu_resources)
+        gpu_resources=gpu_resources, force=force)
     res = run_evaluate(cfg)
     if as_json:
         click.echo(json.dumps({"out": str(res.out), "failures": res.failures,
@@ -63,13 +76,22 @@ def evaluate(dataset, methods, test_sets, preset, out, work_dir, device, seed, m
     else:
         _print_summary(res.out)
         for name, reason in res.runs.get("skipped", {}).items():
-            console.print(f"[yellow]skipped[/] {name}: {reason}")
+            say(("skipped", "yellow"), f" {name}: {reason}")
         for f in res.failures:
-            console.print(f"[red]failed[/] {f['stage']} {'/'.join(f['tag'])}: {f['error']}")
-        console.print(f"leaderboards: {res.out}/  (report: {res.out / 'report.html'})")
-        console.print(f"wall time {res.runs['timings'].get('total', 0):.1f} s")
+            say(("failed", "red"), f" {f['stage']} {'/'.join(map(str, f['tag']))}: {f['error']}")
+        say(f"leaderboards: {res.out}/  (report: {res.out / 'report.html'})")
+        say(f"wall time {res.runs['timings'].get('total', 0):.1f} s")
     if res.failures:
         raise SystemExit(1)
+
+
+def _names(option: str, value: str) -> list[str]:
+    """Comma-separated names; a blank list is an error, not 'all' (omit the option for all)."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise OptionError(f"{option} {value!r} names nothing; give a comma-separated list, or omit "
+                          f"{option} for the default")
+    return names
 
 
 def _print_summary(out: Path) -> None:
@@ -99,4 +121,4 @@ def leaderboard(results_dir: Path) -> None:
 
     files = render_leaderboards(results_dir)
     _print_summary(results_dir)
-    console.print(f"wrote {len(files)} files in {results_dir}")
+    say(f"wrote {len(files)} files in {results_dir}")

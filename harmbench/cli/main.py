@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harmbench import __version__, registry
 from harmbench.cli.base import HarmbenchGroup, load_run_method
-from harmbench.console import console, info
+from harmbench.console import cell, console, info, line, say
 
 
 @click.group(cls=HarmbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,7 +62,7 @@ def list_cmd(what: str, as_json: bool) -> None:
             det = r["kind"]
         else:
             det = ", ".join(f"{k}={v}" for k, v in r["info"].items())
-        t.add_row(r["name"], r["plugin"], det, r["description"])
+        t.add_row(cell(r["name"]), cell(r["plugin"]), cell(det), cell(r["description"]))
     console.print(t)
 
 
@@ -73,16 +73,21 @@ def list_cmd(what: str, as_json: bool) -> None:
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
 @click.option("--preset", default=None, help="Parameter preset (e.g. quick, paper) for methods that have one.")
 @click.option("--device", default=None, help="auto, cpu, cuda[:N] or mps.")
-def fit(method: str, data: Path, out: Path, preset: str | None, device: str | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Write into --out even if it holds another method's model or other files.")
+def fit(method: str, data: Path, out: Path, preset: str | None, device: str | None, force: bool) -> None:
     """Fit METHOD (a run spec such as 'nyul[n_landmarks=11]') on a manifest's training split."""
+    from harmbench.artifacts import require_model_target
     from harmbench.cohort import Cohort
 
     m = load_run_method(method, preset, device)
+    m.check_params()  # before reading data: refuse e.g. ngf=100000 at once
+    require_model_target(out, m.name, force=force)  # before fitting: never fit only to fail on save
     cohort = Cohort.from_manifest(data)
     info(f"fitting {m.name} on {len(cohort.train)} training cases ...")
     m.fit(cohort)
     m.save(out)
-    console.print(f"saved {m.name} model to {out}")
+    say(f"saved {m.name} model to {out}")
 
 
 @cli.command()
@@ -97,12 +102,12 @@ def harmonize(method: str, model: Path | None, input_: Path, reference: Path | N
     from harmbench.harmonize_file import harmonize_file
 
     harmonize_file(method, model=model, input_path=input_, reference=reference, output=output)
-    console.print(f"wrote {output}")
+    say(f"wrote {output}")
 
 
 @cli.command("check-plugin")
 @click.argument("method")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def check_plugin(method: str, as_json: bool) -> None:
     """Run the conformance kit on METHOD (fits it on a tiny generated phantom cohort)."""
     from harmbench.testing import run_checks
@@ -118,11 +123,12 @@ def check_plugin(method: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))
     else:
-        t = Table(title=f"conformance: {method}")
+        t = Table(title=cell(f"conformance: {method}", "table.title"))
         t.add_column("check")
         t.add_column("result")
         for r in results:
-            t.add_row(r.name, "[green]pass[/]" if r.passed else f"[red]FAIL[/] {r.message}")
+            result = cell("pass", "green") if r.passed else line(("FAIL", "red"), f" {r.message}")
+            t.add_row(cell(r.name), result)
         console.print(t)
     if not all(r.passed for r in results):
         raise SystemExit(1)

@@ -21,8 +21,8 @@ from harmbench.typing import PathLike
 
 
 def write_nifti(data: np.ndarray, affine: np.ndarray, path: PathLike, *, dtype: np.dtype | type,
-                compresslevel: int = 1) -> str:
-    """Write a 3-D array as NIfTI-1 (qform = sform = ``affine``, code 1); returns the file's SHA-256.
+                compresslevel: int = 1, xform_codes: tuple[int, int] = (1, 1)) -> str:
+    """Write a 3-D array as NIfTI-1 (qform = sform = ``affine``); returns the file's SHA-256.
 
     Args:
         data: (I, J, K) voxel array in nibabel order.
@@ -30,14 +30,17 @@ def write_nifti(data: np.ndarray, affine: np.ndarray, path: PathLike, *, dtype: 
         path: destination ending in ``.nii`` or ``.nii.gz``.
         dtype: on-disk voxel type (e.g. ``np.float32`` for intensities, ``np.int16`` for labels).
         compresslevel: gzip level for ``.nii.gz`` (1 = fast).
+        xform_codes: (sform_code, qform_code), e.g. the source image's from
+            :func:`harmbench.io.xform_codes` (an aligned or MNI affine must not become "scanner").
     """
     dest = Path(path)
     name = dest.name
     if not name.endswith((".nii", ".nii.gz")):
         raise DataError(f"output must end in .nii or .nii.gz: {dest}")
     img = nib.Nifti1Image(np.asarray(data, dtype=dtype), np.asarray(affine, dtype=np.float64))
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
+    sform_code, qform_code = xform_codes
+    img.set_qform(affine, code=qform_code)
+    img.set_sform(affine, code=sform_code)
     payload = img.to_bytes()
     if name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=compresslevel, mtime=0)

@@ -33,3 +33,14 @@ def data_root(tmp_path, monkeypatch):
     root = tmp_path / "data"
     monkeypatch.setenv("HARMBENCH_DATA", str(root))
     return root
+
+
+@pytest.fixture
+def few_threads():
+    """torch on one thread for the test: tiny networks run faster without a thread pool."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -64,7 +64,8 @@ def harmonize_manifest(method_spec: str, *, model: Path | None, manifest: Path, 
                         f"(harmonize applies the model's preprocessing itself)")
     dup = df[df.duplicated(["case", "session"])]
     if len(dup):
-        raise DataError(f"manifest {src} lists case {dup['case'].iloc[0]} {dup['session'].iloc[0]} more than once")
+        first = dup.iloc[0]
+        raise DataError(f"manifest {src} lists case {first['case']} {first['session']} more than once")
     out = Path(out)
     _check_out(out, force)
     method, record, notes = load_model(load_run_method(method_spec), model)

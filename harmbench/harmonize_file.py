@@ -61,7 +61,8 @@ def load_model(method: BaseMethod, model: Path | None) -> tuple[BaseMethod, Prep
     """``method`` fitted from ``model`` (when given), the model's preprocessing record and any notes."""
     if model is None:
         if method.capabilities.needs_training:
-            raise DataError(f"{method.name} must be fitted first; pass --model MODEL_DIR from 'harmbench fit'")
+            raise DataError(f"{method.name} must be fitted first; "
+                            f"pass --model MODEL_DIR from 'harmbench fit'")
         return method, None, []
     method = type(method).load(model)
     record = read_preprocessing(model)
@@ -131,14 +132,17 @@ def harmonize_volumes(method: BaseMethod, record: Preprocessing | None, fu: Volu
                 notes.append("the model records no BL intensity scale; the output is in the FU's units")
     prepared_fu = Volume(fu_prep, grid.affine, fu.meta)
     out = method.transform(prepared_fu, reference=reference if method.capabilities.needs_reference else None)
-    if space == "bl":
-        data, affine, meta = out.data, grid.affine, bl.meta  # type: ignore[union-attr]
-    elif space == "bl-native":
-        data, affine, meta = resample(out.data, grid.affine, bl.shape, bl.affine), bl.affine, bl.meta  # type: ignore[union-attr]
-    else:
+    if space == "fu":  # back through the inverse registration (grid points -> FU points)
         inverse = transform.GetInverse() if transform is not None else None
-        data, affine, meta = resample(out.data, grid.affine, fu.shape, fu.affine, transform=inverse), fu.affine, fu.meta
-    volume = Volume(invert_scale(data, *scale), affine, {"xform_codes": meta.get("xform_codes", (0, 0))})
+        target: Volume = fu
+        data = resample(out.data, grid.affine, fu.shape, fu.affine, transform=inverse)
+    else:
+        assert bl is not None
+        target = bl
+        data = out.data if space == "bl" else resample(out.data, grid.affine, bl.shape, bl.affine)
+    affine = grid.affine if space == "bl" else target.affine
+    codes = target.meta.get("xform_codes", (0, 0))
+    volume = Volume(invert_scale(data, *scale), affine, {"xform_codes": codes})
     return Harmonized(volume, out, (float(scale[0]), float(scale[1])), units, space, notes)
 
 

@@ -120,9 +120,9 @@ def fit(method: str, data: Path, out: Path, preset: str | None, device: str | No
 @click.option("--scanner", default=None, help="The FU's scanner (with --input), checked against the "
                                                "scanners the model was fitted on.")
 @click.option("--force", is_flag=True, help="Write into an --out that holds other files.")
-def harmonize(method: str, model: Path | None, input_: Path | None, reference: Path | None, output: Path | None,
-              manifest: Path | None, out_dir: Path | None, space: str | None, scanner: str | None,
-              force: bool) -> None:
+def harmonize(method: str, model: Path | None, input_: Path | None, reference: Path | None,
+              output: Path | None, manifest: Path | None, out_dir: Path | None, space: str | None,
+              scanner: str | None, force: bool) -> None:
     """Harmonize raw FU images into BL-scanner style (and units) with METHOD.
 
     One file: --input FU [--reference BL] --output OUT. A cohort: --manifest M --out DIR (every
@@ -140,7 +140,8 @@ def harmonize(method: str, model: Path | None, input_: Path | None, reference: P
             raise OptionError("--manifest needs --out DIR")
         from harmbench.harmonize_batch import harmonize_manifest
 
-        res = harmonize_manifest(method, model=model, manifest=manifest, out=out_dir, space=space, force=force)
+        res = harmonize_manifest(method, model=model, manifest=manifest, out=out_dir, space=space,
+                                 force=force)
         for note in res.notes:
             warn(note)
         for f in res.failures:

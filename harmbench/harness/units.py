@@ -48,7 +48,8 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
     if _model_complete(final):
         rec = read_json(final / "fit.json") or {}
         if not (final / PREPROCESSING_FILE).exists():  # a model cached before models recorded it
-            write_preprocessing(record_for_cohort(Cohort.from_manifest(manifest).subset(("train", "val"))), final)
+            cohort = Cohort.from_manifest(manifest).subset(("train", "val"))
+            write_preprocessing(record_for_cohort(cohort), final)
         return {"model_dir": str(final), "seconds": rec.get("seconds", 0.0), "cached": True}
     m = make_method(method, params)
     if "work_dir" in m.get_params() and m.get_params().get("work_dir") is None:

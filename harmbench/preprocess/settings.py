@@ -102,7 +102,8 @@ class Preprocessing:
                              "seed": s.seed, "about": "FU -> BL, 6 DOF; fixed = BL resampled to spacing_mm"},
             "dataset": dict(self.dataset),
             "bl_scale": None if self.bl_scale is None else {
-                "lo": self.bl_scale[0], "hi": self.bl_scale[1], "statistic": "median over the training BL images"},
+                "lo": self.bl_scale[0], "hi": self.bl_scale[1],
+                "statistic": "median over the training BL images"},
             "scanners": {k: list(v) for k, v in self.scanners.items()},
         }
 
@@ -164,7 +165,8 @@ def _parse(raw: Any) -> Preprocessing:
     if not isinstance(raw, dict):
         raise TypeError(f"expected a JSON object; got {type(raw).__name__}")
     if raw.get("format_version") != RECORD_VERSION:
-        raise ValueError(f"format version {raw.get('format_version')!r}; this harmbench reads {RECORD_VERSION}")
+        raise ValueError(f"format version {raw.get('format_version')!r}; "
+                         f"this harmbench reads {RECORD_VERSION}")
     for key, rule in (("scaling", SCALING_RULE), ("axial_axis", AXIAL_AXIS_RULE),
                       ("slice_range", SLICE_RULE), ("registration", REGISTRATION_RULE)):
         if raw[key]["rule"] != rule:

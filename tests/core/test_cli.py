@@ -61,7 +61,8 @@ def test_harmonize_identity_roundtrip(files, tmp_path):
 
     img = nib.load(files / "fu.nii.gz").get_fdata().astype(np.float32)
     nib.save(nib.Nifti1Image(img, np.diag([1.5, 1.5, 1.5, 1.0])), tmp_path / "iso.nii.gz")
-    res = run("harmonize", "identity", "--input", tmp_path / "iso.nii.gz", "--output", tmp_path / "out.nii.gz")
+    res = run("harmonize", "identity", "--input", tmp_path / "iso.nii.gz",
+              "--output", tmp_path / "out.nii.gz")
     assert res.exit_code == 0, res.output
     out = nib.load(tmp_path / "out.nii.gz")
     lo, hi = scale_params(img)

@@ -45,7 +45,8 @@ def bench(tmp_path_factory) -> Bench:
         raw_case = next(c for c in Cohort.from_manifest(raw).cases if c.case_id == case.case_id)
         models, harmonized = {}, {}
         for method, params in PARAMS.items():
-            fit = fit_unit(method, params, str(prepared), str(root / "models" / method), str(root / "train" / method))
+            fit = fit_unit(method, params, str(prepared), str(root / "models" / method),
+                           str(root / "train" / method))
             models[method] = Path(fit["model_dir"])
             harmonized[method] = harmonize_unit(method, params, fit["model_dir"], str(prepared), case.case_id,
                                                 str(root / "harmonized" / method))["files"]

@@ -45,7 +45,8 @@ def small_manifest(bench, tmp_path):
 
 def test_batch_harmonizes_every_follow_up_and_isolates_a_failure(bench, small_manifest, tmp_path):
     out = tmp_path / "out"
-    res = run("harmonize", "nyul", "--model", bench.models["nyul"], "--manifest", small_manifest, "--out", out)
+    res = run("harmonize", "nyul", "--model", bench.models["nyul"], "--manifest", small_manifest,
+              "--out", out)
     assert res.exit_code == 1, res.output            # one image failed; the others were written
     summary = json.loads((out / "harmonize.json").read_text())
     assert [(f["case"], f["session"]) for f in summary["failures"]] == [("broken", "FU")]
@@ -57,8 +58,9 @@ def test_batch_harmonizes_every_follow_up_and_isolates_a_failure(bench, small_ma
     assert all(resolve(df, p).exists() for p in df["image"])
     # the same numbers as the single-file command (and so as the benchmark)
     single = tmp_path / "single.nii.gz"
-    assert run("harmonize", "nyul", "--model", bench.models["nyul"], "--input", bench.raw_case.ref("FU").image,
-               "--reference", bench.raw_case.ref("BL").image, "--output", single).exit_code == 0
+    assert run("harmonize", "nyul", "--model", bench.models["nyul"],
+               "--input", bench.raw_case.ref("FU").image, "--reference", bench.raw_case.ref("BL").image,
+               "--output", single).exit_code == 0
     batch = nib.load(out / "cases" / bench.case.case_id / "FU_harmonized.nii.gz").get_fdata()
     np.testing.assert_array_equal(batch, nib.load(single).get_fdata())
 
@@ -84,9 +86,11 @@ def test_batch_declines_unseen_scanner_per_image_for_combat(bench, small_manifes
     df.loc[(df.case == "broken") & (df.session == "FU2"), "scanner"] = "ge-signa-bravo"
     df.to_csv(small_manifest, index=False)
     out = tmp_path / "out"
-    res = run("harmonize", "combat", "--model", bench.models["combat"], "--manifest", small_manifest, "--out", out)
+    res = run("harmonize", "combat", "--model", bench.models["combat"], "--manifest", small_manifest,
+              "--out", out)
     assert res.exit_code == 1, res.output
-    errors = {(f["case"], f["session"]): f["error"] for f in json.loads((out / "harmonize.json").read_text())["failures"]}
+    failures = json.loads((out / "harmonize.json").read_text())["failures"]
+    errors = {(f["case"], f["session"]): f["error"] for f in failures}
     assert set(errors) == {("broken", "FU"), ("broken", "FU2")}
     assert "combat cannot harmonize FU scanner 'ge-signa-bravo'" in errors[("broken", "FU2")]
 

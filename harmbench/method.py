@@ -40,6 +40,9 @@ class Capabilities:
         supports_gpu: the method can use CUDA/MPS when available.
         has_inverse: ``inverse_transform`` maps BL style to FU style (BL->FU->BL reconstruction).
         deterministic: output is a pure function of inputs and ``random_state``.
+        needs_seen_scanner: ``transform`` works only for FU scanners present in the training
+            data (e.g. ComBat's per-site estimates); ``harmbench harmonize`` declines an unseen
+            scanner for such a method instead of warning.
     """
 
     needs_training: bool = True
@@ -50,6 +53,7 @@ class Capabilities:
     supports_gpu: bool = False
     has_inverse: bool = False
     deterministic: bool = True
+    needs_seen_scanner: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

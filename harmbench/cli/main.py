@@ -10,7 +10,10 @@ from rich.table import Table
 
 from harmbench import __version__, registry
 from harmbench.cli.base import HarmbenchGroup, load_run_method
-from harmbench.console import cell, console, info, line, say
+from harmbench.console import cell, console, info, line, say, warn
+
+SPACE_CHOICES = ("bl", "bl-native", "fu")  # harmbench.harmonize_file.SPACES (not imported: SimpleITK is slow)
+UNITS = {"reference": "BL units", "bl-typical": "typical BL-scanner units from the model", "fu": "FU units"}
 
 
 @click.group(cls=HarmbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,40 +72,94 @@ def list_cmd(what: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("method")
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path),
-              help="Prepared manifest (CSV) or dataset folder to fit on.")
+              help="Manifest (CSV) or dataset folder to fit on; a raw one is prepared first.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
 @click.option("--preset", default=None, help="Parameter preset (e.g. quick, paper) for methods that have one.")
 @click.option("--device", default=None, help="auto, cpu, cuda[:N] or mps.")
 @click.option("--force", is_flag=True,
               help="Write into --out even if it holds another method's model or other files.")
 def fit(method: str, data: Path, out: Path, preset: str | None, device: str | None, force: bool) -> None:
-    """Fit METHOD (a run spec such as 'nyul[n_landmarks=11]') on a manifest's training split."""
+    """Fit METHOD (a run spec such as 'nyul[n_landmarks=11]') on a manifest's training split.
+
+    The model directory records the preprocessing of the data (preprocessing.json), which
+    'harmbench harmonize' applies to raw scans.
+    """
     from harmbench.artifacts import require_model_target
     from harmbench.cohort import Cohort
+    from harmbench.preprocess.settings import record_for_cohort, write_preprocessing
+    from harmbench.resolve import prepared_manifest
 
     m = load_run_method(method, preset, device)
     m.check_params()  # before reading data: refuse e.g. ngf=100000 at once
     require_model_target(out, m.name, force=force)  # before fitting: never fit only to fail on save
-    cohort = Cohort.from_manifest(data)
+    cohort = Cohort.from_manifest(prepared_manifest(str(data)))
     info(f"fitting {m.name} on {len(cohort.train)} training cases ...")
     m.fit(cohort)
     m.save(out)
+    write_preprocessing(record_for_cohort(cohort), out)
     say(f"saved {m.name} model to {out}")
 
 
 @cli.command()
 @click.argument("method")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="Model directory from 'fit'.")
-@click.option("--input", "input_", required=True, type=click.Path(path_type=Path), help="FU image (NIfTI).")
+@click.option("--input", "input_", type=click.Path(path_type=Path),
+              help="Raw FU image (NIfTI), any grid.")
 @click.option("--reference", type=click.Path(path_type=Path), default=None,
-              help="The patient's BL image, registered with FU (for head-to-head methods).")
-@click.option("--output", required=True, type=click.Path(path_type=Path), help="Output NIfTI path.")
-def harmonize(method: str, model: Path | None, input_: Path, reference: Path | None, output: Path) -> None:
-    """Harmonize one FU image into BL-scanner style with METHOD."""
+              help="The patient's raw BL image, any grid: FU is registered to it and the result is "
+                   "written in its intensity units.")
+@click.option("--output", type=click.Path(path_type=Path), help="Output NIfTI path (with --input).")
+@click.option("--manifest", type=click.Path(path_type=Path), default=None,
+              help="Raw manifest: harmonize every FU and FU2 with its case's BL as reference.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Output folder (with --manifest): images, manifest.csv, harmonize.json.")
+@click.option("--space", type=click.Choice(SPACE_CHOICES), default=None,
+              help="Output grid: bl = BL's field of view at the model's spacing (the benchmark's grid; "
+                   "default with a reference), bl-native = the BL file's grid, fu = the FU file's grid "
+                   "(default without a reference).")
+@click.option("--scanner", default=None, help="The FU's scanner (with --input), checked against the "
+                                               "scanners the model was fitted on.")
+@click.option("--force", is_flag=True, help="Write into an --out that holds other files.")
+def harmonize(method: str, model: Path | None, input_: Path | None, reference: Path | None,
+              output: Path | None, manifest: Path | None, out_dir: Path | None, space: str | None,
+              scanner: str | None, force: bool) -> None:
+    """Harmonize raw FU images into BL-scanner style (and units) with METHOD.
+
+    One file: --input FU [--reference BL] --output OUT. A cohort: --manifest M --out DIR (every
+    FU and FU2; resumes, and a failing case does not stop the others). The model's recorded
+    preprocessing is applied first: BL resampled to its spacing, FU registered to BL, [0, 1] scaling.
+    """
+    from harmbench.errors import OptionError
+
+    if (input_ is None) == (manifest is None):
+        raise OptionError("give either --input (one file) or --manifest (a cohort)")
+    if manifest is not None:
+        if input_ or output or reference or scanner:
+            raise OptionError("--manifest takes --out, not --input/--output/--reference/--scanner")
+        if out_dir is None:
+            raise OptionError("--manifest needs --out DIR")
+        from harmbench.harmonize_batch import harmonize_manifest
+
+        res = harmonize_manifest(method, model=model, manifest=manifest, out=out_dir, space=space,
+                                 force=force)
+        for note in res.notes:
+            warn(note)
+        for f in res.failures:
+            warn(f"{f['case']} {f['session']} failed: {f['error']}")
+        say(f"harmonized {res.done} image(s) ({res.cached} already done), {len(res.failures)} failed; "
+            f"wrote {res.manifest}")
+        if res.failures:
+            raise SystemExit(1)
+        return
+    if output is None or out_dir is not None:
+        raise OptionError("--input needs --output FILE (--out is for --manifest)")
     from harmbench.harmonize_file import harmonize_file
 
-    harmonize_file(method, model=model, input_path=input_, reference=reference, output=output)
-    say(f"wrote {output}")
+    res = harmonize_file(method, model=model, input_path=input_, reference=reference, output=output,
+                         space=space, scanner=scanner)
+    for note in res.notes:
+        warn(note)
+    say(f"wrote {output} ({res.space} grid, {UNITS[res.units]})")
 
 
 @cli.command("check-plugin")

@@ -22,10 +22,11 @@ from typing import Any
 from harmbench import registry
 from harmbench.cohort import Cohort
 from harmbench.harness.cache import commit_dir, read_json, temp_dir_beside, write_json
-from harmbench.intensity import from_unit
 from harmbench.io import save_volume
 from harmbench.method import BaseMethod
 from harmbench.metrics.base import ScoringContext
+from harmbench.preprocess.intensity import invert_scale
+from harmbench.preprocess.settings import PREPROCESSING_FILE, record_for_cohort, write_preprocessing
 from harmbench.volume import Volume
 
 
@@ -39,11 +40,16 @@ def make_method(method: str, params: dict[str, Any]) -> BaseMethod:
 def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str, work_dir: str) -> dict:
     """Fit ``method`` on the manifest's train/val splits; the model lands in ``model_dir``.
 
+    The model directory also receives ``preprocessing.json``: how the training data was prepared
+    (:mod:`harmbench.preprocess.settings`), which ``harmbench harmonize`` applies to raw files.
     Returns ``{"model_dir", "seconds", "cached"}``.
     """
     final = Path(model_dir)
     if _model_complete(final):
         rec = read_json(final / "fit.json") or {}
+        if not (final / PREPROCESSING_FILE).exists():  # a model cached before models recorded it
+            cohort = Cohort.from_manifest(manifest).subset(("train", "val"))
+            write_preprocessing(record_for_cohort(cohort), final)
         return {"model_dir": str(final), "seconds": rec.get("seconds", 0.0), "cached": True}
     m = make_method(method, params)
     if "work_dir" in m.get_params() and m.get_params().get("work_dir") is None:
@@ -55,6 +61,7 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
     tmp = temp_dir_beside(final)
     try:
         m.save(tmp)
+        write_preprocessing(record_for_cohort(cohort), tmp)
         write_json(tmp / "fit.json", {"seconds": seconds, "method": method, "params": params})
         commit_dir(tmp, final)
     except BaseException:
@@ -90,7 +97,8 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
     """Harmonize one case's FU (and, with an inverse, reconstruct BL->FU->BL).
 
     Writes ``<out_dir>/FU_harmonized.nii.gz`` (prepared [0, 1] space, for scoring),
-    ``FU_harmonized_native.nii.gz`` (original intensity range, FU's scaling inverted) and
+    ``FU_harmonized_native.nii.gz`` (in the BL scanner's units: the case's BL scaling inverted,
+    as ``harmbench harmonize`` writes it) and
     optionally ``BL_recon.nii.gz``; ``record.json`` is written last and marks completion.
     """
     out = Path(out_dir)
@@ -106,10 +114,10 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
     seconds = time.perf_counter() - t0
     files = {"harmonized": "FU_harmonized.nii.gz"}
     save_volume(h, out / files["harmonized"])
-    scale = case.ref("FU").scale
+    scale = case.ref("BL").scale  # a harmonized FU belongs in the BL scanner's units
     if scale is not None:
         files["native"] = "FU_harmonized_native.nii.gz"
-        save_volume(from_unit(h, scale), out / files["native"])
+        save_volume(h.with_data(invert_scale(h.data, *scale)), out / files["native"])
     if m.capabilities.has_inverse:
         recon = m.transform(m.inverse_transform(bl), reference=bl if m.capabilities.needs_reference else None)
         files["recon"] = "BL_recon.nii.gz"

@@ -33,18 +33,16 @@ import pandas as pd
 from harmbench.errors import DataError
 from harmbench.io import load_labels, load_volume, write_json_atomic, write_text_atomic
 from harmbench.manifest import PATH_COLUMNS, PREPARED_COLUMNS, read_manifest, resolve
-from harmbench.masking import head_mask
 from harmbench.preprocess.cache import cached_output, content_hash, input_stats
-from harmbench.preprocess.grid import isotropic_grid, resample
+from harmbench.preprocess.grid import resample
 from harmbench.preprocess.guard import check_prepared_folder, remove_stale_cases
-from harmbench.preprocess.intensity import apply_scale, scale_params
 from harmbench.preprocess.nifti import write_nifti
-from harmbench.preprocess.register import register_rigid
+from harmbench.preprocess.settings import BL_NATIVE, PIPELINE_VERSION, PrepareSettings
 from harmbench.preprocess.slicerange import axial_slice_range
+from harmbench.preprocess.steps import align_to, scale_to_unit, target_grid
 from harmbench.volume import Volume
 
-PIPELINE_VERSION = "1"
-BL_NATIVE = "bl-native"  # recorded spacing when each case keeps BL's own (smallest) voxel size
+__all__ = ["BL_NATIVE", "PIPELINE_VERSION", "prepare_manifest"]
 Progress = Callable[[int, int, str], None]
 
 
@@ -109,7 +107,7 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
         folders.add(folder)
         records = df[df["case"] == case].to_dict("records")
         sources = [{c: resolve(df, r.get(c, "")) for c in ("image", "labels", "lesion")} for r in records]
-        jobs.append((records, sources, out, spacing, folder))
+        jobs.append((records, sources, out, PrepareSettings(spacing=spacing), folder))
     for n, (case_rows, case_hashes) in enumerate(_map_cases(jobs, workers)):
         rows.extend(case_rows)
         out_hashes.update(case_hashes)
@@ -162,36 +160,32 @@ def _map_cases(jobs: list[tuple], workers: int | None):
         yield from pool.map(_prepare_case, *zip(*jobs))
 
 
-def _prepare_case(records: list[dict], sources: list[dict], out: Path, spacing: float | None,
+def _prepare_case(records: list[dict], sources: list[dict], out: Path, settings: PrepareSettings,
                   folder: str) -> tuple[list[dict], dict[str, str]]:
-    """Prepare the sessions of one case (BL first).
+    """Prepare the sessions of one case (BL first), with the steps of :mod:`harmbench.preprocess.steps`.
 
     ``sources`` holds each record's resolved ``image``/``labels``/``lesion`` paths (None when
-    absent). ``spacing`` None keeps BL's resolution: isotropic at BL's smallest voxel size.
+    absent). ``settings.spacing`` None keeps BL's resolution: isotropic at BL's smallest voxel size.
     Returns the prepared manifest rows and the SHA-256 of every written file.
     """
     hashes: dict[str, str] = {}
     order = sorted(range(len(records)), key=lambda i: ("BL", "FU", "FU2").index(records[i]["session"]))
-    bl = load_volume(sources[order[0]]["image"])
-    shape, affine = isotropic_grid(bl.shape, bl.affine, min(bl.spacing) if spacing is None else spacing)
-    bl_data = resample(bl.data, bl.affine, shape, affine)
-    head = head_mask(bl_data)
-    slc = axial_slice_range(Volume(bl_data, affine), mask=head)
+    grid = target_grid(load_volume(sources[order[0]]["image"]), settings)
+    shape, affine, head = grid.shape, grid.affine, grid.head
+    slc = axial_slice_range(Volume(grid.data, affine), mask=head, drop=settings.slice_drop)
     out_rows = []
     for i in order:
         rec, src = records[i], sources[i]
         transform = None
         if rec["session"] == "BL":
-            data = bl_data
+            data = grid.data
         else:
-            vol = load_volume(src["image"])
-            transform = register_rigid(bl_data, affine, vol.data, vol.affine, fixed_mask=head)
-            data = resample(vol.data, vol.affine, shape, affine, transform=transform)
-        lo, hi = scale_params(data, head)
+            data, transform = align_to(grid, load_volume(src["image"]), settings)
+        prepared, lo, hi = scale_to_unit(data, head, settings)
         new = dict(rec)
         stem = f"{folder}/{_safe(str(rec['session']))}"
         new["image"] = f"{stem}.nii.gz"
-        hashes[new["image"]] = write_nifti(apply_scale(data, lo, hi), affine, out / new["image"], dtype=np.float32)
+        hashes[new["image"]] = write_nifti(prepared, affine, out / new["image"], dtype=np.float32)
         for col, suffix, dtype in (("labels", "_labels", np.int16), ("lesion", "_lesion", np.uint8)):
             if src[col] is None:
                 new[col] = ""

@@ -53,7 +53,7 @@ class ComBatHarmonization(BaseMethod):
     """
 
     name = "combat"
-    capabilities = Capabilities(needs_training=True, min_subjects_per_site=2)
+    capabilities = Capabilities(needs_training=True, min_subjects_per_site=2, needs_seen_scanner=True)
     artifact_version = 1
 
     def __init__(self, *, mode: str = "landmark", percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,

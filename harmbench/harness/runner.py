@@ -124,7 +124,7 @@ def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, dhash: str, 
     write_text_atomic(out / "results.csv", df.to_csv(index=False, float_format="%.6g"))
     timings["total"] = time.perf_counter() - t_start
     runs_meta["timings"] = timings
-    write_json_atomic(out / "runs.json", runs_meta)
+    write_json_atomic(out / "runs.json", portable_runs(runs_meta))
     from harmbench.leaderboard.render import render_leaderboards
 
     render_leaderboards(out, harmonized=harm, manifest=str(manifest))
@@ -247,6 +247,47 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
 
 def _cached(records: dict[str, str]) -> bool:
     return all(Path(r).exists() for r in records.values())
+
+
+def _home_relative(path: str | Path) -> str:
+    """``path`` with the user's home folder written as ``~`` (nothing personal in shared files)."""
+    p, home = Path(path), Path.home()
+    try:
+        return str(Path("~") / p.relative_to(home))
+    except ValueError:
+        return str(p)
+
+
+def portable_runs(meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs.json`` form of the run record: no absolute paths under the user's home.
+
+    Model folders and harmonized files are written relative to ``work_dir`` (the cache root), which
+    itself and the manifest are written with the home folder as ``~``. ``resolve_run_path`` turns
+    them back into paths.
+    """
+    work = Path(meta["work_dir"])
+
+    def rel(path: str | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return str(Path(path).relative_to(work))
+        except ValueError:
+            return _home_relative(path)
+
+    out = dict(meta)
+    out["work_dir"] = _home_relative(work)
+    out["dataset"] = {**meta["dataset"], "manifest": _home_relative(meta["dataset"]["manifest"])}
+    out["runs"] = [{**r, "model_dir": rel(r.get("model_dir"))} for r in meta["runs"]]
+    out["harmonized"] = {k: {n: rel(f) for n, f in files.items()} for k, files in meta["harmonized"].items()}
+    out["paths"] = "model_dir and harmonized files are relative to work_dir; ~ is the user's home"
+    return out
+
+
+def resolve_run_path(runs: dict[str, Any], path: str) -> Path:
+    """A path recorded in ``runs.json`` (relative to its ``work_dir``, or ``~``-prefixed) as a real path."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else Path(runs["work_dir"]).expanduser() / p
 
 
 def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,

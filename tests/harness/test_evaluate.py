@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,14 @@ def test_evaluate_writes_long_results_and_tables(toy_manifest, tmp_path):
     files = runs["harmonized"]["histmatch|" + df.case.iloc[0]]
     import nibabel as nib
 
-    assert nib.load(files["native"]).shape == nib.load(files["harmonized"]).shape
+    from harmbench.harness.runner import resolve_run_path
+
+    # runs.json holds no absolute paths under the home folder: files are relative to the cache root
+    assert not any(Path(f).is_absolute() for f in files.values())
+    assert str(Path.home()) not in (tmp_path / "lb" / "runs.json").read_text() or str(tmp_path).startswith(
+        str(Path.home()))
+    native, harmonized = (resolve_run_path(runs, files[k]) for k in ("native", "harmonized"))
+    assert nib.load(native).shape == nib.load(harmonized).shape
 
 
 def test_rerun_is_fully_cached(toy_manifest, tmp_path, monkeypatch):

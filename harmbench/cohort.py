@@ -82,7 +82,7 @@ class Cohort:
 
     ``dataset_hash`` is the hash that ``dataset.json`` recorded when the data was prepared. It is
     kept for provenance only: it is not recomputed, so it goes stale after an edit. Cache keys use
-    :func:`harmbench.harness.fingerprint.content_hash` instead.
+    :func:`harmbench.harness.fingerprint.dataset_hash` instead.
     """
 
     name: str

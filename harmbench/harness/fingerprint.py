@@ -65,7 +65,7 @@ def full_hash(manifest: Path, files: list[Path]) -> str:
     return h.hexdigest()
 
 
-def content_hash(manifest: PathLike, root: PathLike) -> str:
+def dataset_hash(manifest: PathLike, root: PathLike) -> str:
     """The dataset's 64-hex content hash; reused from ``<root>/fingerprints.json`` if the fingerprint matches.
 
     Args:

@@ -16,7 +16,8 @@ from harmbench.console import info, progress
 from harmbench.device import select_device
 from harmbench.harness.cache import cache_key
 from harmbench.harness.executor import LocalExecutor, Outcome, Task
-from harmbench.harness.fingerprint import content_hash
+from harmbench.harness.fingerprint import dataset_hash
+from harmbench.harness.provenance import portable_runs
 from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
 from harmbench.harness.calibration import calibrate_metrics
 from harmbench.harness.units import (cached_harmonization, fit_unit, harmonize_unit, metric_instance,
@@ -82,7 +83,7 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     cohort = Cohort.from_manifest(manifest)
     # every cache key derives from the content on disk now, never from dataset.json's recorded hash
     t0 = time.perf_counter()
-    dhash = content_hash(manifest, cfg.work_dir or work_root())[:16]
+    dhash = dataset_hash(manifest, cfg.work_dir or work_root())[:16]
     timings["hash"] = time.perf_counter() - t0
     out = cfg.out or default_out(cfg.dataset, cohort.name, dhash)
     work = cfg.work_dir or default_work(dhash)
@@ -247,47 +248,6 @@ def _score_stage(executor, active, harm, manifest, cases, metrics, dhash, work, 
 
 def _cached(records: dict[str, str]) -> bool:
     return all(Path(r).exists() for r in records.values())
-
-
-def _home_relative(path: str | Path) -> str:
-    """``path`` with the user's home folder written as ``~`` (nothing personal in shared files)."""
-    p, home = Path(path), Path.home()
-    try:
-        return str(Path("~") / p.relative_to(home))
-    except ValueError:
-        return str(p)
-
-
-def portable_runs(meta: dict[str, Any]) -> dict[str, Any]:
-    """The ``runs.json`` form of the run record: no absolute paths under the user's home.
-
-    Model folders and harmonized files are written relative to ``work_dir`` (the cache root), which
-    itself and the manifest are written with the home folder as ``~``. ``resolve_run_path`` turns
-    them back into paths.
-    """
-    work = Path(meta["work_dir"])
-
-    def rel(path: str | None) -> str | None:
-        if path is None:
-            return None
-        try:
-            return str(Path(path).relative_to(work))
-        except ValueError:
-            return _home_relative(path)
-
-    out = dict(meta)
-    out["work_dir"] = _home_relative(work)
-    out["dataset"] = {**meta["dataset"], "manifest": _home_relative(meta["dataset"]["manifest"])}
-    out["runs"] = [{**r, "model_dir": rel(r.get("model_dir"))} for r in meta["runs"]]
-    out["harmonized"] = {k: {n: rel(f) for n, f in files.items()} for k, files in meta["harmonized"].items()}
-    out["paths"] = "model_dir and harmonized files are relative to work_dir; ~ is the user's home"
-    return out
-
-
-def resolve_run_path(runs: dict[str, Any], path: str) -> Path:
-    """A path recorded in ``runs.json`` (relative to its ``work_dir``, or ``~``-prefixed) as a real path."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else Path(runs["work_dir"]).expanduser() / p
 
 
 def _provenance(cfg, cohort, manifest, dhash, planned, skipped, failures, timings, metric_seconds,

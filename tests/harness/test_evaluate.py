@@ -89,7 +89,7 @@ def test_evaluate_writes_long_results_and_tables(toy_manifest, tmp_path):
     files = runs["harmonized"]["histmatch|" + df.case.iloc[0]]
     import nibabel as nib
 
-    from harmbench.harness.runner import resolve_run_path
+    from harmbench.harness.provenance import resolve_run_path
 
     # runs.json holds no absolute paths under the home folder: files are relative to the cache root
     assert not any(Path(f).is_absolute() for f in files.values())

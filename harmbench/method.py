@@ -72,6 +72,9 @@ class BaseMethod(abc.ABC):
     artifact_version: ClassVar[int] = 1
     #: Named parameter sets (e.g. ``{"quick": {...}, "paper": {...}}``) the harness can apply.
     presets: ClassVar[dict[str, ParamDict]] = {}
+    #: Accepted values per ``__init__`` parameter (:mod:`harmbench.params`), merged along the
+    #: class hierarchy and checked by :meth:`check_params` at planning time.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -137,10 +140,14 @@ class BaseMethod(abc.ABC):
     def check_params(self) -> None:
         """Validate the parameters without data or fitting; raise a one-line ``DataError``.
 
-        Cheap enough for planning time (the CLI's ``fit`` calls it before reading any data);
-        ``fit`` calls it first. Deep methods check their network size here, before allocating.
-        The default accepts everything.
+        Cheap enough for planning time: the harness calls it for every planned run before any
+        fit (:func:`harmbench.registry.build_method`), and ``fit`` calls it first. The default
+        checks the declared ``_parameter_constraints`` (:mod:`harmbench.params`); subclasses
+        that check more (deep methods: network size, before allocating) call ``super()`` first.
         """
+        from harmbench.params import merged_constraints, validate_params
+
+        validate_params(self.name or type(self).__name__, self.get_params(), merged_constraints(type(self)))
 
     def fit(self, cohort: Cohort) -> BaseMethod:
         """Learn from ``cohort.train`` (and ``cohort.val`` for model selection); returns self."""

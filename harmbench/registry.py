@@ -131,3 +131,20 @@ def get_dataset(name: str) -> Any:
 
 def get_metric(name: str) -> Any:
     return _lookup("metric", metrics(), name)
+
+
+def build_method(name: str, params: dict[str, Any] | None = None, *, check: bool = True) -> Any:
+    """The one way a run spec becomes a method: the registered class, ``params`` set, validated.
+
+    Args:
+        name: registered method name (``oml-cyclegan``).
+        params: constructor parameters to override (unknown names raise ``DataError``).
+        check: run :meth:`~harmbench.method.BaseMethod.check_params` (declared constraints,
+            presets, network sizes) so a bad value fails here, with one line, before any data
+            is read or any model fitted.
+    """
+    method = get_method(name)()
+    method.set_params(**(params or {}))
+    if check:
+        method.check_params()
+    return method

@@ -44,6 +44,4 @@ def load_run_method(spec: str, preset: str | None = None, device: str | None = N
         params.setdefault("preset", preset)
     if device and "device" in names:
         params.setdefault("device", device)
-    method = cls()
-    method.set_params(**params)
-    return method
+    return registry.build_method(run.method, params)

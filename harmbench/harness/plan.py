@@ -85,8 +85,7 @@ def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str) -> list[PlannedRun]:
         for seed_name in ("seed", "random_state"):
             if seed_name in defaults and seed_name not in params:
                 params[seed_name] = cfg.seed
-        method = cls()
-        method.set_params(**params)
+        method = registry.build_method(spec.method, params)  # bad parameters fail here, before any fit
         planned.append(PlannedRun(spec, params, method.decline(cohort)))
     return planned
 

@@ -30,13 +30,6 @@ from harmbench.preprocess.settings import PREPROCESSING_FILE, record_for_cohort,
 from harmbench.volume import Volume
 
 
-def make_method(method: str, params: dict[str, Any]) -> BaseMethod:
-    cls = registry.get_method(method)
-    m = cls()
-    m.set_params(**params)
-    return m
-
-
 def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str, work_dir: str) -> dict:
     """Fit ``method`` on the manifest's train/val splits; the model lands in ``model_dir``.
 
@@ -51,7 +44,7 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
             cohort = Cohort.from_manifest(manifest).subset(("train", "val"))
             write_preprocessing(record_for_cohort(cohort), final)
         return {"model_dir": str(final), "seconds": rec.get("seconds", 0.0), "cached": True}
-    m = make_method(method, params)
+    m = registry.build_method(method, params, check=False)  # checked at planning
     if "work_dir" in m.get_params() and m.get_params().get("work_dir") is None:
         m.set_params(work_dir=str(Path(work_dir)))
     cohort = Cohort.from_manifest(manifest).subset(("train", "val"))
@@ -89,7 +82,7 @@ def load_fitted(method: str, params: dict[str, Any], model_dir: str | None) -> B
     cls = registry.get_method(method)
     if model_dir:
         return cls.load(model_dir)
-    return make_method(method, params)
+    return registry.build_method(method, params, check=False)  # checked at planning
 
 
 def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, manifest: str, case_id: str,

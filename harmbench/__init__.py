@@ -8,17 +8,17 @@ group.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from harmbench.version import __version__
 
-from harmbench.errors import (  # noqa: E402
+from harmbench.errors import (
     DataError,
     HarmbenchError,
     MethodDeclined,
     NotFittedError,
     PluginError,
 )
-from harmbench.method import BaseMethod, Capabilities  # noqa: E402
-from harmbench.volume import Volume  # noqa: E402
+from harmbench.method import BaseMethod, Capabilities
+from harmbench.volume import Volume
 
 __all__ = [
     "__version__",

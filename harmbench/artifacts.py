@@ -8,6 +8,9 @@ harmbench version), optionally ``arrays.npz`` (numpy arrays, loaded with
 Loading trusts nothing in the directory: a damaged, truncated or hand-edited artifact (a
 non-object ``artifact.json``, unknown parameters, a missing array or weight, wrong keys or
 shapes, non-finite numbers, pickled objects) raises a one-line :class:`ArtifactError`.
+
+The dependency runs one way: :mod:`harmbench.method` uses this module, and this module sees a
+method only through the :class:`Persistable` protocol.
 """
 
 from __future__ import annotations
@@ -16,25 +19,45 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
 from harmbench.errors import ArtifactError, DataError, HarmbenchError
 from harmbench.io import atomic_path, load_torch, require_writable_dir, save_torch_atomic, write_json_atomic
-from harmbench.typing import PathLike
-
-if TYPE_CHECKING:
-    from harmbench.method import BaseMethod
+from harmbench.typing import ParamDict, PathLike
+from harmbench.version import __version__
 
 ARTIFACT_FILE = "artifact.json"
 ARRAYS_FILE = "arrays.npz"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a torch file stem: no folders, no dot files
 
 
-def save_artifact(method: BaseMethod, directory: PathLike) -> Path:
-    from harmbench import __version__
+class Persistable(Protocol):
+    """What saving and loading need of a method (:class:`harmbench.method.BaseMethod` has it all).
 
+    The class is built from the saved parameters (``cls(**params)``), then given its fitted state.
+    """
+
+    name: ClassVar[str]
+    artifact_version: ClassVar[int]
+
+    def __init__(self, **params: Any) -> None: ...
+
+    @classmethod
+    def param_defaults(cls) -> ParamDict: ...
+
+    def get_params(self) -> ParamDict: ...
+
+    def _get_state(self) -> dict[str, Any]: ...
+
+    def _set_state(self, state: dict[str, Any]) -> None: ...
+
+
+P = TypeVar("P", bound=Persistable)
+
+
+def save_artifact(method: Persistable, directory: PathLike) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     state = method._get_state() or {}
@@ -110,7 +133,7 @@ def require_model_target(directory: PathLike, method: str, *, force: bool = Fals
                     f"to write {method!r} there")
 
 
-def load_artifact(cls: type[BaseMethod], directory: PathLike) -> BaseMethod:
+def load_artifact(cls: type[P], directory: PathLike) -> P:
     d = Path(directory)
     meta = read_artifact_meta(d)
     if meta.get("method") != cls.name:

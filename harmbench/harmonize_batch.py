@@ -29,6 +29,7 @@ import pandas as pd
 from harmbench.errors import DataError, HarmbenchError
 from harmbench.io import load_volume, require_writable_dir, save_volume, write_json_atomic, write_text_atomic
 from harmbench.manifest import is_prepared, read_manifest, resolve
+from harmbench.registry import build_run
 
 OUT_RECORD = "harmonize.json"
 FOLLOW_UPS = ("FU", "FU2")
@@ -53,7 +54,6 @@ def harmonize_manifest(method_spec: str, *, model: Path | None, manifest: Path, 
         DataError: the manifest is prepared or invalid, ``out`` holds other files (without
             ``force``), or the method/model cannot be loaded. Per-image problems do not raise.
     """
-    from harmbench.cli.base import load_run_method
     from harmbench.console import progress
     from harmbench.harmonize_file import check_scanner, harmonize_volumes, load_model
 
@@ -68,7 +68,7 @@ def harmonize_manifest(method_spec: str, *, model: Path | None, manifest: Path, 
         raise DataError(f"manifest {src} lists case {first['case']} {first['session']} more than once")
     out = Path(out)
     _check_out(out, force)
-    method, record, notes = load_model(load_run_method(method_spec), model)
+    method, record, notes = load_model(build_run(method_spec), model)
     base = {"method": method_spec, "model": _model_digest(model), "space": space,
             "preprocessing": record.to_json() if record else None}
     rows = df.to_dict("records")

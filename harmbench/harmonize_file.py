@@ -29,6 +29,7 @@ from harmbench.preprocess.grid import resample
 from harmbench.preprocess.intensity import invert_scale
 from harmbench.preprocess.settings import Preprocessing, PrepareSettings, read_preprocessing
 from harmbench.preprocess.steps import align_to, scale_to_unit, target_grid
+from harmbench.registry import build_run
 from harmbench.volume import Volume
 
 SPACES = ("bl", "bl-native", "fu")
@@ -158,9 +159,7 @@ def harmonize_file(method_spec: str, *, model: Path | None, input_path: Path, re
     inputs = [input_path] + ([reference] if reference else [])
     refuse_overwrite(output, inputs)
     require_writable_file(output)
-    from harmbench.cli.base import load_run_method
-
-    method = load_run_method(method_spec)
+    method = build_run(method_spec)
     if method.capabilities.needs_reference and reference is None:
         raise DataError(f"{method.name} needs --reference (the patient's BL image)")
     method, record, notes = load_model(method, model)

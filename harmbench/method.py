@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from harmbench.artifacts import load_artifact, save_artifact
 from harmbench.errors import DataError, MethodDeclined, NotFittedError, PluginError
+from harmbench.params import merged_constraints, validate_params
 from harmbench.typing import ParamDict, PathLike
 from harmbench.volume import Volume, count_nonfinite, require_same_grid
 
@@ -145,8 +147,6 @@ class BaseMethod(abc.ABC):
         checks the declared ``_parameter_constraints`` (:mod:`harmbench.params`); subclasses
         that check more (deep methods: network size, before allocating) call ``super()`` first.
         """
-        from harmbench.params import merged_constraints, validate_params
-
         validate_params(self.name or type(self).__name__, self.get_params(), merged_constraints(type(self)))
 
     def fit(self, cohort: Cohort) -> BaseMethod:
@@ -230,15 +230,11 @@ class BaseMethod(abc.ABC):
         """Inverse of ``_get_state``."""
 
     def save(self, directory: PathLike) -> Path:
-        from harmbench.artifacts import save_artifact
-
         self.check_is_fitted()
         return save_artifact(self, directory)
 
     @classmethod
     def load(cls, directory: PathLike) -> BaseMethod:
-        from harmbench.artifacts import load_artifact
-
         return load_artifact(cls, directory)
 
 

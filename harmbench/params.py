@@ -12,7 +12,8 @@ A value is valid when it satisfies *any* entry. Entries are a :class:`Interval`,
 :class:`Options` set, a Python type (``int``, ``float``, ``bool``, ``str``) or ``None``
 (the value ``None``). ``bool`` never counts as an ``int`` or ``float`` and an ``int`` counts as a
 ``float``. Constraints are merged along the class hierarchy, so a subclass only declares what it
-adds or narrows. :meth:`harmbench.method.BaseMethod.check_params` applies them.
+adds or narrows. :meth:`harmbench.method.BaseMethod.check_params` applies them;
+:func:`violating_value` gives the conformance kit a value each declaration must refuse.
 """
 
 from __future__ import annotations
@@ -123,3 +124,37 @@ def merged_constraints(cls: type) -> dict[str, list[Constraint]]:
     for klass in reversed(cls.__mro__):
         out.update(vars(klass).get("_parameter_constraints", {}) or {})
     return out
+
+
+#: Returned by :func:`violating_value` when every candidate satisfies the constraints.
+NO_VIOLATION = object()
+
+
+def _candidates(c: Constraint) -> list[Any]:
+    """Values just outside ``c`` (a bound minus / plus one, an open bound itself, a non-option)."""
+    if isinstance(c, Interval):
+        out: list[Any] = []
+        for bound, step, included in ((c.low, -1, c.closed in ("both", "left")),
+                                      (c.high, 1, c.closed in ("both", "right"))):
+            if bound is not None:
+                out.append(c.kind(bound + step) if c.kind is int else float(bound + step))
+                if not included:
+                    out.append(c.kind(bound))
+        return out + ([0.5] if c.kind is int else [])
+    if isinstance(c, Options):
+        return ["not-" + "-".join(sorted(str(v) for v in c.values))]
+    return []
+
+
+def violating_value(constraints: list[Constraint]) -> Any:
+    """A value that satisfies none of ``constraints``, or :data:`NO_VIOLATION` if none is found.
+
+    Candidates come from the constraints themselves first (``Interval(int, 3, None)`` gives ``2``,
+    ``Options({"head", "none"})`` a string that is neither), then generic ones (``None``, a
+    string, a negative int, a fraction, an object of no declared type).
+    """
+    generic: list[Any] = [None, "harmbench-invalid", -1, 0.5, object()]
+    for value in [v for c in constraints for v in _candidates(c)] + generic:
+        if not any(_satisfies(value, c) for c in constraints):
+            return value
+    return NO_VIOLATION

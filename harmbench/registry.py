@@ -15,7 +15,8 @@ from typing import Any
 import pluggy
 
 from harmbench import hookspecs
-from harmbench.errors import PluginError
+from harmbench.errors import DataError, PluginError
+from harmbench.runspec import parse_one
 
 ENTRY_POINT_GROUP = "harmbench"
 DISABLE_ENV = "HARMBENCH_DISABLE_PLUGINS"
@@ -148,3 +149,27 @@ def build_method(name: str, params: dict[str, Any] | None = None, *, check: bool
     if check:
         method.check_params()
     return method
+
+
+def build_run(spec: str, *, preset: str | None = None, device: str | None = None) -> Any:
+    """The method of one run spec such as ``nyul[n_landmarks=11]`` (``fit``, ``harmonize``).
+
+    Parses ``spec`` (:mod:`harmbench.runspec`), gives ``preset`` and ``device`` to a method that
+    has parameters of those names and whose spec does not set them, and builds it with
+    :func:`build_method`, so bad parameters fail here with one line.
+
+    Raises:
+        DataError: ``spec`` does not parse, expands to several runs (``nyul[n_landmarks=5,11]``),
+            or sets an unknown or invalid parameter.
+        PluginError: no method of that name is registered.
+    """
+    runs = parse_one(spec)
+    if len(runs) != 1:
+        raise DataError(f"{spec!r} expands to {len(runs)} runs; give one value per parameter")
+    run = runs[0]
+    params = dict(run.params)
+    names = get_method(run.method).param_defaults()
+    for key, value in (("preset", preset), ("device", device)):
+        if value is not None and key in names:
+            params.setdefault(key, value)
+    return build_method(run.method, params)

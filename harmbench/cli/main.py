@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from harmbench import __version__, registry
-from harmbench.cli.base import HarmbenchGroup, load_run_method
+from harmbench.cli.base import HarmbenchGroup
 from harmbench.console import cell, console, info, line, say, warn
 
 SPACE_CHOICES = ("bl", "bl-native", "fu")  # harmbench.harmonize_file.SPACES (not imported: SimpleITK is slow)
@@ -89,8 +89,7 @@ def fit(method: str, data: Path, out: Path, preset: str | None, device: str | No
     from harmbench.preprocess.settings import record_for_cohort, write_preprocessing
     from harmbench.resolve import prepared_manifest
 
-    m = load_run_method(method, preset, device)
-    m.check_params()  # before reading data: refuse e.g. ngf=100000 at once
+    m = registry.build_run(method, preset=preset, device=device)  # bad parameters fail before any data is read
     require_model_target(out, m.name, force=force)  # before fitting: never fit only to fail on save
     cohort = Cohort.from_manifest(prepared_manifest(str(data)))
     info(f"fitting {m.name} on {len(cohort.train)} training cases ...")
@@ -169,12 +168,10 @@ def check_plugin(method: str, as_json: bool) -> None:
     """Run the conformance kit on METHOD (fits it on a tiny generated phantom cohort)."""
     from harmbench.testing import run_checks
 
-    cls = registry.get_method(load_run_method(method).name)
-    presets = getattr(cls, "presets", {}) or {}
+    presets = getattr(type(registry.build_run(method)), "presets", {}) or {}
 
     def factory():
-        m = load_run_method(method, "tiny" if "tiny" in presets else None)
-        return m
+        return registry.build_run(method, preset="tiny" if "tiny" in presets else None)
 
     results = run_checks(factory)
     if as_json:

@@ -9,6 +9,7 @@ import numpy as np
 from harmbench.errors import DataError
 from harmbench.masking import head_mask
 from harmbench.method import BaseMethod, Capabilities
+from harmbench.params import Interval, Options
 from harmbench.volume import Volume
 from harmbench_combat.estimates import ComBatEstimates, fit_combat
 from harmbench_combat.landmarks import DEFAULT_PERCENTILES, image_landmarks, piecewise_map
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from harmbench.cohort import Case, Cohort
 
 MODES = ("landmark", "voxel")
+_PERCENTILE = Interval(float, 0, 100, closed="neither")
 
 
 class ComBatHarmonization(BaseMethod):
@@ -45,16 +47,23 @@ class ComBatHarmonization(BaseMethod):
 
     Args:
         mode: ``"landmark"`` or ``"voxel"``.
-        percentiles: landmark percentiles in (0, 100), increasing (landmark mode).
+        percentiles: at least two landmark percentiles in (0, 100), increasing (landmark mode).
         mask: ``"head"`` (Otsu head foreground) or ``"none"`` for the landmark statistics.
-        covariates: numeric manifest columns kept as biological covariates; at transform time
-            their values are read from ``fu.meta[name]``.
+        covariates: names of numeric manifest columns kept as biological covariates (a tuple);
+            at transform time their values are read from ``fu.meta[name]``.
         eb: empirical-Bayes shrinkage of the site effects.
     """
 
     name = "combat"
     capabilities = Capabilities(needs_training=True, min_subjects_per_site=2, needs_seen_scanner=True)
     artifact_version = 1
+    _parameter_constraints = {
+        "mode": [Options(MODES)],
+        "percentiles": [tuple, list],   # contents checked in check_params
+        "mask": [Options({"head", "none"})],
+        "covariates": [tuple, list],
+        "eb": [bool],
+    }
 
     def __init__(self, *, mode: str = "landmark", percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
                  mask: str = "head", covariates: tuple[str, ...] = (), eb: bool = True) -> None:
@@ -65,24 +74,25 @@ class ComBatHarmonization(BaseMethod):
         self.eb = eb
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> np.ndarray:
-        if self.mode not in MODES:
-            raise DataError(f"combat: mode must be one of {list(MODES)}; got {self.mode!r}")
-        pct = np.asarray(self.percentiles, dtype=np.float64).reshape(-1)
-        if pct.size < 2 or not (np.diff(pct) > 0).all() or pct[0] <= 0 or pct[-1] >= 100:
-            raise DataError(f"combat: percentiles must be >= 2 increasing values in (0, 100); got "
-                            f"{list(pct)}")
-        return pct
+    def check_params(self) -> None:
+        """The declared constraints, then the contents of ``percentiles`` and ``covariates``."""
+        super().check_params()
+        pct = list(self.percentiles)
+        if (len(pct) < 2 or not all(_PERCENTILE.is_satisfied_by(p) for p in pct)
+                or any(b <= a for a, b in zip(pct, pct[1:]))):
+            raise DataError(f"combat: percentiles must be >= 2 increasing values in (0, 100); got {pct}")
+        bad = [c for c in self.covariates if not isinstance(c, str) or not c]
+        if bad:
+            raise DataError(f"combat: covariates must be manifest column names; got {bad}")
 
     def decline(self, cohort: Cohort) -> str | None:
-        self._check_params()
         if self.mode == "voxel" and not cohort.in_template_space:
             return "voxel mode needs images in a common template space; dataset is in native space"
         return super().decline(cohort)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, cohort: Cohort) -> None:
-        pct = self._check_params()
+        pct = np.asarray(self.percentiles, dtype=np.float64)
         images = [(c, s) for c in cohort.train for s in sorted(c.sessions)]
         if not images:
             raise DataError("combat: the training split has no images")

@@ -7,6 +7,7 @@ from skimage.exposure import match_histograms
 
 from harmbench.masking import head_mask
 from harmbench.method import BaseMethod, Capabilities
+from harmbench.params import Options
 from harmbench.volume import Volume
 
 
@@ -28,16 +29,13 @@ class HistogramMatching(BaseMethod):
 
     name = "histmatch"
     capabilities = Capabilities(needs_training=False, needs_reference=True)
+    _parameter_constraints = {"mask": [Options({"head", "none"})]}
 
     def __init__(self, *, mask: str = "head") -> None:
         self.mask = mask
 
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
         assert reference is not None  # guaranteed by BaseMethod.transform
-        if self.mask not in ("head", "none"):
-            from harmbench.errors import DataError
-
-            raise DataError(f"histmatch: mask must be 'head' or 'none'; got {self.mask!r}")
         src, ref = fu.data, reference.data
         ms = mr = None
         if self.mask == "head":

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 from harmbench.errors import ArtifactError, DataError
+from harmbench.manifest import SESSIONS
 from harmbench.method import BaseMethod, Capabilities
+from harmbench.params import Interval, Options
 from harmbench.volume import Volume
 
 
@@ -36,12 +38,18 @@ class NyulStandardization(BaseMethod):
 
     Args:
         n_landmarks: number of landmarks including the two end points (>= 3).
-        i_min, i_max: lower/upper percentiles of the end landmarks.
+        i_min, i_max: lower/upper percentiles of the end landmarks, ``0 <= i_min < i_max <= 100``.
         session: which training session defines the standard (``BL``: the baseline scanner).
     """
 
     name = "nyul"
     capabilities = Capabilities(needs_training=True, min_subjects_per_site=1)
+    _parameter_constraints = {
+        "n_landmarks": [Interval(int, 3, None)],
+        "i_min": [Interval(float, 0, 100, closed="left")],
+        "i_max": [Interval(float, 0, 100, closed="right")],
+        "session": [Options(SESSIONS)],
+    }
 
     def __init__(self, *, n_landmarks: int = 11, i_min: float = 1.0, i_max: float = 99.0,
                  session: str = "BL") -> None:
@@ -50,15 +58,14 @@ class NyulStandardization(BaseMethod):
         self.i_max = i_max
         self.session = session
 
-    def _percentiles(self) -> np.ndarray:
-        if int(self.n_landmarks) < 3:
-            raise DataError(f"nyul: n_landmarks must be >= 3; got {self.n_landmarks}")
-        if not 0 <= self.i_min < self.i_max <= 100:
-            raise DataError(f"nyul: need 0 <= i_min < i_max <= 100; got {self.i_min}, {self.i_max}")
-        return np.linspace(self.i_min, self.i_max, int(self.n_landmarks))
+    def check_params(self) -> None:
+        """The declared constraints, then ``i_min < i_max`` (a relation no single constraint states)."""
+        super().check_params()
+        if not self.i_min < self.i_max:
+            raise DataError(f"nyul: need i_min < i_max; got i_min={self.i_min!r}, i_max={self.i_max!r}")
 
     def _fit(self, cohort: Any) -> None:
-        pct = self._percentiles()
+        pct = np.linspace(self.i_min, self.i_max, self.n_landmarks)
         marks = [landmarks(c.volume(self.session).data, pct) for c in cohort.train if c.has(self.session)]
         if not marks:
             raise DataError(f"nyul: no {self.session} images in the training split")

@@ -175,10 +175,13 @@ class BaseMethod(abc.ABC):
             A new float32 volume with FU's shape and affine.
 
         Raises:
-            DataError: the method's output is not a finite volume on FU's grid (checked here
-                for every method, so a bad output never reaches a file or a metric).
+            DataError: a parameter of a training-free method breaks its declared constraints,
+                or the method's output is not a finite volume on FU's grid (checked here for
+                every method, so a bad output never reaches a file or a metric).
         """
         self.check_is_fitted()
+        if not self.capabilities.needs_training:
+            self.check_params()  # never fitted, so never checked by fit (planning checks first)
         if self.capabilities.needs_reference:
             if reference is None:
                 raise DataError(f"{self.name} needs the patient's BL image as reference")

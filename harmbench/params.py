@@ -73,12 +73,14 @@ class Options:
         object.__setattr__(self, "values", frozenset(values))
 
     def is_satisfied_by(self, value: Any) -> bool:
-        if isinstance(value, bool):  # True == 1: a bool matches only a bool option
+        if isinstance(value, bool):  # True == 1: a bool matches only a bool option ...
             return any(v is value for v in self.values)
         try:
-            return value in self.values
+            hit = value in self.values
         except TypeError:  # unhashable value
             return False
+        # ... and a number never matches a bool option (1 in {True} holds in Python)
+        return hit and not any(isinstance(v, bool) and v == value for v in self.values)
 
     def __str__(self) -> str:
         return "one of {" + ", ".join(repr(v) for v in sorted(self.values, key=repr)) + "}"

@@ -198,3 +198,7 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+
+
+if __name__ == "__main__":  # python -m harmbench.cli.main
+    cli()

@@ -21,11 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from harmbench.cohort import Cohort
-from harmbench.errors import DataError, HarmbenchError, NotFittedError
+from harmbench.errors import DataError, NotFittedError
 from harmbench.method import BaseMethod
+from harmbench.params import NO_VIOLATION, merged_constraints, validate_params, violating_value
 from harmbench.volume import Volume
 
 MethodFactory = Callable[[], BaseMethod]
+#: The check that fits; the checks after it in :func:`_checks` need its fitted method.
+FIT_CHECK = "fit returns self"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,12 @@ def _transform(m: BaseMethod, fu: Volume, bl: Volume) -> Volume:
 
 
 def _checks(factory: MethodFactory, cohort: Cohort, workdir: Path):
-    """Yield (name, callable) pairs; each callable raises AssertionError on failure."""
+    """(name, callable) pairs in run order; each callable raises AssertionError on failure.
+
+    The checks before :data:`FIT_CHECK` need no data: the parameter contract (keyword-only
+    ``__init__``, declared constraints that name real parameters, defaults and presets inside
+    them, ``check_params`` refusing a value outside them), cloning, ``NotFittedError``.
+    """
     state: dict = {}
     case = cohort.split("test-A")[0]
     bl, fu = case.volume("BL"), case.volume("FU")
@@ -57,6 +65,38 @@ def _checks(factory: MethodFactory, cohort: Cohort, workdir: Path):
             assert p.kind is p.KEYWORD_ONLY, f"__init__ parameter {p.name!r} is not keyword-only"
         params = m.get_params()
         assert set(params) == {p for p in sig.parameters if p != "self"}, "get_params() != __init__ signature"
+
+    def constraints_name_parameters():
+        cls = type(factory())
+        unknown = sorted(set(merged_constraints(cls)) - set(cls.param_defaults()))
+        assert not unknown, f"_parameter_constraints names {unknown}, which are not __init__ parameters"
+
+    def defaults_and_presets_satisfy_constraints():
+        cls = type(factory())
+        constraints = merged_constraints(cls)
+        sources = {"default": cls.param_defaults()}
+        sources.update({f"preset {name!r}": values for name, values in (cls.presets or {}).items()})
+        for what, values in sources.items():
+            try:
+                validate_params(f"{cls.name} {what}", values, constraints)
+            except DataError as exc:
+                raise AssertionError(str(exc)) from None
+
+    def check_params_refuses_violations():
+        for name, constraints in sorted(merged_constraints(type(factory())).items()):
+            bad = violating_value(constraints)
+            if bad is NO_VIOLATION:
+                continue
+            m = factory().set_params(**{name: bad})
+            try:
+                m.check_params()
+            except DataError as exc:
+                text = str(exc)
+                assert name in text and "\n" not in text, (
+                    f"check_params refused {name}={bad!r} without naming {name!r} on one line: {text!r}")
+                continue
+            raise AssertionError(f"check_params accepted {name}={bad!r}, which its constraints "
+                                 f"{[str(c) for c in constraints]} exclude")
 
     def clone_works():
         m = factory()
@@ -130,9 +170,13 @@ def _checks(factory: MethodFactory, cohort: Cohort, workdir: Path):
 
     return [
         ("parameters are keyword-only and match get_params", params_keyword_only),
+        ("parameter constraints name __init__ parameters", constraints_name_parameters),
+        ("defaults and presets satisfy the parameter constraints", defaults_and_presets_satisfy_constraints),
+        ("check_params refuses an out-of-constraint value with a one-line DataError",
+         check_params_refuses_violations),
         ("clone gives an unfitted copy", clone_works),
         ("transform before fit raises NotFittedError", not_fitted_error),
-        ("fit returns self", fit_returns_self),
+        (FIT_CHECK, fit_returns_self),
         ("transform keeps shape/affine/dtype, finite, no input mutation", transform_contract),
         ("reference is required when declared", reference_required),
         ("deterministic under equal parameters", deterministic),
@@ -152,24 +196,17 @@ def run_checks(factory: MethodFactory, workdir: str | Path | None = None,
             manifest = write_toy_cohort(base / "toy")
         cohort = Cohort.from_manifest(manifest)
         results = []
-        failed_prereq = False
+        fit_failed = False
         for name, fn in _checks(factory, cohort, base):
-            if failed_prereq and name not in ("parameters are keyword-only and match get_params",
-                                              "clone gives an unfitted copy",
-                                              "transform before fit raises NotFittedError"):
+            if fit_failed:  # every check after fit uses the fitted method
                 results.append(CheckResult(name, False, "skipped: fit failed"))
                 continue
             try:
                 fn()
                 results.append(CheckResult(name, True))
-            except (AssertionError, HarmbenchError) as exc:
+            except Exception as exc:  # a failed assertion, a HarmbenchError or a crash
                 results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
-                if name == "fit returns self":
-                    failed_prereq = True
-            except Exception as exc:  # a crash is a failed check too
-                results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
-                if name == "fit returns self":
-                    failed_prereq = True
+                fit_failed = name == FIT_CHECK
         return results
 
 

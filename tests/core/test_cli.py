@@ -122,9 +122,44 @@ def test_debug_shows_traceback(files):
 
 
 def test_check_plugin_cli():
-    res = run("check-plugin", "nyul")
+    res = run("check-plugin", "nyul", "--json")
     assert res.exit_code == 0, res.output
-    assert res.output.count("pass") == 9
+    results = json.loads(res.output)
+    assert [r["name"] for r in results if not r["passed"]] == []
+    names = {r["name"] for r in results}
+    assert {"parameter constraints name __init__ parameters",
+            "defaults and presets satisfy the parameter constraints",
+            "check_params refuses an out-of-constraint value with a one-line DataError"} <= names
+
+
+def test_evaluate_refuses_a_bad_parameter_at_planning(toy_manifest, tmp_path):
+    """One line naming the parameter and the value, exit 2, and no model, image or score written."""
+    work, out = tmp_path / "work", tmp_path / "lb"
+    res = run("evaluate", "--dataset", toy_manifest, "--methods", "identity,histmatch[mask=x]",
+              "--work-dir", work, "--out", out)
+    _one_line_error(res, "'mask'")
+    assert "'x'" in res.output
+    written = [p for d in (work, out) if d.exists() for p in d.rglob("*") if p.is_file()]
+    assert not [p for p in written if p.name in ("artifact.json", "results.csv", "record.json")
+                or p.name.endswith(".nii.gz")], written
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("nyul[n_landmarks=2]", "'n_landmarks' must be an int in [3, inf); got 2"),
+    ("nyul[i_min=50,i_max=20]", "need i_min < i_max"),
+    ("combat[mode=pixel]", "'mode' must be one of {'landmark', 'voxel'}; got 'pixel'"),
+])
+def test_fit_refuses_bad_parameters_before_reading_data(tmp_path, spec, needle):
+    res = run("fit", spec, "--data", tmp_path / "missing.csv", "--out", tmp_path / "m")
+    _one_line_error(res, needle)  # not "manifest not found": the parameters are checked first
+    assert not (tmp_path / "m").exists()
+
+
+def test_harmonize_refuses_a_bad_parameter_before_reading_images(files):
+    res = run("harmonize", "histmatch[mask=x]", "--input", files / "fu.nii.gz", "--reference",
+              files / "bl.nii.gz", "--output", files / "o.nii.gz")
+    _one_line_error(res, "histmatch: parameter 'mask' must be one of {'head', 'none'}; got 'x'")
+    assert not (files / "o.nii.gz").exists()
 
 
 def test_evaluate_refuses_invalid_manifest(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from harmbench import registry
 from harmbench.cli.main import cli
+from harmbench.errors import DataError
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "harmbench-gain"
 
@@ -37,7 +39,14 @@ def test_external_plugin_discovered_and_conforms(installed_example):
     assert registry.methods()["gain"].source == "gain"
     res = CliRunner().invoke(cli, ["check-plugin", "gain", "--json"])
     assert res.exit_code == 0, res.output
-    assert res.output.count('"passed": true') == 9
+    results = json.loads(res.output)
+    assert [r for r in results if not r["passed"]] == []
+    assert "check_params refuses an out-of-constraint value with a one-line DataError" in {r["name"] for r in results}
+
+
+def test_external_plugin_parameters_are_checked_when_built(installed_example):
+    with pytest.raises(DataError, match=r"gain: parameter 'max_voxels' must be an int in \[1, inf\); got 0"):
+        registry.build_run("gain[max_voxels=0]")
 
 
 def test_external_plugin_can_be_disabled(installed_example, monkeypatch):

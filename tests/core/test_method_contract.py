@@ -12,7 +12,7 @@ from harmbench.testing import check_method
 @pytest.mark.parametrize("name", ["identity", "histmatch", "nyul"])
 def test_builtin_conformance(name, tmp_path, toy_manifest):
     results = check_method(registry.get_method(name), tmp_path, toy_manifest)
-    assert len(results) == 9 and all(r.passed for r in results)
+    assert len(results) == 12 and all(r.passed for r in results)
 
 
 def test_get_params_clone_and_repr():

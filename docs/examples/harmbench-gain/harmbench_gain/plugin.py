@@ -9,6 +9,7 @@ import numpy as np
 from harmbench.hookspecs import hookimpl
 from harmbench.masking import head_mask
 from harmbench.method import BaseMethod, Capabilities
+from harmbench.params import Interval
 from harmbench.volume import Volume
 
 
@@ -24,6 +25,10 @@ class LinearGain(BaseMethod):
 
     name = "gain"
     capabilities = Capabilities(needs_training=True, needs_paired=True)
+    _parameter_constraints = {
+        "max_voxels": [Interval(int, 1, None)],
+        "seed": [Interval(int, 0, None)],
+    }
 
     def __init__(self, *, max_voxels: int = 20000, seed: int = 0) -> None:
         self.max_voxels = max_voxels

@@ -89,7 +89,7 @@ def fit(method: str, data: Path, out: Path, preset: str | None, device: str | No
     from harmbench.preprocess.settings import record_for_cohort, write_preprocessing
     from harmbench.resolve import prepared_manifest
 
-    m = registry.build_run(method, preset=preset, device=device)  # bad parameters fail before any data is read
+    m = registry.build_run(method, preset=preset, device=device)  # bad parameters fail before reading data
     require_model_target(out, m.name, force=force)  # before fitting: never fit only to fail on save
     cohort = Cohort.from_manifest(prepared_manifest(str(data)))
     info(f"fitting {m.name} on {len(cohort.train)} training cases ...")

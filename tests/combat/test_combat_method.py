@@ -99,7 +99,7 @@ def test_too_few_subjects_per_scanner_declines(toy_manifest):
 
 def test_bad_parameters_are_one_line_errors(toy_manifest):
     cohort = Cohort.from_manifest(toy_manifest)
-    with pytest.raises(DataError, match=r"parameter 'mode' must be one of \{'landmark', 'voxel'\}; got 'pixel'"):
+    with pytest.raises(DataError, match=r"'mode' must be one of \{'landmark', 'voxel'\}; got 'pixel'"):
         ComBatHarmonization(mode="pixel").fit(cohort)
     with pytest.raises(DataError, match="percentiles must be"):
         ComBatHarmonization(percentiles=(50.0, 10.0)).fit(cohort)

@@ -41,7 +41,8 @@ def test_external_plugin_discovered_and_conforms(installed_example):
     assert res.exit_code == 0, res.output
     results = json.loads(res.output)
     assert [r for r in results if not r["passed"]] == []
-    assert "check_params refuses an out-of-constraint value with a one-line DataError" in {r["name"] for r in results}
+    names = {r["name"] for r in results}
+    assert "check_params refuses an out-of-constraint value with a one-line DataError" in names
 
 
 def test_external_plugin_parameters_are_checked_when_built(installed_example):

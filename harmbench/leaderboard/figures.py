@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harmbench.leaderboard.markdown import run_order  # noqa: E402
+from harmbench.leaderboard.cells import run_order  # noqa: E402
 
 
 def _png(fig) -> bytes:

@@ -14,7 +14,7 @@ import pandas as pd
 from harmbench.errors import DataError
 from harmbench.io import write_text_atomic
 from harmbench.leaderboard import figures
-from harmbench.leaderboard.markdown import headline, render_markdown
+from harmbench.leaderboard.markdown import render_markdown
 from harmbench.leaderboard.summary import summarize
 
 BOX_METRICS = ["psnr", "ssim", "slice-lpips", "lesion-dice", "lesion-avg-hd"]

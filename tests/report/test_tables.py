@@ -6,8 +6,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmbench.leaderboard.markdown import cnr_parts_table, cnr_table, headline, metric_table, render_markdown
+from harmbench.leaderboard import markdown as tables
+from harmbench.leaderboard.markdown import headline, render_markdown
 from harmbench.leaderboard.summary import MIN_MEANINGFUL, near_identity_runs, summarize
+from harmbench.leaderboard.table import to_markdown
+
+
+def metric_table(*args, **kw) -> str:
+    return to_markdown(tables.metric_table(*args, **kw))
+
+
+def cnr_table(*args, **kw) -> str:
+    return to_markdown(tables.cnr_table(*args, **kw))
+
+
+def cnr_parts_table(*args, **kw) -> str:
+    return to_markdown(tables.cnr_parts_table(*args, **kw))
 
 
 def _summary(rows):
@@ -25,7 +39,7 @@ def test_cnr_parts_table_counts_regions_and_takes_median_ratios():
     # caudate and thalamus beat FU; mean difference 0.85/3; mean |shift| 0.6/3 and 0.6/3; median ratio 0.8
     assert "| m | 2/3 | 0.283 | 0.200 | 0.200 | 0.800 |" in md
     assert "| original FU (reference) | — | 0.333 | n/a | n/a | n/a |" in md
-    assert cnr_parts_table(_summary([("m", "cnr-diff", "caudate", 0.1)])) == ""   # no reference run
+    assert tables.cnr_parts_table(_summary([("m", "cnr-diff", "caudate", 0.1)])) == []   # no reference run
 
 
 N_CASES = 12
@@ -68,7 +82,7 @@ def test_near_identity_run_is_labelled_and_never_bold_despite_small_p():
     assert _row(md, "X (≈ identity)").split(" | ")[2] == diff_cell
     assert "| identity (≈ identity) |" in md and "| original FU (reference) |" in md
     assert "| X (≈ identity) | P |" in cnr_table(s) and "**" not in cnr_table(s)
-    assert "| X (≈ identity) |" in headline(s, "A")
+    assert "| A | X (≈ identity) |" in to_markdown(headline(s, ["A"]))
     assert "X (≈ identity)" in render_markdown(s, "A", "toy")["table3-volumewise-testA"]
 
 

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 import pandas as pd
 
 from harmbench.leaderboard.summary import BASELINE, CEILING
-from harmbench.leaderboard.table import Cell, Column, Row
+from harmbench.leaderboard.table import Cell, Column, Row, as_cells
 
 REF_LABELS = {BASELINE: "original FU (reference)", CEILING: "FU2, same scanner (ceiling)"}
 IDENTITY_SUFFIX = " (≈ identity)"
@@ -77,15 +77,11 @@ def run_label(run: str, near_identity: Collection[str] = ()) -> str:
     return REF_LABELS.get(run, run) + (IDENTITY_SUFFIX if run in near_identity else "")
 
 
-def _cells(cells: Iterable[Cell | str]) -> tuple[Cell, ...]:
-    return tuple(c if isinstance(c, Cell) else Cell(c) for c in cells)
-
-
 def run_row(run: str, cells: Iterable[Cell | str], near_identity: Collection[str] = (), *,
             before: Iterable[Cell | str] = ()) -> Row:
     """The row of ``run``: ``before`` (e.g. its test set), its label, then ``cells``; flagged
     reference / ≈ identity."""
-    return Row((*_cells(before), Cell(run_label(run, near_identity)), *_cells(cells)),
+    return Row((*as_cells(before), Cell(run_label(run, near_identity)), *as_cells(cells)),
                reference=run in REF_LABELS, near_identity=run in near_identity)
 
 

@@ -64,6 +64,11 @@ class Cell:
     bold: bool = False
 
 
+def as_cells(cells: Iterable[Cell | str]) -> tuple[Cell, ...]:
+    """Cells from cells and strings (a string is a text cell without a value)."""
+    return tuple(c if isinstance(c, Cell) else Cell(c) for c in cells)
+
+
 @dataclass(frozen=True)
 class Column:
     """A column header; ``reference`` / ``near_identity`` when the column is a run (CNR table)."""
@@ -134,7 +139,7 @@ class Table:
     def add(self, row: Row | Iterable[Cell | str], *, reference: bool = False, near_identity: bool = False) -> Row:
         """Append a row (or a row made of ``cells``, strings becoming plain cells) and return it."""
         if not isinstance(row, Row):
-            row = Row(tuple(c if isinstance(c, Cell) else Cell(c) for c in row), reference, near_identity)
+            row = Row(as_cells(row), reference, near_identity)
         self._check(row)
         self.rows.append(row)
         return row

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from rich.console import Console
 from rich.progress import (
@@ -28,7 +28,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table as RichTable
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from harmbench.leaderboard.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -97,3 +101,34 @@ def error_line(msg: object) -> None:
 
 def _labelled(label: str, style: str, msg: object) -> None:
     err_console.print(line((label, style), " ", " ".join(str(msg).split())), soft_wrap=True)
+
+
+#: rich styles of the leaderboard table flags (harmbench.leaderboard.table)
+BOLD_STYLE = "bold"
+REFERENCE_STYLE = "italic"
+NEAR_IDENTITY_STYLE = "dim"
+
+
+def rich_table(table: Table) -> RichTable:
+    """The terminal rendering of a leaderboard :class:`~harmbench.leaderboard.table.Table`.
+
+    Bold cells are bold, reference rows italic, "≈ identity" rows dim; all text is literal (a run
+    named ``m[a=<b>]`` shows as such). Columns holding numbers are right-aligned. The title is the
+    table's, the notes its caption.
+    """
+    notes: list[Part] = []
+    for note in table.notes:
+        notes += ["\n"] * bool(notes) + [(s.text, BOLD_STYLE if s.style == "bold" else "") for s in note]
+    out = RichTable(title=cell(table.title) if table.title else None, caption=line(*notes) if notes else None)
+    for i, col in enumerate(table.columns):
+        numeric = any(row.cells[i].value is not None for row in table.rows)
+        out.add_column(cell(col.name, _flag_style(col.reference, col.near_identity)),
+                       justify="right" if numeric else "left")
+    for row in table.rows:
+        out.add_row(*(cell(c.text, BOLD_STYLE if c.bold else "") for c in row.cells),
+                    style=_flag_style(row.reference, row.near_identity) or None)
+    return out
+
+
+def _flag_style(reference: bool, near_identity: bool) -> str:
+    return NEAR_IDENTITY_STYLE if near_identity else REFERENCE_STYLE if reference else ""

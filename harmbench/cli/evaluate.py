@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from harmbench.console import console, say
+from harmbench.console import console, rich_table, say
 from harmbench.errors import OptionError
 
 
@@ -97,13 +96,8 @@ def _names(option: str, value: str) -> list[str]:
 def _print_summary(out: Path) -> None:
     from harmbench.leaderboard.render import terminal_summary
 
-    where, rows = terminal_summary(out)
-    t = Table(title="harmbench — volume PSNR / SSIM vs BL, change-call rate")
-    for c in ("test set", "run", "PSNR (dB)", "SSIM", "changed calls"):
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*(escape(c) for c in r))  # run names like m[lam=5] are not rich markup
-    console.print(t)
+    _, table = terminal_summary(out)
+    console.print(rich_table(table))
     from harmbench.leaderboard.instruments import failed_checks
     from harmbench.leaderboard.render import load_results
 

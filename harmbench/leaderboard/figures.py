@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harmbench.leaderboard.markdown import run_order  # noqa: E402
+from harmbench.leaderboard.cells import run_order  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -67,4 +67,36 @@ def montage(bl: np.ndarray, fu: np.ndarray, images: dict[str, np.ndarray], title
             ax.set_title(lab, fontsize=8)
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
+    return _png(fig)
+
+
+def training_curves(run: str, training: dict) -> bytes | None:
+    """One run's training summary: a panel per validation curve (``val_*``) and one of the losses.
+
+    The selection metric's panel comes first and shows the untrained identity's score (dotted);
+    every validation panel marks the selected iteration (dashed). None when there are no curves.
+    """
+    curves = training.get("curves") or {}
+    metric = training.get("selection_metric", "")
+    val = sorted((k for k, v in curves.items() if k.startswith("val_") and v), key=lambda k: (k != metric, k))
+    panels = [(k, {k: curves[k]}) for k in val]
+    loss = {k: v for k, v in curves.items() if "loss" in k and v}
+    if loss:
+        panels.append(("training loss", loss))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.0), squeeze=False)
+    selected, identity = training.get("selected_iteration"), training.get("identity_score")
+    for ax, (title, data) in zip(axes[0], panels):
+        for name, points in sorted(data.items()):
+            xy = np.asarray(points, dtype=float)
+            ax.plot(xy[:, 0], xy[:, 1], marker="." if len(xy) < 30 else None, label=name)
+        if title in val and selected:
+            ax.axvline(float(selected), color="k", linestyle="--", linewidth=1, label=f"selected ({selected})")
+        if title == metric and identity is not None:
+            ax.axhline(float(identity), color="grey", linestyle=":", linewidth=1.5, label="identity (FU)")
+        ax.set_xlabel("iteration")
+        ax.set_title(f"{run} — {title}", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
     return _png(fig)

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from harmbench.leaderboard.cells import p_cell, run_order, run_row
 from harmbench.leaderboard.summary import BASELINE, CEILING
+from harmbench.leaderboard.table import Block, Bullets, Cell, Paragraph, Table, spans
 
 #: accuracy checks of the instruments (docs/metrics.md "Instrument checks")
 CHECKS = {
@@ -58,16 +60,17 @@ def _count(v: pd.Series) -> tuple[int, int]:
     return int((v == 1.0).sum()), int(v.size)
 
 
-def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[str, list[str]]:
-    """Markdown instrument table of one test set and the list of failed checks (one line each).
+def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[list[Block], list[str]]:
+    """Instrument tables of one test set (as document blocks) and the list of failed checks.
 
-    Returns ``("", [])`` when the results carry no instrument values (no lesion masks).
+    Returns ``([], [])`` when the results carry no instrument values (no lesion masks).
     """
     res = results[results["test_set"] == test_set]
     if "lesion-volume-error-bl" not in set(res["metric"]):
-        return "", []
+        return [], []
     failed: list[str] = []
-    rows = []
+    segmenter = Table(("image", "n", "median |volume error|", "max |volume error|", "within ±15 %",
+                       "Dice with true mask", "max |ΔV/V − true|"))
     bl_err = _values(res, BASELINE, "lesion-volume-error-bl")
     entries = [("BL", bl_err, _values(res, BASELINE, "lesion-truth-dice-bl"), None)]
     for run, label in ((CEILING, "FU2, same scanner"), (BASELINE, "original FU")):
@@ -76,36 +79,36 @@ def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[str, list[st
         if err.empty:
             continue
         within = int((err.abs() <= CHECKS["volume"]).sum())
-        cells = [label, str(err.size), f"{100 * err.abs().median():.1f} %", f"{100 * err.abs().max():.1f} %",
-                 f"{within}/{err.size}", f"{dsc.mean():.3f}" if not dsc.empty else "—"]
-        if run is not None:
-            dv = _values(res, run, "lesion-volume-change-error")
-            cells.append(f"{dv.abs().max():.3f}" if not dv.empty else "—")
-        else:
-            cells.append("—")
-        rows.append("| " + " | ".join(cells) + " |")
+        dv = _values(res, run, "lesion-volume-change-error") if run is not None else pd.Series(dtype=float)
+        median, worst = float(err.abs().median()), float(err.abs().max())
+        segmenter.add([label, Cell(str(err.size), err.size), Cell(f"{100 * median:.1f} %", median),
+                       Cell(f"{100 * worst:.1f} %", worst), Cell(f"{within}/{err.size}", within),
+                       Cell(f"{dsc.mean():.3f}", float(dsc.mean())) if not dsc.empty else Cell("—"),
+                       Cell(f"{dv.abs().max():.3f}", float(dv.abs().max())) if not dv.empty else Cell("—")],
+                      reference=run is not None)
         if label == "BL" and within < err.size:
             failed.append(f"lesion volume: {err.size - within}/{err.size} BL lesions outside ±15 % of the true "
-                          f"volume (max {100 * err.abs().max():.0f} %)")
+                          f"volume (max {100 * worst:.0f} %)")
     fu2_dv = _values(res, CEILING, "lesion-volume-change-error")
     if not fu2_dv.empty:
         limit = CHECKS["stable_dv"] if test_set == "A" else CHECKS["changed_dv"]
         bad = int((fu2_dv.abs() > limit).sum())
         if bad:
             failed.append(f"lesion ΔV/V: {bad}/{fu2_dv.size} same-scanner pairs off the true change by > {limit:.2f}")
-    table = ["| image | n | median \\|volume error\\| | max \\|volume error\\| | within ±15 % | Dice with true mask "
-             "| max \\|ΔV/V − true\\| |", "|---|---|---|---|---|---|---|", *rows]
-    calls = []
+    blocks: list[Block] = [
+        Paragraph(spans("Volume error = measured / true − 1 against the session's true lesion mask; checks: every "
+                        f"BL lesion within ±{CHECKS['volume']:.0%}, same-scanner |ΔV/V − true| ≤ "
+                        f"{CHECKS['stable_dv']:.2f}, same-scanner false-call rate ≤ {CHECKS['false_calls']:.0%} "
+                        "(test A), sensitivity ≥ 7/8 (test B).")),
+        segmenter]
     what = "false calls (stable lesions)" if test_set == "A" else "sensitivity (changed lesions)"
+    calls = Table(("call", "FU2 rate"), title=f"Change read on the same-scanner FU2 — {what}, exact 95 % CI:")
     for metric, name in (("change-size", "size"), ("change-any", "any criterion"), ("change-kept", "size, true direction")):
         v = _values(res, CEILING, metric)
-        if v.empty:
-            continue
-        k, n = _count(v)
-        calls.append(f"| {name} | {fmt_rate(k, n)} |")
-    if calls:
-        table += ["", f"Change read on the same-scanner FU2 — {what}, exact 95 % CI:", "",
-                  "| call | FU2 rate |", "|---|---|", *calls]
+        if not v.empty:
+            calls.add([name, rate_cell(*_count(v))])
+    if calls.rows:
+        blocks.append(calls)
         if test_set == "A":
             k, n = _count(_values(res, CEILING, "change-any"))
             if n and k / n > CHECKS["false_calls"]:
@@ -114,37 +117,42 @@ def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[str, list[st
             k, n = _count(_values(res, CEILING, "change-kept"))
             if n and k / n < CHECKS["sensitivity"]:
                 failed.append(f"change read: same-scanner sensitivity {k}/{n} < 7/8")
-    status = ("**Instrument checks failed** (the metrics they feed — " + FEEDS + " — carry this caveat):\n\n"
-              + "\n".join(f"- {f}" for f in failed)) if failed else "All instrument checks passed."
-    text = ("Volume error = measured / true − 1 against the session's true lesion mask; checks: every BL lesion "
-            f"within ±{CHECKS['volume']:.0%}, same-scanner |ΔV/V − true| ≤ {CHECKS['stable_dv']:.2f}, same-scanner "
-            f"false-call rate ≤ {CHECKS['false_calls']:.0%} (test A), sensitivity ≥ 7/8 (test B).\n\n"
-            + "\n".join(table) + "\n\n" + status + "\n")
-    return text, failed
+    if failed:
+        blocks += [Paragraph(spans(("Instrument checks failed", "bold"), " (the metrics they feed — " + FEEDS
+                                   + " — carry this caveat):")),
+                   Bullets(tuple(spans(f) for f in failed))]
+    else:
+        blocks.append(Paragraph(spans("All instrument checks passed.")))
+    return blocks, failed
 
 
-CHANGE_ROWS = (("change-size", "size only"), ("change-any", "combined (size/enhancement/border)"))
+def rate_cell(k: int, n: int) -> Cell:
+    """:func:`fmt_rate` of k/n as a cell whose value is the proportion."""
+    return Cell(fmt_rate(k, n), k / n if n else None)
 
 
-def change_table(summary: pd.DataFrame, test_set: str, label) -> str:
+def change_table(summary: pd.DataFrame, test_set: str, near_identity: Collection[str] = ()) -> Table | Paragraph:
     """Per run: false progression on A, or change kept on B, scored against the truth.
 
     Rates with exact 95 % CIs and exact McNemar P vs the original FU; size-only next to combined.
-    On B, "kept" for the size call also requires the true direction (``change-kept``).
+    On B, "kept" for the size call also requires the true direction (``change-kept``). The note
+    under the table says which direction is better.
     """
     s = summary[summary["test_set"] == test_set]
     if not set(s["metric"]) & {"change-size", "change-any"}:
-        return "_no change reads_\n"
+        return Paragraph(spans(("no change reads", "em")))
     calls = [("change-size", "size only"), ("change-any", "combined")]
     if test_set == "B":
         calls = [("change-kept", "size, true direction"), ("change-any", "combined")]
     what = "false progression" if test_set == "A" else "change kept"
-    head = "| run | " + " | ".join(f"{what}: {name} [95 % CI] | P" for _, name in calls) + " |"
-    lines = [head, "|---|" + "---|---|" * len(calls)]
-    from harmbench.leaderboard.markdown import fmt_p, run_order
-
+    note = (spans("Every test-A lesion is stable (truth): a 'changed' call is a ", ("false progression", "bold"),
+                  "; lower is better.") if test_set == "A" else
+            spans("Every test-B target lesion really changed (truth, ±20–60 % volume): a call that misses it, or "
+                  "calls the wrong direction, means the change was ", ("erased", "bold"), "; higher is better. FU2 "
+                  "(same scanner, same lesion as FU) is the ceiling."))
+    table = Table(("run", *(c for _, name in calls for c in (f"{what}: {name} [95 % CI]", "P"))), notes=(note,))
     for run in run_order(s):
-        cells = []
+        cells: list[Cell | str] = []
         for metric, _ in calls:
             r = s[(s["run"] == run) & (s["metric"] == metric)]
             if r.empty or not np.isfinite(r["mean"].iloc[0]):
@@ -152,15 +160,9 @@ def change_table(summary: pd.DataFrame, test_set: str, label) -> str:
                 continue
             r = r.iloc[0]
             n = int(r["n"])
-            k = int(round(float(r["mean"]) * n))
-            cells += [fmt_rate(k, n), fmt_p(r["p_mcnemar"])]
-        lines.append(f"| {label(run)} | " + " | ".join(cells) + " |")
-    note = ("Every test-A lesion is stable (truth): a 'changed' call is a **false progression**; lower is better."
-            if test_set == "A" else
-            "Every test-B target lesion really changed (truth, ±20–60 % volume): a call that misses it, or calls the "
-            "wrong direction, means the change was **erased**; higher is better. FU2 (same scanner, same lesion "
-            "as FU) is the ceiling.")
-    return "\n".join(lines) + "\n\n" + note + "\n"
+            cells += [rate_cell(int(round(float(r["mean"]) * n)), n), p_cell(r["p_mcnemar"])]
+        table.add(run_row(run, cells, near_identity))
+    return table
 
 
 def failed_checks(results: pd.DataFrame, test_sets: Collection[str]) -> dict[str, list[str]]:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from harmbench.errors import DataError
 from harmbench.io import write_text_atomic
 from harmbench.leaderboard import figures
-from harmbench.leaderboard.markdown import headline, render_markdown
+from harmbench.leaderboard.markdown import headline, leaderboard_documents
+from harmbench.leaderboard.report import report_html
 from harmbench.leaderboard.summary import summarize
+from harmbench.leaderboard.table import Document, Table, to_markdown
 
-BOX_METRICS = ["psnr", "ssim", "slice-lpips", "lesion-dice", "lesion-avg-hd"]
 MONTAGE_CASES = 2
 #: names harmbench gives its per-test-set outputs; only these are ever pruned as stale
 TABLE_NAME = re.compile(r"table\d+(-[a-z0-9]+)+-test(?P<ts>[A-Za-z0-9]+)\.md")
@@ -85,11 +83,11 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     dataset = meta.get("dataset", {}).get("name", out.name)
     written = [out / "summary.csv"]
-    md_all: dict[str, str] = {}
+    documents: dict[str, Document] = {}
     for ts in sorted(set(results["test_set"])):
-        for stem, text in render_markdown(summary, ts, dataset, results).items():
-            md_all[stem] = text
-            written.append(write_text_atomic(out / f"{stem}.md", text))
+        for stem, doc in leaderboard_documents(summary, ts, dataset, results).items():
+            documents[stem] = doc
+            written.append(write_text_atomic(out / f"{stem}.md", to_markdown(doc)))
     montages: list[Path] | None = None
     if harmonized and manifest:
         montages = []
@@ -99,7 +97,7 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
             meta.setdefault("report_warnings", []).append(f"montage failed: {exc}")
         written += montages
     remove_stale_outputs(out, {str(t) for t in set(results["test_set"])}, written, montages is not None)
-    written.append(write_text_atomic(out / "report.html", report_html(results, summary, meta, md_all, out)))
+    written.append(write_text_atomic(out / "report.html", report_html(results, summary, meta, documents, out)))
     return written
 
 
@@ -129,92 +127,11 @@ def remove_stale_outputs(out: Path, test_sets: set[str], written: list[Path], mo
     return stale
 
 
-def _img(png: bytes | None, alt: str) -> str:
-    if not png:
-        return ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
+def terminal_summary(out: Path) -> tuple[str, Table]:
+    """The CLI's final table: per test set and run, volume PSNR, SSIM and change-call rate.
 
-
-def _md_table_to_html(md: str) -> str:
-    """Convert the pipe tables (and paragraphs) of our own Markdown to HTML."""
-    parts, rows = [], []
-
-    def flush():
-        if rows:
-            head, body = rows[0], rows[2:]
-            h = "".join(f"<th>{c}</th>" for c in head)
-            b = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
-            parts.append(f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>")
-            rows.clear()
-
-    for line in md.splitlines():
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip().strip("|").split("|")]
-            cells = [c.replace("**", "<b>", 1).replace("**", "</b>", 1) if c.startswith("**") else c for c in cells]
-            rows.append(cells)
-            continue
-        flush()
-        if line.startswith("# "):
-            parts.append(f"<h3>{html.escape(line[2:])}</h3>")
-        elif line.startswith("## "):
-            parts.append(f"<h4>{html.escape(line[3:])}</h4>")
-        elif line.strip():
-            txt = html.escape(line).replace("**", "")
-            parts.append(f"<p>{txt}</p>")
-    flush()
-    return "\n".join(parts)
-
-
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
-text-align:right}th{background:#f0f0f5}td:first-child,th:first-child{text-align:left}
-img{max-width:100%;margin:.5em 0;border:1px solid #eee}h2{border-bottom:2px solid #446;padding-bottom:4px}
-.meta{font-size:12px;color:#555}"""
-
-
-def report_html(results: pd.DataFrame, summary: pd.DataFrame, meta: dict, md: dict[str, str], out: Path) -> str:
-    ds = meta.get("dataset", {})
-    body = [f"<h1>harmbench leaderboard — {html.escape(str(ds.get('name', out.name)))}</h1>",
-            f"<p class='meta'>harmbench {html.escape(str(meta.get('harmbench_version', '')))}; "
-            f"dataset hash {html.escape(str(ds.get('hash', '')))}; splits {html.escape(str(ds.get('splits', '')))}; "
-            f"versions {html.escape(json.dumps(meta.get('versions', {})))}</p>"]
-    if meta.get("skipped"):
-        body.append("<h2>Skipped runs</h2><ul>" + "".join(
-            f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in meta["skipped"].items()) + "</ul>")
-    if meta.get("failures"):
-        body.append("<h2>Failures</h2><ul>" + "".join(
-            f"<li>{html.escape(f['stage'])} {html.escape(str(f['tag']))}: {html.escape(f['error'])}</li>"
-            for f in meta["failures"]) + "</ul>")
-    if meta.get("unavailable_metrics"):
-        body.append("<h2>Unavailable metrics</h2><ul>" + "".join(
-            f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in meta["unavailable_metrics"].items()) + "</ul>")
-    for ts in sorted(set(results["test_set"])):
-        body.append(f"<h2>Test set {ts}</h2>")
-        for stem in sorted(k for k in md if k.endswith(f"test{ts}")):
-            body.append(_md_table_to_html(md[stem]))
-        for m in BOX_METRICS:
-            body.append(_img(figures.box_plot(results, summary, m, ts), f"box plot {m} test {ts}"))
-        body.append(_img(figures.cnr_bars(summary, ts), f"CNR differences test {ts}"))
-    figdir = out / "figures"
-    if figdir.exists():
-        pngs = sorted(figdir.glob("montage-*.png"))
-        if pngs:
-            body.append("<h2>Slice montages</h2><p>BL / original FU / harmonized / |harmonized − BL|.</p>")
-            body += [_img(p.read_bytes(), p.stem) for p in pngs]
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>harmbench leaderboard</title>"
-            f"<style>{CSS}</style></head><body>" + "\n".join(b for b in body if b) + "</body></html>\n")
-
-
-def terminal_summary(out: Path) -> tuple[str, list[list[str]]]:
-    """Headline rows (run, test-A PSNR, SSIM, change-any) for the CLI's final table."""
+    Returns the leaderboard folder and the :class:`~harmbench.leaderboard.table.Table`
+    (render it with :func:`harmbench.console.rich_table`).
+    """
     results, _ = load_results(out)
-    s = summarize(results)
-    rows = []
-    for ts in sorted(set(results["test_set"])):
-        for line in headline(s, ts).splitlines():
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            rows.append([ts] + cells)
-    return str(out), rows
-
-
-__all__ = ["render_leaderboards", "terminal_summary", "load_results", "np"]
+    return str(out), headline(summarize(results), sorted(set(results["test_set"])))

@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmbench.leaderboard.instruments import binom_ci, change_table, fmt_rate, instrument_table
+from harmbench.leaderboard import instruments
+from harmbench.leaderboard.instruments import binom_ci, fmt_rate
 from harmbench.leaderboard.summary import summarize
+from harmbench.leaderboard.table import to_markdown
+
+
+def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[str, list[str]]:
+    blocks, failed = instruments.instrument_table(results, test_set)
+    return (to_markdown(blocks) if blocks else ""), failed
 
 
 def _results(test_set: str, bl_err, fu2_calls, fu2_kept=None, fu2_dv_err=None) -> pd.DataFrame:
@@ -76,7 +83,7 @@ def test_no_ground_truth_no_table():
 
 def test_change_table_scores_against_truth_with_cis_and_mcnemar():
     s = summarize(_results("B", [0.0] * 8, [1.0] * 8, fu2_kept=[1.0] * 8))
-    md = change_table(s, "B", lambda r: r)
+    md = to_markdown(instruments.change_table(s, "B"))
     row = next(line for line in md.splitlines() if line.startswith("| m |"))
     assert "0/8 (0 %) [0, 37]" in row                 # change kept: none
     assert "| .008 |" in row                          # exact McNemar vs original FU (8 discordant pairs)

@@ -6,8 +6,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmbench.leaderboard.markdown import cnr_parts_table, cnr_table, headline, metric_table, render_markdown
+from harmbench.leaderboard import markdown as tables
+from harmbench.leaderboard.markdown import headline, render_markdown
 from harmbench.leaderboard.summary import MIN_MEANINGFUL, near_identity_runs, summarize
+from harmbench.leaderboard.table import to_markdown
+
+
+def metric_table(*args, **kw) -> str:
+    return to_markdown(tables.metric_table(*args, **kw))
+
+
+def cnr_table(*args, **kw) -> str:
+    return to_markdown(tables.cnr_table(*args, **kw))
+
+
+def cnr_parts_table(*args, **kw) -> str:
+    return to_markdown(tables.cnr_parts_table(*args, **kw))
 
 
 def _summary(rows):
@@ -25,39 +39,19 @@ def test_cnr_parts_table_counts_regions_and_takes_median_ratios():
     # caudate and thalamus beat FU; mean difference 0.85/3; mean |shift| 0.6/3 and 0.6/3; median ratio 0.8
     assert "| m | 2/3 | 0.283 | 0.200 | 0.200 | 0.800 |" in md
     assert "| original FU (reference) | — | 0.333 | n/a | n/a | n/a |" in md
-    assert cnr_parts_table(_summary([("m", "cnr-diff", "caudate", 0.1)])) == ""   # no reference run
+    assert tables.cnr_parts_table(_summary([("m", "cnr-diff", "caudate", 0.1)])) == []   # no reference run
 
 
-N_CASES = 12
 T975_11 = 2.200985160091639          # Student t quantile, 0.975, 11 df (tables)
-
-
-def _results(runs: dict[str, tuple[float, float, float]], seed: int = 0) -> pd.DataFrame:
-    """Long-form results for test set A: run -> (PSNR gain over FU in dB, jitter SD, input RMS change).
-
-    Also a cnr-diff in one region, lowered by a tenth of the PSNR gain.
-    """
-    rng = np.random.default_rng(seed)
-    base = 25.0 + rng.normal(0, 1.0, N_CASES)
-    cnr = 0.5 + rng.normal(0, 0.05, N_CASES)
-    rows = []
-    for run, (gain, jitter, rms) in {"original-fu": (0.0, 0.0, 0.0), **runs}.items():
-        d = gain + rng.normal(0, jitter, N_CASES)
-        for i in range(N_CASES):
-            for m, reg, v in (("psnr", "", base[i] + d[i]), ("input-rms-change", "", rms),
-                              ("cnr-diff", "caudate", cnr[i] - d[i] / 10)):
-                rows.append(dict(test_set="A", run=run, method=run, case=f"c{i:02d}", metric=m, region=reg,
-                                 value=v))
-    return pd.DataFrame(rows)
 
 
 def _row(md: str, label: str) -> str:
     return next(line for line in md.splitlines() if line.startswith(f"| {label} |"))
 
 
-def test_near_identity_run_is_labelled_and_never_bold_despite_small_p():
+def test_near_identity_run_is_labelled_and_never_bold_despite_small_p(make_results):
     # X: output within 3e-4 RMS of its input, +0.01 dB on every case -> tiny P, still no improvement
-    s = summarize(_results({"X": (0.01, 0.001, 3e-4), "identity": (0.0, 0.0, 0.0),
+    s = summarize(make_results({"X": (0.01, 0.001, 3e-4), "identity": (0.0, 0.0, 0.0),
                             "same-scanner-fu2": (5.0, 0.3, 0.1)}))
     x = s[(s["run"] == "X") & (s["metric"] == "psnr")].iloc[0]
     assert x["p_wilcoxon"] < 0.01 and x["diff_lo"] > 0
@@ -68,12 +62,12 @@ def test_near_identity_run_is_labelled_and_never_bold_despite_small_p():
     assert _row(md, "X (≈ identity)").split(" | ")[2] == diff_cell
     assert "| identity (≈ identity) |" in md and "| original FU (reference) |" in md
     assert "| X (≈ identity) | P |" in cnr_table(s) and "**" not in cnr_table(s)
-    assert "| X (≈ identity) |" in headline(s, "A")
+    assert "| A | X (≈ identity) |" in to_markdown(headline(s, ["A"]))
     assert "X (≈ identity)" in render_markdown(s, "A", "toy")["table3-volumewise-testA"]
 
 
-def test_clear_improvement_is_bold_with_its_interval_and_small_one_is_not():
-    s = summarize(_results({"Y": (3.0, 0.3, 0.05), "Z": (0.2, 0.02, 0.02), "X": (0.01, 0.001, 3e-4)}))
+def test_clear_improvement_is_bold_with_its_interval_and_small_one_is_not(make_results):
+    s = summarize(make_results({"Y": (3.0, 0.3, 0.05), "Z": (0.2, 0.02, 0.02), "X": (0.01, 0.001, 3e-4)}))
     assert near_identity_runs(s, "A") == {"X"}
     y = s[(s["run"] == "Y") & (s["metric"] == "psnr")].iloc[0]
     assert y["diff_lo"] > 0                                    # the 95 % CI excludes 0
@@ -91,8 +85,8 @@ def test_clear_improvement_is_bold_with_its_interval_and_small_one_is_not():
     assert "**" not in cnr_table(z_only)
 
 
-def test_difference_columns_are_the_paired_t_interval():
-    res = _results({"Y": (3.0, 0.3, 0.05)}, seed=4)
+def test_difference_columns_are_the_paired_t_interval(make_results):
+    res = make_results({"Y": (3.0, 0.3, 0.05)}, seed=4)
     s = summarize(res)
     psnr = res[res["metric"] == "psnr"].pivot(index="case", columns="run", values="value")
     d = (psnr["Y"] - psnr["original-fu"]).to_numpy()

@@ -20,10 +20,7 @@ ROOT = Path(harmbench.__file__).parent
 #: Cycles through modules owned by other work in progress (#20), each in the form
 #: :func:`_canonical` gives. Empty this list as they are fixed; the test fails when a listed cycle
 #: no longer exists, so the list cannot go stale.
-KNOWN_CYCLES_TO_FIX: list[tuple[str, ...]] = [
-    # instruments.py imports markdown.fmt_p/run_order inside a function; markdown imports instruments
-    ("harmbench.leaderboard.instruments", "harmbench.leaderboard.markdown"),
-]
+KNOWN_CYCLES_TO_FIX: list[tuple[str, ...]] = []
 
 
 def _module_name(path: Path, root: Path = ROOT.parent) -> str:

@@ -43,48 +43,46 @@ def fingerprint_store(work_dir: Path | None) -> Path:
 
 
 @dataclass(frozen=True)
-class RunCache:
-    """The cache of one run (a method with its non-default parameters) in a :class:`WorkLayout`."""
-
-    root: Path
-    method: str
-    fit_key: str
-    harmonize_key: str
-
-    @property
-    def model_dir(self) -> Path:
-        return self.root / "models" / f"{self.method}-{self.fit_key}"
-
-    @property
-    def train_dir(self) -> Path:
-        return self.root / "train" / f"{self.method}-{self.fit_key}"
-
-    @property
-    def score_dir(self) -> str:
-        """The ``<run dir>`` of this run's score records."""
-        return f"{self.method}-{self.harmonize_key}"
-
-    def harmonized_dir(self, case_id: str) -> Path:
-        return self.root / "harmonized" / self.score_dir / case_id
-
-
-@dataclass(frozen=True)
 class WorkLayout:
     """Every cache path of one work directory.
 
     Attributes:
         root: the work directory.
         dataset: the dataset's content hash (:func:`~harmbench.harness.fingerprint.dataset_hash`,
-            16 hex digits), part of every key.
+            16 hex digits), part of every key; only the folder properties work without it.
     """
 
     root: Path
-    dataset: str
+    dataset: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # accept a str like every other path argument
 
     @classmethod
     def resolve(cls, work_dir: Path | None, dataset: str) -> WorkLayout:
         """The ``--work-dir`` if given, else the dataset's folder under :func:`cache_root`."""
         return cls(Path(work_dir) if work_dir else cache_root() / dataset, dataset)
+
+    @property
+    def models(self) -> Path:
+        """Folder of the fitted models (one ``<method>-<fit key>`` folder each)."""
+        return self.root / "models"
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def harmonized(self) -> Path:
+        return self.root / "harmonized"
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "scores"
+
+    @property
+    def calibration(self) -> Path:
+        return self.root / "calibration"
 
     def run(self, method: str, params: dict[str, Any], artifact_version: int) -> RunCache:
         """The cache of ``method`` with ``params`` (only those that differ from its defaults).
@@ -95,17 +93,49 @@ class WorkLayout:
                 share a cache.
             artifact_version: the method class's stored-format version.
         """
-        parts = {"method": method, "params": params, "dataset": self.dataset, "artifact_version": artifact_version}
-        return RunCache(self.root, method, cache_key(unit="fit", **parts), cache_key(unit="harmonize", **parts))
+        parts = {"method": method, "params": params, "dataset": self._dataset(), "artifact_version": artifact_version}
+        return RunCache(self, method, cache_key(unit="fit", **parts), cache_key(unit="harmonize", **parts))
 
     def score_key(self, policy: dict[str, Any]) -> str:
         """Key of a metric's score records: its policy (parameters), so changing one metric re-scores only it."""
-        return cache_key(unit="score", metric=policy, dataset=self.dataset)
+        return cache_key(unit="score", metric=policy, dataset=self._dataset())
 
     def score_records(self, keys: dict[str, str], run_dir: str, case_id: str) -> dict[str, str]:
         """Score record path per metric name, for ``keys`` (metric name -> :meth:`score_key`)."""
-        return {m: str(self.root / "scores" / k / run_dir / f"{case_id}.json") for m, k in keys.items()}
+        return {m: str(self.scores / k / run_dir / f"{case_id}.json") for m, k in keys.items()}
 
     def calibration_record(self, metric: str, policy: dict[str, Any]) -> Path:
-        key = cache_key(unit="calibrate", metric=policy, dataset=self.dataset)
-        return self.root / "calibration" / f"{metric}-{key}.json"
+        """Record of ``metric``'s calibrated parameters, keyed on its (uncalibrated) policy."""
+        key = cache_key(unit="calibrate", metric=policy, dataset=self._dataset())
+        return self.calibration / f"{metric}-{key}.json"
+
+    def _dataset(self) -> str:
+        if not self.dataset:
+            raise ValueError(f"WorkLayout({self.root}) has no dataset hash; keys need one")
+        return self.dataset
+
+
+@dataclass(frozen=True)
+class RunCache:
+    """The cache of one run (a method with its non-default parameters) in a :class:`WorkLayout`."""
+
+    layout: WorkLayout
+    method: str
+    fit_key: str
+    harmonize_key: str
+
+    @property
+    def model_dir(self) -> Path:
+        return self.layout.models / f"{self.method}-{self.fit_key}"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.layout.train / f"{self.method}-{self.fit_key}"
+
+    @property
+    def score_dir(self) -> str:
+        """The ``<run dir>`` of this run's harmonized images and score records."""
+        return f"{self.method}-{self.harmonize_key}"
+
+    def harmonized_dir(self, case_id: str) -> Path:
+        return self.layout.harmonized / self.score_dir / case_id

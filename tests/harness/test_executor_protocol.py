@@ -43,7 +43,8 @@ def _dask(workers: int):
     pytest.importorskip("distributed")
     from harmbench.harness.dask_executor import DaskExecutor
 
-    return DaskExecutor(workers=workers, processes=False)
+    # two threads each: tasks 0 and 1 run at once even if the scheduler puts both on one worker
+    return DaskExecutor(workers=workers, threads_per_worker=2, processes=False)
 
 
 # (factory, workers, runs two tasks at once)

@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("HARMBENCH_QUIET", "1")
+    from harmbench.harness.layout import WorkLayout
     from harmbench.harness.plan import EvalConfig
     from harmbench.harness.runner import evaluate
     from harmbench.resolve import prepared_manifest
@@ -55,8 +56,9 @@ def main() -> None:
         return res, time.perf_counter() - t
 
     serial, serial_s = timed(cfg("serial", 1))
-    if (tmp / "work-serial" / "models").exists():
-        shutil.copytree(tmp / "work-serial" / "models", tmp / "work-pool" / "models")
+    fitted = WorkLayout(tmp / "work-serial").models
+    if fitted.exists():
+        shutil.copytree(fitted, WorkLayout(tmp / "work-pool").models)
     pool, pool_s = timed(cfg("pool", args.workers))
     _, warm_s = timed(cfg("pool", args.workers))
     same = (tmp / "lb-serial" / "results.csv").read_bytes() == (tmp / "lb-pool" / "results.csv").read_bytes()

@@ -4,21 +4,21 @@ A metric that declares ``calibrates = True`` (e.g. the change read) gets one
 :class:`~harmbench.metrics.base.ScoringContext` per train/val case that has a same-scanner FU2
 and a known lesion change: ``bl`` = BL, ``fu`` = FU2, ``change`` = the true change (FU2 carries
 the FU time point's lesion). Its :meth:`~harmbench.metrics.base.Metric.calibrate` returns
-constructor parameters; they are cached per (metric policy, dataset hash) under
-``<work>/calibration/`` and shipped to the scoring units, and the calibrated policy is what
-``runs.json`` records.
+constructor parameters; they are cached per (metric policy, dataset hash) in the work
+directory (:meth:`~harmbench.harness.layout.WorkLayout.calibration_record`) and shipped to the
+scoring units, and the calibrated policy is what ``runs.json`` records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from harmbench import registry
 from harmbench.cohort import Case, Cohort
 from harmbench.console import info
-from harmbench.harness.cache import cache_key, read_json, write_json
+from harmbench.harness.cache import read_json, write_json
+from harmbench.harness.layout import WorkLayout
 from harmbench.metrics.base import ScoringContext
 
 SPLITS = ("train", "val")
@@ -38,17 +38,21 @@ def _contexts(cases: list[Case]) -> Iterator[ScoringContext]:
                              slice_range=c.slice_range, change=c.change)
 
 
-def calibrate_metrics(names: list[str], cohort: Cohort, dataset_hash: str,
-                      work: Path) -> dict[str, dict[str, Any]]:
-    """Calibrated constructor parameters per metric name (only metrics that calibrate and learned something)."""
+def calibrate_metrics(names: list[str], cohort: Cohort, layout: WorkLayout) -> dict[str, dict[str, Any]]:
+    """Calibrated constructor parameters per metric name (only metrics that calibrate and learned something).
+
+    Args:
+        names: metric registry names; those that do not calibrate are passed over.
+        cohort: the dataset; only its train/val cases are read (:func:`calibration_cases`).
+        layout: the work directory whose calibration records are read or written.
+    """
     out: dict[str, dict[str, Any]] = {}
     cases = None
     for name in names:
         metric = registry.get_metric(name)
         if not getattr(metric, "calibrates", False):
             continue
-        key = cache_key(unit="calibrate", metric=metric.policy(), dataset=dataset_hash)
-        record = Path(work) / "calibration" / f"{name}-{key}.json"
+        record = layout.calibration_record(name, metric.policy())
         rec = read_json(record)
         if rec is None:
             cases = calibration_cases(cohort) if cases is None else cases

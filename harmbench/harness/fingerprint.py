@@ -5,11 +5,11 @@ recorded at prepare time. That recorded hash describes one manifest at one momen
 when the manifest or an image is edited, and every other CSV in the same folder shares it.
 Editing a manifest cell or rewriting an image therefore always gives new keys here.
 
-Hashing every byte of a cohort takes seconds, so the full hash is stored in
-``<root>/fingerprints.json`` with a *fingerprint*: SHA-256 of the manifest's bytes plus each named
-file's path (relative to the manifest), size, mtime, ctime and inode. When the fingerprint still
-matches, the stored hash is reused after only one ``stat`` per file. When anything differs, every
-file is hashed again. The ctime is in the fingerprint because a file rewritten with ``cp -p`` or
+Hashing every byte of a cohort takes seconds, so the full hash is stored in the cache root's
+``fingerprints.json`` (:func:`harmbench.harness.layout.fingerprint_store`) with a *fingerprint*:
+SHA-256 of the manifest's bytes plus each named file's path (relative to the manifest), size,
+mtime, ctime and inode. When the fingerprint still matches, the stored hash is reused after only
+one ``stat`` per file. When anything differs, every file is hashed again. The ctime is in the fingerprint because a file rewritten with ``cp -p`` or
 ``touch -d`` keeps its size and mtime, but the OS always updates its ctime.
 """
 
@@ -23,7 +23,6 @@ from harmbench.harness.cache import file_hash, read_json, write_json
 from harmbench.manifest import PATH_COLUMNS, read_manifest, resolve
 from harmbench.typing import PathLike
 
-FINGERPRINTS = "fingerprints.json"
 FORMAT = 1
 
 
@@ -65,18 +64,18 @@ def full_hash(manifest: Path, files: list[Path]) -> str:
     return h.hexdigest()
 
 
-def dataset_hash(manifest: PathLike, root: PathLike) -> str:
-    """The dataset's 64-hex content hash; reused from ``<root>/fingerprints.json`` if the fingerprint matches.
+def dataset_hash(manifest: PathLike, store: PathLike) -> str:
+    """The dataset's 64-hex content hash; reused from ``store`` if the fingerprint matches.
 
     Args:
         manifest: the (prepared) manifest CSV.
-        root: folder holding ``fingerprints.json`` (the work root or the ``--work-dir``); it is
-            created if needed, and an unwritable root only costs a rehash next time.
+        store: the ``fingerprints.json`` file (:func:`harmbench.harness.layout.fingerprint_store`);
+            its folder is created if needed, and an unwritable one only costs a rehash next time.
     """
     path = Path(manifest).resolve()
     files = dataset_files(path)
     fp = fingerprint(path, files)
-    store = Path(root) / FINGERPRINTS
+    store = Path(store)
     data = read_json(store)
     entries = data.get("manifests", {}) if isinstance(data, dict) and data.get("format") == FORMAT else {}
     rec = entries.get(str(path))

@@ -21,12 +21,14 @@ from typing import Any
 
 from harmbench import registry
 from harmbench.cohort import Cohort
+from harmbench.errors import ArtifactError, PluginError
 from harmbench.harness.cache import commit_dir, read_json, temp_dir_beside, write_json
 from harmbench.io import save_volume
 from harmbench.method import BaseMethod
 from harmbench.metrics.base import ScoringContext
 from harmbench.preprocess.intensity import invert_scale
 from harmbench.preprocess.settings import PREPROCESSING_FILE, record_for_cohort, write_preprocessing
+from harmbench.training.history import TrainingHistory, summarize
 from harmbench.volume import Volume
 
 
@@ -34,16 +36,19 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
     """Fit ``method`` on the manifest's train/val splits; the model lands in ``model_dir``.
 
     The model directory also receives ``preprocessing.json``: how the training data was prepared
-    (:mod:`harmbench.preprocess.settings`), which ``harmbench harmonize`` applies to raw files.
-    Returns ``{"model_dir", "seconds", "cached"}``.
+    (:mod:`harmbench.preprocess.settings`), which ``harmbench harmonize`` applies to raw files;
+    and, when the fitted method exposes ``training_history_``, ``training_history.json``
+    (:mod:`harmbench.training.history`). Both are written before the directory is committed.
+    Returns ``{"model_dir", "seconds", "cached", "training"}``; ``training`` is
+    :func:`~harmbench.training.history.summarize` of the history, or None without one.
     """
     final = Path(model_dir)
-    if _model_complete(final):
-        rec = read_json(final / "fit.json") or {}
+    cached = _cached_fit(final)
+    if cached is not None:
         if not (final / PREPROCESSING_FILE).exists():  # a model cached before models recorded it
             cohort = Cohort.from_manifest(manifest).subset(("train", "val"))
             write_preprocessing(record_for_cohort(cohort), final)
-        return {"model_dir": str(final), "seconds": rec.get("seconds", 0.0), "cached": True}
+        return {"model_dir": str(final), "seconds": cached["seconds"], "cached": True, "training": cached["training"]}
     m = registry.build_method(method, params, check=False)  # checked at planning
     if "work_dir" in m.get_params() and m.get_params().get("work_dir") is None:
         m.set_params(work_dir=str(Path(work_dir)))
@@ -51,22 +56,54 @@ def fit_unit(method: str, params: dict[str, Any], manifest: str, model_dir: str,
     t0 = time.perf_counter()
     m.fit(cohort)
     seconds = time.perf_counter() - t0
+    history = _training_history(m)
     tmp = temp_dir_beside(final)
     try:
         m.save(tmp)
         write_preprocessing(record_for_cohort(cohort), tmp)
-        write_json(tmp / "fit.json", {"seconds": seconds, "method": method, "params": params})
+        if history is not None:
+            history.save(tmp)
+        write_json(tmp / "fit.json", {"seconds": seconds, "method": method, "params": params,
+                                      "training_history": history is not None})
         commit_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"model_dir": str(final), "seconds": seconds, "cached": False}
+    return {"model_dir": str(final), "seconds": seconds, "cached": False,
+            "training": summarize(history) if history is not None else None}
+
+
+def _training_history(method: BaseMethod) -> TrainingHistory | None:
+    """The fitted method's ``training_history_``, None without one, a PluginError if it is not a history."""
+    history = getattr(method, "training_history_", None)
+    if history is not None and not isinstance(history, TrainingHistory):
+        raise PluginError(f"{method.name}: training_history_ must be a harmbench.training.history."
+                          f"TrainingHistory; got {type(history).__name__}")
+    return history
+
+
+def _cached_fit(model_dir: Path) -> dict | None:
+    """``{"seconds", "training"}`` of a complete cached model, or None when it must be (re)fitted.
+
+    A model whose ``fit.json`` says it recorded a training history is complete only with that
+    history readable: a missing or damaged history refits, like any other missing file.
+    """
+    if not _model_complete(model_dir):
+        return None
+    rec = read_json(model_dir / "fit.json")
+    rec = rec if isinstance(rec, dict) else {}
+    try:
+        history = TrainingHistory.load(model_dir)
+    except (ArtifactError, ValueError, TypeError, AttributeError):  # damaged JSON, not an object, another format
+        return None
+    if history is None and rec.get("training_history"):
+        return None
+    return {"seconds": rec.get("seconds", 0.0), "training": summarize(history) if history is not None else None}
 
 
 def _model_complete(model_dir: Path) -> bool:
     """True when ``artifact.json`` and every state file it lists are present."""
     from harmbench.artifacts import ARTIFACT_FILE, read_artifact_meta
-    from harmbench.errors import ArtifactError
 
     if not (model_dir / ARTIFACT_FILE).exists():
         return False

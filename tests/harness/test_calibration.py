@@ -7,6 +7,7 @@ import pytest
 from harmbench import registry
 from harmbench.cohort import Cohort
 from harmbench.harness.calibration import calibrate_metrics, calibration_cases
+from harmbench.harness.layout import WorkLayout
 from harmbench.harness.units import metric_instance
 from harmbench.metrics.base import Metric
 
@@ -27,7 +28,7 @@ def test_calibration_uses_train_and_val_cases_only(cohort):
 
 
 def test_calibrated_change_read_is_cached_and_changes_the_policy(cohort, tmp_path):
-    params = calibrate_metrics(["change-read", "similarity"], cohort, "toy-hash", tmp_path)
+    params = calibrate_metrics(["change-read", "similarity"], cohort, WorkLayout(tmp_path, "toy-hash"))
     assert set(params) == {"change-read"}                      # similarity does not calibrate
     p = params["change-read"]
     assert p["calibration"]["stable"] == 5 and p["calibration"]["changed"] == 0
@@ -36,7 +37,7 @@ def test_calibrated_change_read_is_cached_and_changes_the_policy(cohort, tmp_pat
     records = list((tmp_path / "calibration").glob("change-read-*.json"))
     assert len(records) == 1
     # a second call reads the record (same result, no recomputation needed)
-    assert calibrate_metrics(["change-read"], cohort, "toy-hash", tmp_path) == params
+    assert calibrate_metrics(["change-read"], cohort, WorkLayout(tmp_path, "toy-hash")) == params
     calibrated = metric_instance("change-read", p)
     assert calibrated.size_threshold == p["size_threshold"]
     assert calibrated.policy() != registry.get_metric("change-read").policy()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from harmbench.cli.main import cli
 from harmbench.errors import DataError
-from harmbench.harness.executor import LocalExecutor, Task
+from harmbench.harness.executor import LocalExecutor, Placement, Task
 from harmbench.harness.plan import EvalConfig
 from harmbench.harness.runner import evaluate
 from harmbench.parallel import default_workers
@@ -34,7 +34,7 @@ def _die(x):
 def test_pool_keeps_order_isolates_errors_and_runs_in_process_tasks_here():
     ex = LocalExecutor(workers=2)
     seen = []
-    tasks = [Task(("a",), _pid_and, (1,)), Task(("b",), _fail, (2,)), Task(("c",), _pid_and, (3,), in_process=True),
+    tasks = [Task(("a",), _pid_and, (1,)), Task(("b",), _fail, (2,)), Task(("c",), _pid_and, (3,), placement=Placement(in_process=True)),
              Task(("d",), _pid_and, (4,))]
     try:
         outs = ex.run(tasks, lambda o: seen.append(o.tag))

@@ -140,11 +140,14 @@ def test_default_out_names_the_dataset(toy, tmp_path, monkeypatch):
 
 
 def test_default_work_ignores_harmbench_data(tmp_path, monkeypatch):
-    from harmbench.harness.runner import default_out, default_work
+    from harmbench.harness.layout import WorkLayout, fingerprint_store
+    from harmbench.harness.runner import default_out
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HARMBENCH_DATA", str(tmp_path / "elsewhere" / "data"))
-    assert default_work("0123abcd") == tmp_path / "home" / ".cache" / "harmbench" / "work" / "0123abcd"
+    cache = tmp_path / "home" / ".cache" / "harmbench" / "work"
+    assert WorkLayout.resolve(None, "0123abcd").root == cache / "0123abcd"
+    assert fingerprint_store(None) == cache / "fingerprints.json"
     assert default_out("synth-quick", "synth-quick", "0123abcd") == Path("leaderboards") / "synth-quick"
 
 

@@ -1,0 +1,200 @@
+"""The stages of ``harmbench evaluate``: fit, harmonize, calibrate, score.
+
+Each stage takes one :class:`StageContext` (plus the records of the stages before it) and returns
+a :class:`StageResult`: its records, the failures of its units and its wall time. No stage
+changes its arguments; the runner (:mod:`harmbench.harness.runner`) combines the results. A
+stage turns work into :class:`~harmbench.harness.executor.Task` objects of the units in
+:mod:`harmbench.harness.units`, runs them on the context's executor and reads the outcomes in
+task order, so its records and failures do not depend on which executor ran it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from harmbench import registry
+from harmbench.cohort import Case, Cohort
+from harmbench.console import progress
+from harmbench.harness.calibration import calibrate_metrics
+from harmbench.harness.executor import Executor, Outcome, Placement, Task
+from harmbench.harness.layout import RunCache, WorkLayout
+from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun
+from harmbench.harness.units import cached_harmonization, fit_unit, harmonize_unit, metric_instance, score_unit
+
+R = TypeVar("R")
+#: ``(run name, case id)``: the key of a harmonized image and of its scores
+RunCase = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage of one evaluation reads; nothing in it changes while the stages run.
+
+    Attributes:
+        executor: runs the units.
+        manifest: the prepared manifest CSV (units re-open it wherever they run).
+        cohort: the dataset read from ``manifest``.
+        layout: the work directory's paths and keys (its ``dataset`` is the content hash).
+        runs: the runs to evaluate (planned and not skipped).
+        cases: ``(test-set letter, case)`` pairs to harmonize and score.
+        metrics: metric registry names to score.
+        config: the evaluation configuration.
+    """
+
+    executor: Executor
+    manifest: str
+    cohort: Cohort
+    layout: WorkLayout
+    runs: tuple[PlannedRun, ...]
+    cases: tuple[tuple[str, Case], ...]
+    metrics: tuple[str, ...]
+    config: EvalConfig
+
+    def run_cache(self, run: PlannedRun) -> RunCache:
+        """The cache of ``run``: keyed on its non-default parameters and its method's artifact version."""
+        cls = registry.get_method(run.method)
+        defaults = cls.param_defaults()
+        params = {k: v for k, v in sorted(run.params.items()) if k not in defaults or defaults[k] != v}
+        return self.layout.run(run.method, params, cls.artifact_version)
+
+
+@dataclass(frozen=True)
+class StageResult(Generic[R]):
+    """What a stage produced: ``records``, the failures of its units, its wall time in seconds.
+
+    A failure is ``{"stage", "tag", "error"}`` (``tag`` as a list), in task order.
+    """
+
+    records: R
+    failures: tuple[dict[str, Any], ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The score stage's records.
+
+    Attributes:
+        rows: one dict per value, with the :data:`~harmbench.harness.runner.RESULT_COLUMNS`.
+        metric_seconds: mean seconds per scored image, per metric (computed ones only).
+        unavailable: metric name -> why it could not run (e.g. weights not installed).
+    """
+
+    rows: list[dict[str, Any]]
+    metric_seconds: dict[str, float]
+    unavailable: dict[str, str]
+
+
+def run_tasks(ctx: StageContext, tasks: list[Task], label: str,
+              stage: str) -> tuple[list[Outcome], tuple[dict[str, Any], ...]]:
+    """Run ``tasks`` on the context's executor with a progress bar: outcomes and failures, in task order."""
+    if not tasks:
+        return [], ()
+    with progress() as prog:
+        bar = prog.add_task(label, total=len(tasks))
+        outcomes = ctx.executor.run(tasks, lambda o: prog.advance(bar))
+    failures = tuple({"stage": stage, "tag": list(o.tag), "error": o.error} for o in outcomes if o.error)
+    return outcomes, failures
+
+
+def fit_stage(ctx: StageContext) -> StageResult[dict[str, dict]]:
+    """Fit every run that learns something; records map a run name to its :func:`fit_unit` result.
+
+    A method that does not train gets ``{"model_dir": None, "seconds": 0.0, "cached": True}``.
+    """
+    t0 = time.perf_counter()
+    models: dict[str, dict] = {}
+    tasks = []
+    for p in ctx.runs:
+        cls = registry.get_method(p.method)
+        if not cls.capabilities.needs_training:
+            models[p.name] = {"model_dir": None, "seconds": 0.0, "cached": True}
+            continue
+        cache = ctx.run_cache(p)
+        gpu = ctx.config.gpu_resources and cls.capabilities.supports_gpu
+        # a fit uses every core itself, so fits run one at a time in this process
+        placement = Placement(in_process=True, resources={"GPU": 1} if gpu else None)
+        tasks.append(Task((p.name,), fit_unit, (p.method, p.params, ctx.manifest, str(cache.model_dir),
+                                                 str(cache.train_dir)), placement=placement))
+    outcomes, failures = run_tasks(ctx, tasks, "fitting methods", "fit")
+    models.update((o.tag[0], o.result) for o in outcomes if not o.error)
+    return StageResult(models, failures, time.perf_counter() - t0)
+
+
+def harmonize_stage(ctx: StageContext, models: dict[str, dict]) -> StageResult[dict[RunCase, dict]]:
+    """Harmonize every test case with every fitted run; records map (run, case) to :func:`harmonize_unit`'s result."""
+    t0 = time.perf_counter()
+    tasks = []
+    for p in ctx.runs:
+        if p.name not in models:
+            continue
+        cache = ctx.run_cache(p)
+        for _, case in ctx.cases:
+            out_dir = cache.harmonized_dir(case.case_id)
+            tasks.append(Task((p.name, case.case_id), harmonize_unit,
+                              (p.method, p.params, models[p.name]["model_dir"], ctx.manifest, case.case_id,
+                               str(out_dir)),
+                              placement=Placement(in_process=cached_harmonization(out_dir) is not None)))
+    outcomes, failures = run_tasks(ctx, tasks, "harmonizing test cases", "harmonize")
+    harm = {tuple(o.tag): o.result for o in outcomes if not o.error}
+    return StageResult(harm, failures, time.perf_counter() - t0)
+
+
+def calibrate_stage(ctx: StageContext) -> StageResult[dict[str, dict[str, Any]]]:
+    """Calibrated parameters per metric (:mod:`harmbench.harness.calibration`), in this process."""
+    t0 = time.perf_counter()
+    calibrated = calibrate_metrics(list(ctx.metrics), ctx.cohort, ctx.layout)
+    return StageResult(calibrated, (), time.perf_counter() - t0)
+
+
+def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
+                calibrated: dict[str, dict[str, Any]]) -> StageResult[Scores]:
+    """Score the reference runs and every harmonized image with every metric."""
+    t0 = time.perf_counter()
+    tasks, meta = [], {}
+    # one cache record per (metric policy, scored image): changing one metric re-scores only it
+    keys = {m: ctx.layout.score_key(metric_instance(m, calibrated.get(m)).policy()) for m in ctx.metrics}
+    for ref_run, session in REFERENCE_RUNS.items():
+        for letter, case in ctx.cases:
+            if not case.has(session):
+                continue
+            recs = ctx.layout.score_records(keys, ref_run, case.case_id)
+            tasks.append(Task((ref_run, case.case_id), score_unit,
+                              (case.case_id, ctx.manifest, None, None, recs, session, calibrated),
+                              placement=Placement(in_process=_all_exist(recs))))
+            meta[(ref_run, case.case_id)] = (letter, "reference")
+    for p in ctx.runs:
+        run_dir = ctx.run_cache(p).score_dir
+        for letter, case in ctx.cases:
+            h = harm.get((p.name, case.case_id))
+            if h is None:
+                continue
+            files = h["files"]
+            recs = ctx.layout.score_records(keys, run_dir, case.case_id)
+            tasks.append(Task((p.name, case.case_id), score_unit,
+                              (case.case_id, ctx.manifest, files["harmonized"], files.get("recon"), recs, "FU",
+                               calibrated, h.get("source")),
+                              placement=Placement(in_process=h.get("cached", True) and _all_exist(recs))))
+            meta[(p.name, case.case_id)] = (letter, p.method)
+    outcomes, failures = run_tasks(ctx, tasks, "scoring", "score")
+    rows: list[dict[str, Any]] = []
+    seconds: dict[str, list[float]] = {}
+    unavailable: dict[str, str] = {}
+    for o in outcomes:
+        if o.error:
+            continue
+        letter, method = meta[tuple(o.tag)]
+        rows.extend({"dataset": ctx.cohort.name, "test_set": letter, "method": method, "run": o.tag[0],
+                     "case": o.tag[1], **r} for r in o.result["rows"])
+        for k, v in o.result.get("seconds", {}).items():
+            seconds.setdefault(k, []).append(v)
+        unavailable.update(o.result.get("unavailable", {}))
+    scores = Scores(rows, {k: sum(v) / len(v) for k, v in seconds.items()}, unavailable)
+    return StageResult(scores, failures, time.perf_counter() - t0)
+
+
+def _all_exist(records: dict[str, str]) -> bool:
+    return all(Path(r).exists() for r in records.values())

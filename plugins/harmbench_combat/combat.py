@@ -49,7 +49,8 @@ class ComBatHarmonization(BaseMethod):
         mode: ``"landmark"`` or ``"voxel"``.
         percentiles: at least two landmark percentiles in (0, 100), increasing (landmark mode).
         mask: ``"head"`` (Otsu head foreground) or ``"none"`` for the landmark statistics.
-        covariates: names of numeric manifest columns kept as biological covariates (a tuple);
+        covariates: names of numeric manifest columns kept as biological covariates (a tuple, or one name as a
+            string, as a run spec gives it: ``combat[covariates=age]``);
             at transform time their values are read from ``fu.meta[name]``.
         eb: empirical-Bayes shrinkage of the site effects.
     """
@@ -61,7 +62,7 @@ class ComBatHarmonization(BaseMethod):
         "mode": [Options(MODES)],
         "percentiles": [tuple, list],   # contents checked in check_params
         "mask": [Options({"head", "none"})],
-        "covariates": [tuple, list],
+        "covariates": [tuple, list, str],
         "eb": [bool],
     }
 
@@ -81,9 +82,12 @@ class ComBatHarmonization(BaseMethod):
         if (len(pct) < 2 or not all(_PERCENTILE.is_satisfied_by(p) for p in pct)
                 or any(b <= a for a, b in zip(pct, pct[1:]))):
             raise DataError(f"combat: percentiles must be >= 2 increasing values in (0, 100); got {pct}")
-        bad = [c for c in self.covariates if not isinstance(c, str) or not c]
+        bad = [c for c in self._covariate_names() if not isinstance(c, str) or not c]
         if bad:
             raise DataError(f"combat: covariates must be manifest column names; got {bad}")
+
+    def _covariate_names(self) -> tuple[str, ...]:
+        return (self.covariates,) if isinstance(self.covariates, str) else tuple(self.covariates)
 
     def decline(self, cohort: Cohort) -> str | None:
         if self.mode == "voxel" and not cohort.in_template_space:
@@ -102,32 +106,32 @@ class ComBatHarmonization(BaseMethod):
         cov = self._training_covariates(cohort, images)
         if self.mode == "landmark":
             feats = np.stack([image_landmarks(c.volume(s).data, pct, mask=self.mask) for c, s in images])
-            self.estimates_ = fit_combat(feats, sites, covariates=cov, covariate_names=self.covariates,
+            self.estimates_ = fit_combat(feats, sites, covariates=cov, covariate_names=self._covariate_names(),
                                          ref_site=ref, eb=self.eb, feature_names=[f"p{p:g}" for p in pct])
             self.voxel_mask_ = None
         else:
             vols = [c.volume(s) for c, s in images]
             self.voxel_mask_ = _voxel_mask(vols, sites)
             feats = np.stack([v.data[self.voxel_mask_] for v in vols]).astype(np.float64)
-            self.estimates_ = fit_combat(feats, sites, covariates=cov, covariate_names=self.covariates,
+            self.estimates_ = fit_combat(feats, sites, covariates=cov, covariate_names=self._covariate_names(),
                                          ref_site=ref, eb=self.eb)
         self.percentiles_ = pct
 
     def _training_covariates(self, cohort: Cohort, images: list[tuple[Case, str]]) -> np.ndarray | None:
-        if not self.covariates:
+        if not self._covariate_names():
             return None
         if cohort.manifest is None:
             raise DataError("combat: covariates need the cohort's manifest file; this cohort has none")
         from harmbench.manifest import read_manifest
 
         df = read_manifest(cohort.manifest)
-        missing = [c for c in self.covariates if c not in df.columns]
+        missing = [c for c in self._covariate_names() if c not in df.columns]
         if missing:
             raise DataError(f"combat: covariate column(s) {missing} not in manifest; has {list(df.columns)}")
         table = df.set_index(["case", "session"])
         rows = []
         for c, s in images:
-            vals = table.loc[(c.case_id, s), list(self.covariates)]
+            vals = table.loc[(c.case_id, s), list(self._covariate_names())]
             try:
                 rows.append([float(v) for v in np.asarray(vals).reshape(-1)])
             except ValueError:

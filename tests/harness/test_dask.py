@@ -20,8 +20,9 @@ def _cfg(manifest, tmp_path, tag, methods, executor):
 
 
 def test_dask_matches_local_and_isolates_failures(toy_manifest, tmp_path):
-    # nyul[n_landmarks=1] raises a DataError inside fit on the worker: reported, the rest completes
-    methods = "identity,histmatch,nyul[n_landmarks=1]"
+    # a covariate column the manifest lacks passes planning and fails inside fit on the worker:
+    # reported, the rest completes
+    methods = "identity,histmatch,combat[covariates=no_such_column]"
     local = evaluate(_cfg(toy_manifest, tmp_path, "local", methods, "local"))
     dask = evaluate(_cfg(toy_manifest, tmp_path, "dask", methods, "dask"))
     a = pd.read_csv(tmp_path / "lb-local" / "results.csv")
@@ -29,7 +30,7 @@ def test_dask_matches_local_and_isolates_failures(toy_manifest, tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert {"identity", "histmatch"} <= set(b["run"])
     assert [f["stage"] for f in dask.failures] == ["fit"]
-    assert "n_landmarks must be >= 3" in dask.failures[0]["error"]
+    assert "no_such_column" in dask.failures[0]["error"]
     assert local.failures[0]["error"] == dask.failures[0]["error"]
     md_local = (tmp_path / "lb-local" / "table3-volumewise-testA.md").read_text()
     assert md_local == (tmp_path / "lb-dask" / "table3-volumewise-testA.md").read_text()

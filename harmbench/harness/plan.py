@@ -65,11 +65,15 @@ def resolve_preset(preset: str, device: str) -> str:
     return "quick" if device == "cpu" else "paper"
 
 
-def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str) -> list[PlannedRun]:
-    """Inject preset/device/seed into each run's parameters and ask each method to decline."""
+def build_runs(cfg: EvalConfig, device: str) -> list[tuple[RunSpec, dict[str, Any], Any]]:
+    """Each run's parameters (preset/device/seed injected) and its validated method.
+
+    Needs no data, so ``evaluate`` calls it before preparing anything: a bad parameter fails
+    with one line before any preparation, fit or output.
+    """
     specs = cfg.methods or [RunSpec(n) for n in registry.methods()]
     preset = resolve_preset(cfg.preset, device)
-    planned = []
+    runs = []
     for spec in specs:
         cls = registry.get_method(spec.method)
         defaults = cls.param_defaults()
@@ -85,9 +89,13 @@ def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str) -> list[PlannedRun]:
         for seed_name in ("seed", "random_state"):
             if seed_name in defaults and seed_name not in params:
                 params[seed_name] = cfg.seed
-        method = registry.build_method(spec.method, params)  # bad parameters fail here, before any fit
-        planned.append(PlannedRun(spec, params, method.decline(cohort)))
-    return planned
+        runs.append((spec, params, registry.build_method(spec.method, params)))  # bad parameters fail here
+    return runs
+
+
+def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str) -> list[PlannedRun]:
+    """:func:`build_runs`, then ask each method whether it declines ``cohort``."""
+    return [PlannedRun(spec, params, method.decline(cohort)) for spec, params, method in build_runs(cfg, device)]
 
 
 def test_cases(cohort: Cohort, test_sets: tuple[str, ...]) -> list[tuple[str, Any]]:

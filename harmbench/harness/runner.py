@@ -18,7 +18,7 @@ from harmbench.harness.executor import Executor, LocalExecutor
 from harmbench.harness.fingerprint import dataset_hash
 from harmbench.harness.layout import WorkLayout, fingerprint_store
 from harmbench.harness.outdir import claim_out, lock_out
-from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, plan_runs, test_cases
+from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun, build_runs, plan_runs, test_cases
 from harmbench.harness.provenance import portable_runs
 from harmbench.harness.stages import (Scores, StageContext, StageResult, calibrate_stage, fit_stage,
                                       harmonize_stage, score_stage)
@@ -68,6 +68,7 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
 
     t_start = time.perf_counter()
     device = select_device(cfg.device)
+    build_runs(cfg, device)  # parameters checked before any data is prepared (planning repeats it cheaply)
     manifest = prepared_manifest(cfg.dataset, seed=None)
     timings = {"data": time.perf_counter() - t_start}
     cohort = Cohort.from_manifest(manifest)

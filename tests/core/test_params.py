@@ -133,7 +133,7 @@ def test_no_violation_when_everything_is_accepted():
     ("nyul[session=T1]", "'session' must be one of {'BL', 'FU', 'FU2'}; got 'T1'"),
     ("combat[mask=brain]", "'mask' must be one of {'head', 'none'}; got 'brain'"),
     ("combat[eb=1]", "'eb' must be a bool; got 1"),
-    ("combat[covariates=age]", "'covariates' must be a tuple or a list; got 'age'"),
+    ("combat[covariates=3]", "'covariates' must be a tuple or a list or a str; got 3"),
 ])
 def test_builtin_methods_refuse_bad_values_when_built(spec, needle):
     with pytest.raises(DataError) as info:

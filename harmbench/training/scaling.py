@@ -68,3 +68,18 @@ def pad_stack(stack: np.ndarray, multiple: int, *, min_size: int = 0,
     out = np.full((n, th, tw), BACKGROUND, np.float32)
     out[:, ph:ph + h, pw:pw + w] = stack
     return out, (slice(ph, ph + h), slice(pw, pw + w))
+
+
+def concat_stacks(stacks: list[np.ndarray], label: str) -> np.ndarray:
+    """Concatenate (n_i, H, W) slice stacks of several images; all must share (H, W)."""
+    shapes = sorted({tuple(s.shape[1:]) for s in stacks})
+    if len(shapes) > 1:
+        raise DataError(f"{label}cases have different axial slice shapes {shapes}; prepare the dataset first")
+    return np.concatenate(stacks)
+
+
+class SliceSet:
+    """Base of the training slice containers (dataclasses of arrays with slices on axis 0)."""
+
+    def __len__(self) -> int:
+        return int(next(iter(vars(self).values())).shape[0])

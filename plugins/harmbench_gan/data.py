@@ -18,18 +18,15 @@ from harmbench.cohort import Case
 from harmbench.errors import DataError
 from harmbench.slices import paired_slices
 from harmbench.training.sampler import PairedSampler
-from harmbench.training.scaling import pad_stack, to_signed
+from harmbench.training.scaling import SliceSet, concat_stacks, pad_stack, to_signed
 
 
 @dataclass
-class PairedSlices:
+class PairedSlices(SliceSet):
     """Paired slices in [-1, 1], padded: ``bl`` and ``fu`` are (N, H, W) float32 arrays."""
 
     bl: np.ndarray
     fu: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.bl.shape[0])
 
     @classmethod
     def from_cases(cls, cases: Sequence[Case], *, multiple: int, min_size: int = 0) -> PairedSlices:
@@ -37,20 +34,16 @@ class PairedSlices:
         usable = [c for c in cases if c.has("BL") and c.has("FU")]
         if not usable:
             raise DataError(f"no cases with both BL and FU among {len(cases)} case(s)")
-        shapes = set()
         bls, fus = [], []
         for c in usable:
             bl, fu = c.volume("BL"), c.volume("FU")
             if bl.shape != fu.shape:
                 raise DataError(f"case {c.case_id}: FU image has shape {fu.shape}; BL has {bl.shape}")
             a, b = paired_slices([(bl, fu, c.slice_range)])
-            shapes.add(a.shape[1:])
             bls.append(a)
             fus.append(b)
-        if len(shapes) > 1:
-            raise DataError(f"cases have different axial slice shapes {sorted(shapes)}; prepare the dataset first")
-        bl_all, _ = pad_stack(to_signed(np.concatenate(bls)), multiple, min_size=min_size)
-        fu_all, _ = pad_stack(to_signed(np.concatenate(fus)), multiple, min_size=min_size)
+        bl_all, _ = pad_stack(to_signed(concat_stacks(bls, "")), multiple, min_size=min_size)
+        fu_all, _ = pad_stack(to_signed(concat_stacks(fus, "")), multiple, min_size=min_size)
         return cls(bl_all, fu_all)
 
     def subset(self, n: int) -> PairedSlices:

@@ -38,23 +38,11 @@ from harmbench_gan.networks import (
 
 
 @dataclass(frozen=True)
-class CycleConfig:
-    """Architecture and loss weights of the CycleGAN family (defaults: the paper, REFERENCE §1/§3)."""
+class _GanConfig:
+    """Adversarial criterion and Adam settings shared by every slice-GAN configuration."""
 
-    ngf: int = 64
-    n_blocks: int = 9
-    n_down: int = 2
-    residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
-    ndf: int = 64
-    discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
-    d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
     gan_loss: str = "bce"
     lambda_adv: float = 1.0
-    lambda_ccl: float = 5.0
-    lambda_oml: float = 10.0
-    lambda_identity: float = 0.0
-    oml_form: str = "paper"           # "paper" (4 terms) or "authors-code" (2 cross terms)
-    pool_size: int = 0
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.99
@@ -64,7 +52,25 @@ class CycleConfig:
 
 
 @dataclass(frozen=True)
-class Pix2PixConfig:
+class CycleConfig(_GanConfig):
+    """Architecture and loss weights of the CycleGAN family (defaults: the paper, REFERENCE §1/§3)."""
+
+    ngf: int = 64
+    n_blocks: int = 9
+    n_down: int = 2
+    residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
+    ndf: int = 64
+    discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
+    d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
+    lambda_ccl: float = 5.0
+    lambda_oml: float = 10.0
+    lambda_identity: float = 0.0
+    oml_form: str = "paper"           # "paper" (4 terms) or "authors-code" (2 cross terms)
+    pool_size: int = 0
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig(_GanConfig):
     """Pix2Pix: unet_256 (depth 8), BatchNorm, dropout 0.5, conditional 70x70 PatchGAN, BCE, λ_L1 100."""
 
     ngf: int = 64
@@ -74,15 +80,8 @@ class Pix2PixConfig:
     residual: bool = False
     ndf: int = 64
     d_layers: int = 3
-    gan_loss: str = "bce"
-    lambda_adv: float = 1.0
     lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
     beta2: float = 0.999
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 PRECISIONS = ("auto", "fp32", "mixed")

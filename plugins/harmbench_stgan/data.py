@@ -18,25 +18,22 @@ from harmbench.cohort import Case
 from harmbench.errors import DataError
 from harmbench.slices import slice_indices_world, to_axial_stack
 from harmbench.training.sampler import as_batch, check_crop, cut, iteration_rng, random_crops
-from harmbench.training.scaling import pad_stack, to_signed
+from harmbench.training.scaling import SliceSet, concat_stacks, pad_stack, to_signed
 
 
 @dataclass
-class DomainSlices:
+class DomainSlices(SliceSet):
     """Training slices in [-1, 1]: ``images`` (N, H, W) float32 and ``domains`` (N,) int64."""
 
     images: np.ndarray
     domains: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
 
     @classmethod
     def from_cases(cls, cases: Sequence[Case], domains: Sequence[str], *, multiple: int,
                    image_size: int | None, sessions: Sequence[str] = ("BL", "FU", "FU2")) -> DomainSlices:
         """Kept axial slices of the given sessions of every case, labelled by scanner domain."""
         index = {d: i for i, d in enumerate(domains)}
-        stacks, labels, shapes = [], [], set()
+        stacks, labels = [], []
         for c in cases:
             for s in sessions:
                 if not c.has(s):
@@ -44,15 +41,11 @@ class DomainSlices:
                 vol = c.volume(s)
                 idx = list(slice_indices_world(vol, c.slice_range))
                 st = to_axial_stack(vol)[idx]
-                shapes.add(st.shape[1:])
                 stacks.append(to_signed(st))
                 labels.append(np.full(len(st), index[c.ref(s).scanner], np.int64))
         if not stacks:
             raise DataError("stgan: no training slices")
-        if len(shapes) > 1:
-            raise DataError(f"stgan: cases have different axial slice shapes {sorted(shapes)}; "
-                            f"prepare the dataset")
-        images, _ = pad_stack(np.concatenate(stacks), multiple, square=image_size)
+        images, _ = pad_stack(concat_stacks(stacks, "stgan: "), multiple, square=image_size)
         return cls(images, np.concatenate(labels))
 
     def sampler(self, *, batch_size: int, seed: int, crop: int | None = None) -> DomainSampler:

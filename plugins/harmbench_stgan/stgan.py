@@ -36,8 +36,8 @@ SELECTION = Selection(metric="val_psnr", tiebreak=None, mode="last")
 # CPU budget (a few minutes of training on synth-quick): narrow nets, native 2 mm slices.
 QUICK: dict[str, Any] = {
     "dim": 16, "max_dim": 64, "n_down": 2, "style_dim": 16, "latent_dim": 8, "mapping_dim": 64,
-    "residual": True, "image_size": 0, "iterations": 600, "guidance": "alternate",
-    "batch_size": 8, "crop": 64, "lr": 2e-4, "lr_mapping": 1e-5, "ds_iterations": 150,
+    "residual": True, "image_size": 0, "iterations": 400, "guidance": "alternate",
+    "batch_size": 8, "crop": 48, "lr": 5e-4, "lr_mapping": 1e-5, "ds_iterations": 150,
     "ema_beta": 0.95, "val_every": 50, "val_slices": 16}
 
 

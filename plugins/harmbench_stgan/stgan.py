@@ -53,7 +53,7 @@ class StyleTransferGAN(BaseMethod):
 
     **Model.** Mapping network, style encoder, AdaIN generator and a multi-domain
     discriminator whose domains are the training scanners (see
-    :mod:`harmbench_stgan.networks` and :mod:`harmbench_stgan.trainer`). Losses: non-saturating
+    :mod:`harmbench_stgan.networks` and :mod:`harmbench_stgan.model`). Losses: non-saturating
     adversarial + R1 (``lambda_reg``), style reconstruction (``lambda_sty``), diversity
     (``lambda_ds``, linearly decayed to 0 over ``ds_iterations``), cycle (``lambda_cyc``);
     EMA generator/mapping/style encoder (``ema_beta``). Training runs on the shared kit

@@ -42,7 +42,7 @@ def test_cycle_training_steps_reduce_generator_loss():
 def test_pix2pix_learns_the_paired_map_and_validation_sees_it(tmp_path):
     torch.manual_seed(0)
     data = _toy_pair()
-    m = Pix2PixModel(Pix2PixConfig(ngf=4, depth=3, ndf=4, lr=2e-3, lambda_l1=100.0, residual=True))
+    m = Pix2PixModel(Pix2PixConfig(ngf=4, depth=5, ndf=4, lr=2e-3, lambda_l1=100.0, residual=True))
     val = SliceValidator(data.fu[:2], data.bl[:2])
     hist = fit(m, _sampler(data), LoopConfig(iterations=30, val_every=15, lr=2e-3, decay_start=1.0,
                                               selection=SELECTION),

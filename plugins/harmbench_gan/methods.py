@@ -1,6 +1,7 @@
 """The four slice-GAN methods: ``oml-cyclegan``, ``cyclegan``, ``cyclegan-id`` and ``pix2pix``.
 
-Parameters whose default is ``None`` come from the chosen preset:
+The three CycleGAN variants are named configurations of one class (:class:`CycleGANFamily`).
+Parameters whose default is ``None`` come from the variant, then from the chosen preset:
 
 * ``paper`` — the published configuration (Hwang et al., Sci Rep 2026; REFERENCE.md §1/§3/§4),
   for a GPU: whole 256² slices, ResNet-9 / ngf 64, global-pooled discriminator, BCE, batch 16,
@@ -15,9 +16,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from harmbench.method import Capabilities
+from harmbench.params import Interval, Options
 from harmbench.typing import ParamDict
 from harmbench.volume import Volume
 from harmbench_gan.base import GanMethod
+from harmbench_gan.losses import OML_FORMS
 from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2PixModel
 
 _CYCLE_PRESETS: dict[str, ParamDict] = {
@@ -37,32 +40,14 @@ _CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=
                            deterministic=True)
 
 
-class _CycleFamily(GanMethod):
-    """CycleGAN-family estimator: FU->BL with ``G_fu2bl``, BL->FU (inverse) with ``G_bl2fu``."""
+class CycleGANFamily(GanMethod):
+    """CycleGAN-family estimator: FU->BL with ``G_fu2bl``, BL->FU (inverse) with ``G_bl2fu``.
 
-    capabilities = _CYCLE_CAPS
-    presets: ClassVar[dict[str, ParamDict]] = _CYCLE_PRESETS
-    _model_class = CycleModel
-
-    def _model_config(self, p: ParamDict) -> CycleConfig:
-        return CycleConfig(
-            ngf=int(p["ngf"]), n_blocks=int(p["n_blocks"]), ndf=int(p["ndf"]), residual=bool(p["residual"]),
-            discriminator=p["discriminator"], d_norm=p["d_norm"],
-            gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]), lambda_ccl=float(p["lambda_ccl"]),
-            lambda_oml=float(p["lambda_oml"]), lambda_identity=float(p["lambda_identity"]),
-            oml_form=p["oml_form"], pool_size=int(p["pool_size"]), lr=float(p["lr"]),
-            beta1=float(p["beta1"]), beta2=float(p["beta2"]))
-
-    def _inverse_transform(self, bl: Volume) -> Volume:
-        return self._harmonize(bl, "G_bl2fu")
-
-
-class OMLCycleGAN(_CycleFamily):
-    """Paired CycleGAN with the Original Matching Loss (Hwang et al., Sci Rep 2026).
-
-    Two ResNet generators (G_fu2bl = G_A, G_bl2fu = G_B) and two discriminators trained on
-    paired, registered BL/FU axial slices with
-    ``λ_adv·L_adv + λ_ccl·L_ccl + λ_oml·L_oml`` (+ ``λ_identity·L_id``, off by default).
+    One signature for the whole family; ``oml-cyclegan``, ``cyclegan`` and ``cyclegan-id`` are
+    named configurations of it (subclasses that set ``name``, a docstring and ``variant``, the
+    defaults of ``lambda_oml`` / ``lambda_identity`` used when those are None). Two ResNet
+    generators (G_fu2bl = G_A, G_bl2fu = G_B) and two discriminators are trained on paired,
+    registered BL/FU axial slices with ``λ_adv·L_adv + λ_ccl·L_ccl + λ_oml·L_oml + λ_identity·L_id``.
 
     Args:
         preset: ``quick`` (CPU) or ``paper`` (published configuration); fills every ``None``.
@@ -80,7 +65,8 @@ class OMLCycleGAN(_CycleFamily):
             PatchGAN; ``quick``, where it keeps local noise texture better).
         d_norm: normalisation inside the PatchGAN: ``instance`` (Zhu et al.) or ``none``.
         gan_loss: ``bce`` (paper) or ``lsgan``.
-        lambda_adv, lambda_ccl, lambda_oml, lambda_identity: loss weights (paper: 1, 5, 10, 0).
+        lambda_adv, lambda_ccl: adversarial and cycle weights (paper: 1, 5).
+        lambda_oml, lambda_identity: OML and identity weights; None: the variant's defaults.
         oml_form: ``paper`` — the four-term equation (default); ``authors-code`` — only the two
             paired cross terms, as the public code (set ``lambda_identity=1`` to match it fully).
         pool_size: image-pool size for discriminator updates (0 = none, as the authors' code).
@@ -101,70 +87,72 @@ class OMLCycleGAN(_CycleFamily):
             the committed leaderboards use fp32.
     """
 
-    name = "oml-cyclegan"
+    capabilities = _CYCLE_CAPS
+    presets: ClassVar[dict[str, ParamDict]] = _CYCLE_PRESETS
+    _model_class = CycleModel
+    _config_class = CycleConfig
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "n_blocks": [Interval(int, 0, 100), None],
+        "discriminator": [Options({"global", "patch"}), None],
+        "d_norm": [Options({"instance", "none"})],
+        "lambda_ccl": [Interval(float, 0, None)],
+        "lambda_oml": [Interval(float, 0, None), None],
+        "lambda_identity": [Interval(float, 0, None), None],
+        "oml_form": [Options(OML_FORMS)],
+        "pool_size": [Interval(int, 0, None)],
+    }
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
-                 lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
-                 ema: float = 0.0,
-                 discriminator: str | None = None, d_norm: str = "instance", gan_loss: str = "bce",
-                 lambda_adv: float = 1.0,
-                 lambda_ccl: float = 5.0, lambda_oml: float = 10.0, lambda_identity: float = 0.0,
-                 oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
-                 seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None,
-                 infer_compile: bool | None = None, precision: str = "auto") -> None:
+                 lr: float | None = None, beta1: float = 0.5, beta2: float = 0.99, decay_start: float | None = None,
+                 val_slices: int | None = None, ema: float = 0.0, discriminator: str | None = None,
+                 d_norm: str = "instance", gan_loss: str = "bce", lambda_adv: float = 1.0, lambda_ccl: float = 5.0,
+                 lambda_oml: float | None = None, lambda_identity: float | None = None, oml_form: str = "paper",
+                 pool_size: int = 0, flip: bool = True, device: str = "auto", seed: int = 0,
+                 work_dir: str | None = None, infer_batch: int | None = None, infer_compile: bool | None = None,
+                 precision: str = "auto") -> None:
         self._store_params(locals())
 
+    def _config_stride(self, p: ParamDict) -> int:
+        return 2 ** CycleConfig.n_down
 
-class CycleGAN(_CycleFamily):
+    def _inverse_transform(self, bl: Volume) -> Volume:
+        return self._harmonize(bl, "G_bl2fu")
+
+
+class OMLCycleGAN(CycleGANFamily):
+    """Paired CycleGAN with the Original Matching Loss (Hwang et al., Sci Rep 2026): λ_oml 10, λ_identity 0.
+
+    Parameters as :class:`CycleGANFamily`.
+    """
+
+    name = "oml-cyclegan"
+    variant: ClassVar[ParamDict] = {"lambda_oml": 10.0, "lambda_identity": 0.0}
+
+
+class CycleGAN(CycleGANFamily):
     """CycleGAN without identity loss (Zhu et al. 2017) on the paper's settings: λ_adv 1, λ_ccl 5, λ_oml 0.
 
     The paper's controlled comparison for the OML: same engine, networks and schedule as
     ``oml-cyclegan``; only ``lambda_oml`` (and ``lambda_identity``) are 0. Parameters as
-    :class:`OMLCycleGAN`.
+    :class:`CycleGANFamily`.
     """
 
     name = "cyclegan"
-
-    def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
-                 batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
-                 ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
-                 lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
-                 ema: float = 0.0,
-                 discriminator: str | None = None, d_norm: str = "instance", gan_loss: str = "bce",
-                 lambda_adv: float = 1.0,
-                 lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 0.0,
-                 oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
-                 seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None,
-                 infer_compile: bool | None = None, precision: str = "auto") -> None:
-        self._store_params(locals())
+    variant: ClassVar[ParamDict] = {"lambda_oml": 0.0, "lambda_identity": 0.0}
 
 
-class CycleGANIdentity(_CycleFamily):
+class CycleGANIdentity(CycleGANFamily):
     """CycleGAN with identity loss on the paper's settings: λ_adv 1, λ_ccl 5, λ_oml 0, λ_identity 2.5.
 
     ``lambda_identity`` is an absolute weight on ``l1(x_A, G_A(x_A)) + l1(x_B, G_B(x_B))``; 2.5 is
-    Zhu et al.'s rule (0.5 x the cycle weight) applied to λ_ccl = 5. Parameters as :class:`OMLCycleGAN`.
+    Zhu et al.'s rule (0.5 x the cycle weight) applied to λ_ccl = 5. Parameters as
+    :class:`CycleGANFamily`.
     """
 
     name = "cyclegan-id"
-
-    def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
-                 batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
-                 ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
-                 lr: float | None = None, beta1: float = 0.5,
-                 beta2: float = 0.99, decay_start: float | None = None, val_slices: int | None = None,
-                 ema: float = 0.0,
-                 discriminator: str | None = None, d_norm: str = "instance", gan_loss: str = "bce",
-                 lambda_adv: float = 1.0,
-                 lambda_ccl: float = 5.0, lambda_oml: float = 0.0, lambda_identity: float = 2.5,
-                 oml_form: str = "paper", pool_size: int = 0, flip: bool = True, device: str = "auto",
-                 seed: int = 0, work_dir: str | None = None, infer_batch: int | None = None,
-                 infer_compile: bool | None = None, precision: str = "auto") -> None:
-        self._store_params(locals())
+    variant: ClassVar[ParamDict] = {"lambda_oml": 0.0, "lambda_identity": 2.5}
 
 
 class Pix2Pix(GanMethod):
@@ -181,7 +169,7 @@ class Pix2Pix(GanMethod):
         depth: U-Net downsamplings (input padded to a multiple of ``2**depth``).
         norm, dropout: generator/discriminator norm and decoder dropout.
         gan_loss, lambda_adv, lambda_l1: GAN criterion and weights (paper: bce, 1, 100).
-        Other parameters as :class:`OMLCycleGAN`.
+        Other parameters as :class:`CycleGANFamily`.
     """
 
     name = "pix2pix"
@@ -196,6 +184,13 @@ class Pix2Pix(GanMethod):
                  "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5, "val_slices": 4},
     }
     _model_class = Pix2PixModel
+    _config_class = Pix2PixConfig
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "depth": [Interval(int, 1, 10), None],
+        "norm": [Options({"batch", "instance", "none"})],
+        "dropout": [Interval(float, 0, 1, closed="left")],
+        "lambda_l1": [Interval(float, 0, None)],
+    }
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, ndf: int | None = None,
@@ -209,9 +204,5 @@ class Pix2Pix(GanMethod):
                  infer_compile: bool | None = None, precision: str = "auto") -> None:
         self._store_params(locals())
 
-    def _model_config(self, p: ParamDict) -> Pix2PixConfig:
-        return Pix2PixConfig(
-            ngf=int(p["ngf"]), depth=int(p["depth"]), residual=bool(p["residual"]), norm=p["norm"],
-            dropout=float(p["dropout"]),
-            ndf=int(p["ndf"]), gan_loss=p["gan_loss"], lambda_adv=float(p["lambda_adv"]),
-            lambda_l1=float(p["lambda_l1"]), lr=float(p["lr"]), beta1=float(p["beta1"]), beta2=float(p["beta2"]))
+    def _config_stride(self, p: ParamDict) -> int:
+        return 2 ** int(p["depth"])

@@ -1,8 +1,9 @@
 """Trainable model bundles (networks + optimizers + one training step) of the GAN family.
 
 :class:`CycleModel` covers OML-CycleGAN, CycleGAN and CycleGAN+identity (they differ only in
-loss weights); :class:`Pix2PixModel` is the supervised comparator. Both expose ``nets``,
-``opts``, ``generators`` (what inference needs), ``train_step`` and ``translate``.
+loss weights); :class:`Pix2PixModel` is the supervised comparator. Both satisfy
+:class:`harmbench.training.protocol.TrainableModel` (``nets``, ``optimizers``, ``generators``,
+``train_step``, ``set_lr``, ``translate``), so :func:`harmbench.training.loop.fit` trains them.
 
 The training step avoids the redundant work of the reference loop (REFERENCE.md §3): the
 discriminator step reuses the generator outputs of the generator step, detached, instead of
@@ -23,6 +24,8 @@ from torch import nn
 
 from harmbench.errors import DataError
 from harmbench.method import check_network_size
+from harmbench.training.diagnostics import discriminator_stats
+from harmbench.training.protocol import set_mode, set_optimizer_lr
 from harmbench_gan import losses
 from harmbench_gan.inference import compile_generator
 from harmbench_gan.networks import (
@@ -35,23 +38,11 @@ from harmbench_gan.networks import (
 
 
 @dataclass(frozen=True)
-class CycleConfig:
-    """Architecture and loss weights of the CycleGAN family (defaults: the paper, REFERENCE §1/§3)."""
+class _GanConfig:
+    """Adversarial criterion and Adam settings shared by every slice-GAN configuration."""
 
-    ngf: int = 64
-    n_blocks: int = 9
-    n_down: int = 2
-    residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
-    ndf: int = 64
-    discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
-    d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
     gan_loss: str = "bce"
     lambda_adv: float = 1.0
-    lambda_ccl: float = 5.0
-    lambda_oml: float = 10.0
-    lambda_identity: float = 0.0
-    oml_form: str = "paper"           # "paper" (4 terms) or "authors-code" (2 cross terms)
-    pool_size: int = 0
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.99
@@ -61,7 +52,25 @@ class CycleConfig:
 
 
 @dataclass(frozen=True)
-class Pix2PixConfig:
+class CycleConfig(_GanConfig):
+    """Architecture and loss weights of the CycleGAN family (defaults: the paper, REFERENCE §1/§3)."""
+
+    ngf: int = 64
+    n_blocks: int = 9
+    n_down: int = 2
+    residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
+    ndf: int = 64
+    discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
+    d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
+    lambda_ccl: float = 5.0
+    lambda_oml: float = 10.0
+    lambda_identity: float = 0.0
+    oml_form: str = "paper"           # "paper" (4 terms) or "authors-code" (2 cross terms)
+    pool_size: int = 0
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig(_GanConfig):
     """Pix2Pix: unet_256 (depth 8), BatchNorm, dropout 0.5, conditional 70x70 PatchGAN, BCE, λ_L1 100."""
 
     ngf: int = 64
@@ -71,15 +80,8 @@ class Pix2PixConfig:
     residual: bool = False
     ndf: int = 64
     d_layers: int = 3
-    gan_loss: str = "bce"
-    lambda_adv: float = 1.0
     lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
     beta2: float = 0.999
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 PRECISIONS = ("auto", "fp32", "mixed")
@@ -184,7 +186,7 @@ def _requires_grad(nets: list[nn.Module], flag: bool) -> None:
 
 class _Base:
     nets: dict[str, nn.Module]
-    opts: dict[str, torch.optim.Optimizer]
+    optimizers: dict[str, torch.optim.Optimizer]
     generators: tuple[str, ...]
     stride: int
 
@@ -216,20 +218,20 @@ class _Base:
         self.scaler.step(opt)
 
     def set_lr(self, lr: float) -> None:
-        for o in self.opts.values():
-            for g in o.param_groups:
-                g["lr"] = lr
+        set_optimizer_lr(self.optimizers, lr)
 
     def train(self) -> None:
-        for n in self.nets.values():
-            n.train()
+        set_mode(self.nets, True)
 
     def eval(self) -> None:
-        for n in self.nets.values():
-            n.eval()
+        set_mode(self.nets, False)
+
+    def translate(self, fu: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """FU->BL with ``G_fu2bl`` (the kit's validation hook; no reference needed)."""
+        return self.run("G_fu2bl", fu)
 
     @torch.inference_mode()
-    def translate(self, name: str, x: torch.Tensor, *, compiled: bool = False) -> torch.Tensor:
+    def run(self, name: str, x: torch.Tensor, *, compiled: bool = False) -> torch.Tensor:
         """Run generator ``name`` on (N, 1, H, W) in [-1, 1]; returns float32 on the CPU.
 
         ``compiled``: use (and cache) the ``torch.compile`` version of the generator
@@ -268,7 +270,7 @@ class CycleModel(_Base):
         self._finish()
         betas = (cfg.beta1, cfg.beta2)
         g_params = list(self.nets["G_fu2bl"].parameters()) + list(self.nets["G_bl2fu"].parameters())
-        self.opts = {
+        self.optimizers = {
             "G": torch.optim.Adam(g_params, lr=cfg.lr, betas=betas),
             "D_bl": torch.optim.Adam(self.nets["D_bl"].parameters(), lr=cfg.lr, betas=betas),
             "D_fu": torch.optim.Adam(self.nets["D_fu"].parameters(), lr=cfg.lr, betas=betas),
@@ -282,8 +284,14 @@ class CycleModel(_Base):
         c = self.cfg
         return c.lambda_identity > 0 or (c.lambda_oml > 0 and c.oml_form == "paper")
 
-    def train_step(self, x_bl: torch.Tensor, x_fu: torch.Tensor) -> dict[str, float]:
-        """One generator update and one update of each discriminator; returns the loss values."""
+    def reconstruct(self, bl: torch.Tensor) -> torch.Tensor:
+        """BL->FU->BL (validation's ``val_recon_ssim``)."""
+        return self.run("G_fu2bl", self.run("G_bl2fu", bl))
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], iteration: int) -> dict[str, float]:
+        """One generator update and one update of each discriminator on (BL, FU); returns the losses
+        and the discriminators' mean real/fake probabilities and accuracy."""
+        x_bl, x_fu = batch
         c, gan = self.cfg, self.gan
         g_a, g_b, d_a, d_b = (self.nets[k] for k in ("G_fu2bl", "G_bl2fu", "D_bl", "D_fu"))
         x_a, x_b = self._in(x_bl), self._in(x_fu)
@@ -311,19 +319,21 @@ class CycleModel(_Base):
                 l_id = losses.identity_loss(x_a, x_b, idt_a, idt_b)
                 total = total + c.lambda_identity * l_id
                 out["G_id"] = l_id
-        self._step(total, self.opts["G"])
+        self._step(total, self.optimizers["G"])
         out["G_total"] = total
 
         _requires_grad([d_a, d_b], True)
+        stats: dict[str, float] = {}
         for key, d, real, fake in (("D_bl", d_a, x_a, fake_a), ("D_fu", d_b, x_b, fake_b)):
             fake = self.pools[key[2:]].query(fake.detach())
             with self._autocast():
                 logits = d(torch.cat([real, fake]))
                 l_d = 0.5 * (gan(logits[:n], True) + gan(logits[n:], False))
-            self._step(l_d, self.opts[key])
+            self._step(l_d, self.optimizers[key])
             out[key] = l_d
+            stats.update(discriminator_stats(logits[:n], logits[n:], key, logits=gan.kind == "bce"))
         self.scaler.update()
-        return {k: float(v.detach()) for k, v in out.items()}
+        return {**{k: float(v.detach()) for k, v in out.items()}, **stats}
 
 
 class Pix2PixModel(_Base):
@@ -340,13 +350,15 @@ class Pix2PixModel(_Base):
         self.nets = {k: init_weights(n, seed=seed + i) for i, (k, n) in enumerate(nets.items())}
         self._finish()
         betas = (cfg.beta1, cfg.beta2)
-        self.opts = {"G": torch.optim.Adam(self.nets["G_fu2bl"].parameters(), lr=cfg.lr, betas=betas),
+        self.optimizers = {"G": torch.optim.Adam(self.nets["G_fu2bl"].parameters(), lr=cfg.lr, betas=betas),
                      "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr, betas=betas)}
         self.gan = losses.GANLoss(cfg.gan_loss)
         self.stride = 2**cfg.depth
 
-    def train_step(self, x_bl: torch.Tensor, x_fu: torch.Tensor) -> dict[str, float]:
-        """One generator and one discriminator update; returns the loss values."""
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], iteration: int) -> dict[str, float]:
+        """One generator and one discriminator update on (BL, FU); returns the losses and D's
+        mean real/fake probabilities and accuracy."""
+        x_bl, x_fu = batch
         c, gan, g, d = self.cfg, self.gan, self.nets["G_fu2bl"], self.nets["D"]
         x_a, x_b = self._in(x_bl), self._in(x_fu)
         _requires_grad([d], False)
@@ -355,13 +367,14 @@ class Pix2PixModel(_Base):
             l_adv = gan(d(torch.cat([x_b, fake], 1)), True)
             l_l1 = losses.l1(fake, x_a)
             total = c.lambda_adv * l_adv + c.lambda_l1 * l_l1
-        self._step(total, self.opts["G"])
+        self._step(total, self.optimizers["G"])
         _requires_grad([d], True)
         with self._autocast():
             fake_pair = torch.cat([x_b, fake.detach()], 1)
             real_pair = torch.cat([x_b, x_a], 1)
-            l_d = 0.5 * (gan(d(real_pair), True) + gan(d(fake_pair), False))
-        self._step(l_d, self.opts["D"])
+            d_real, d_fake = d(real_pair), d(fake_pair)
+            l_d = 0.5 * (gan(d_real, True) + gan(d_fake, False))
+        self._step(l_d, self.optimizers["D"])
         self.scaler.update()
         return {"G_adv": float(l_adv.detach()), "G_l1": float(l_l1.detach()), "G_total": float(total.detach()),
-                "D": float(l_d.detach())}
+                "D": float(l_d.detach()), **discriminator_stats(d_real, d_fake, "D", logits=gan.kind == "bce")}

@@ -50,8 +50,13 @@ def test_inverse_and_artifact(tmp_path, toy_cohort):
     d = m.save(tmp_path / "m")
     meta = json.loads((d / "artifact.json").read_text())
     assert meta["method"] == "oml-cyclegan" and sorted(meta["torch"]) == ["G_bl2fu", "G_fu2bl"]
-    assert meta["state"]["config"]["lambda_oml"] == 10.0 and meta["state"]["best_epoch"] == 1
-    assert "val_ssim" in meta["state"]["history"][0]
+    hist = meta["state"]["training_history"]
+    assert meta["state"]["config"]["lambda_oml"] == 10.0 and hist["selected_iteration"] == 2
+    assert hist["selection_metric"] == "val_ssim" and "val_ssim" in hist["rows"][0]
+    assert 0 < hist["identity_score"] <= 1 and hist["iterations_run"] == hist["iteration_cap"] == 2
+    assert {"D_bl_real", "D_bl_fake", "D_bl_acc", "G_oml"} <= set(hist["rows"][0])
+    loaded = type(m).load(d)                        # a loaded model has its history
+    assert loaded.training_history_ == m.training_history_
 
 
 def test_default_cpu_slice_batch_gives_the_per_slice_result(toy_cohort):
@@ -87,3 +92,47 @@ def test_declines_unpaired(toy_cohort):
     only_bl = Cohort("x", [type(c)(c.case_id, c.subject, c.split, {"BL": c.sessions["BL"]}) for c in toy_cohort.cases])
     with pytest.raises(MethodDeclined, match="paired"):
         CycleGAN(**TINY_CYCLE).fit(only_bl)
+
+
+def test_cycle_variants_share_one_signature_and_differ_only_in_lambda_defaults():
+    from harmbench_gan.methods import CycleGANFamily
+
+    for cls in (OMLCycleGAN, CycleGAN, CycleGANIdentity):
+        assert cls.__init__ is CycleGANFamily.__init__ and cls.__mro__[1] is CycleGANFamily
+    resolved = {cls.name: cls().resolved_params() for cls in (OMLCycleGAN, CycleGAN, CycleGANIdentity)}
+    assert [(r["lambda_oml"], r["lambda_identity"]) for r in resolved.values()] == [(10.0, 0.0), (0.0, 0.0), (0.0, 2.5)]
+    same = {k for k in resolved["cyclegan"] if k not in ("lambda_oml", "lambda_identity")}
+    assert all(resolved["cyclegan"][k] == resolved["oml-cyclegan"][k] == resolved["cyclegan-id"][k] for k in same)
+    # an explicit value beats the variant, and run names keep working
+    m = registry.build_method("oml-cyclegan", {"lambda_oml": 5})
+    assert m.resolved_params()["lambda_oml"] == 5 and m.get_params()["lambda_oml"] == 5
+    assert m._model_config(m.resolved_params()).lambda_oml == 5.0
+
+
+def test_model_config_comes_from_the_parameters():
+    from dataclasses import fields
+
+    from harmbench_gan.models import CycleConfig
+
+    p = CycleGANIdentity(preset="tiny", lr=1e-3).resolved_params()
+    cfg = CycleGANIdentity()._model_config(p)
+    for f in fields(CycleConfig):
+        if f.name in p:
+            assert getattr(cfg, f.name) == p[f.name], f.name
+    assert cfg.lambda_identity == 2.5 and cfg.n_down == CycleConfig.n_down and isinstance(cfg.lr, float)
+
+
+@pytest.mark.parametrize(("name", "params", "message"), [
+    ("oml-cyclegan", {"lr": -1}, r"oml-cyclegan: parameter 'lr' must be a float in \(0, inf\) or None; got -1"),
+    ("cyclegan", {"discriminator": "big"}, r"parameter 'discriminator' must be one of"),
+    ("cyclegan-id", {"lambda_identity": -2.5}, r"parameter 'lambda_identity' must be a float in \[0, inf\)"),
+    ("pix2pix", {"dropout": 1.0}, r"parameter 'dropout' must be a float in \[0, 1\)"),
+    ("pix2pix", {"batch_size": 2.5}, r"parameter 'batch_size' must be an int"),
+    ("oml-cyclegan", {"precision": "half"}, r"parameter 'precision' must be one of"),
+    ("oml-cyclegan", {"ngf": 100_000}, r"gives networks of .* parameters"),
+])
+def test_bad_parameters_fail_at_planning_time(name, params, message):
+    """``build_method`` (the harness's planning step) rejects them with one line, before any fit."""
+    with pytest.raises(DataError, match=message) as err:
+        registry.build_method(name, params)
+    assert "\n" not in str(err.value)

@@ -93,9 +93,9 @@ def test_models_build_paper_networks_cheaply_on_meta():
 
     m = CycleModel(CycleConfig(ngf=8, n_blocks=2, ndf=8))
     assert set(m.nets) == {"G_fu2bl", "G_bl2fu", "D_bl", "D_fu"} and m.generators == ("G_fu2bl", "G_bl2fu")
-    assert m.opts["G"].defaults["betas"] == (0.5, 0.99)
+    assert m.optimizers["G"].defaults["betas"] == (0.5, 0.99)
     p = Pix2PixModel(Pix2PixConfig(ngf=8, ndf=8, depth=5))
-    assert set(p.nets) == {"G_fu2bl", "D"} and p.opts["G"].defaults["betas"] == (0.5, 0.999)
+    assert set(p.nets) == {"G_fu2bl", "D"} and p.optimizers["G"].defaults["betas"] == (0.5, 0.999)
 
 
 def test_residual_generators_start_as_identity():

@@ -34,14 +34,20 @@ def test_conformance(toy_manifest, tmp_path):
     check_method(lambda: StyleTransferGAN(**TINY), tmp_path, manifest=toy_manifest)
 
 
-def test_tiny_config_trains_and_selects_on_validation(fitted):
+def test_tiny_config_trains_and_records_its_history(fitted):
     m, _ = fitted
+    h = m.training_history_
     assert m.domains_ == ["toy-p", "toy-s"] and m.bl_domain_ == "toy-s"
-    assert [h["iteration"] for h in m.history_] == [2, 4]
-    assert all(np.isfinite(h["val_psnr"]) and h["val_psnr"] > 0 for h in m.history_)
+    assert [r["iteration"] for r in h.rows] == [2, 4]
+    assert all(np.isfinite(r["val_psnr"]) and r["val_psnr"] > 0 for r in h.rows)
+    assert {"D_lat_real", "D_lat_fake", "D_lat_acc", "D_ref_acc", "G_lat", "G_ref", "seconds"} <= set(h.rows[0])
+    # the best validation PSNR among the second half of training (here: iterations 2 and 4)
+    best = max(h.rows, key=lambda r: (r["val_psnr"], r["val_ssim"]))["iteration"]
+    assert (h.selection_metric, h.selected_iteration, h.stop_reason) == ("val_psnr", best, "iteration_cap")
+    assert h.identity_score is not None and h.identity_score > 0
     assert m.mean_styles_.shape == (2, 8) and np.isfinite(m.mean_styles_).all()
-    fresh = StyleTransferGAN(**TINY)._build(2).generator
-    pairs = zip(m.nets_.generator.parameters(), fresh.parameters())
+    fresh = StyleTransferGAN(**TINY)._build(2)["generator"]
+    pairs = zip(m.nets_["generator"].parameters(), fresh.parameters())
     moved = sum(float((p - q).detach().abs().sum()) for p, q in pairs)
     assert moved > 1e-3  # the EMA generator left its initialisation
 
@@ -64,9 +70,9 @@ def test_style_comes_from_the_reference(fitted):
     np.testing.assert_array_equal(own, m.transform(fu, reference=bl).data)
     # ... and it comes from clearly different style codes of the two references
     mid = to_axial_stack(bl).shape[0] // 2
-    codes = [m.nets_.style_encoder(torch.from_numpy(to_signed(to_axial_stack(v)[mid:mid + 1]))[:, None],
+    codes = [m.nets_["style_encoder"](torch.from_numpy(to_signed(to_axial_stack(v)[mid:mid + 1]))[:, None],
                                    torch.tensor([1])) for v in (bl, foreign)]
-    assert float((codes[0] - codes[1]).abs().mean()) > 1e-3 * float(codes[0].abs().mean())
+    assert float((codes[0] - codes[1]).detach().abs().mean()) > 1e-3 * float(codes[0].detach().abs().mean())
 
 
 def test_another_seed_gives_another_model(fitted):
@@ -88,6 +94,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     fu, bl = case.volume("FU"), case.volume("BL")
     np.testing.assert_array_equal(loaded.transform(fu, reference=bl).data, m.transform(fu, reference=bl).data)
     np.testing.assert_array_equal(loaded.inverse_transform(bl).data, m.inverse_transform(bl).data)
+    assert loaded.training_history_ == m.training_history_
 
 
 def test_background_passes_through_and_unknown_reference_scanner_fails(fitted):
@@ -101,9 +108,10 @@ def test_background_passes_through_and_unknown_reference_scanner_fails(fitted):
 
 
 def test_presets_resolve_and_explicit_values_win():
-    cfg = StyleTransferGAN(preset="quick", lr=5e-4, crop=0).config()
-    assert cfg["lr"] == 5e-4 and cfg["crop"] is None and cfg["dim"] == 16 and cfg["image_size"] is None
-    paper = StyleTransferGAN().config()
+    assert StyleTransferGAN().preset == "quick"                # like the other deep methods
+    cfg = StyleTransferGAN(preset="quick", lr=3e-4, crop=0).config()
+    assert cfg["lr"] == 3e-4 and cfg["crop"] is None and cfg["dim"] == 16 and cfg["image_size"] is None
+    paper = StyleTransferGAN(preset="paper").config()
     got = (paper["image_size"], paper["batch_size"], paper["ema_beta"], paper["lr_mapping"])
     assert got == (256, 8, 0.999, 1e-6)
     with pytest.raises(DataError, match="unknown preset 'fast'"):
@@ -125,35 +133,69 @@ class _Interrupt(Exception):
 def test_interrupted_fit_resumes_from_work_dir_and_matches(toy_manifest, tmp_path, monkeypatch):
     import torch
 
-    from harmbench_stgan import trainer as trainer_mod
+    from harmbench_stgan.model import StarGANv2Model
 
     cohort = Cohort.from_manifest(toy_manifest)
     ref = StyleTransferGAN(**TINY).fit(cohort)
 
-    real_step, calls = trainer_mod.StarGANv2Trainer.step, []
+    real_step = StarGANv2Model.train_step
 
     def dying_step(self, batch, it):
         if it == 2:                              # after the checkpoint at iteration 2
             raise _Interrupt
-        calls.append(it)
         return real_step(self, batch, it)
 
-    monkeypatch.setattr(trainer_mod.StarGANv2Trainer, "step", dying_step)
+    monkeypatch.setattr(StarGANv2Model, "train_step", dying_step)
     with pytest.raises(_Interrupt):
         StyleTransferGAN(**TINY, work_dir=str(tmp_path)).fit(cohort)
     assert (tmp_path / "last" / "state.json").exists()
-    monkeypatch.setattr(trainer_mod.StarGANv2Trainer, "step", real_step)
 
     ran = []
-    monkeypatch.setattr(trainer_mod.StarGANv2Trainer, "step",
+    monkeypatch.setattr(StarGANv2Model, "train_step",
                         lambda self, batch, it: (ran.append(it), real_step(self, batch, it))[1])
     resumed = StyleTransferGAN(**TINY, work_dir=str(tmp_path)).fit(cohort)
     assert ran == [2, 3]                                       # only the missing iterations ran
-    assert [h["iteration"] for h in resumed.history_] == [2, 4]
-    for a, b in zip(ref.nets_.generator.state_dict().values(), resumed.nets_.generator.state_dict().values()):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert [r["iteration"] for r in resumed.training_history_.rows] == [2, 4]
+    for k in ref.nets_:
+        for a, b in zip(ref.nets_[k].state_dict().values(), resumed.nets_[k].state_dict().values()):
+            assert torch.equal(a, b), k
     # another configuration does not resume from it
     other = StyleTransferGAN(**TINY, seed=1, work_dir=str(tmp_path))
     ran.clear()
     other.fit(cohort)
     assert ran[0] == 0
+
+
+def test_targets_are_always_another_scanner():
+    from harmbench_stgan.data import DomainSlices
+
+    rng = np.random.default_rng(0)
+    data = DomainSlices(rng.uniform(-1, 1, (12, 8, 8)).astype(np.float32), np.array([0, 1, 2] * 4))
+    s = data.sampler(batch_size=16, seed=3, crop=4)
+    for it in range(5):
+        b = s.batch(it)
+        assert (b["y"] != b["y_trg"]).all() and b["x"].shape == (16, 1, 4, 4)
+        assert torch_equal(b["x"], s.batch(it)["x"])        # a pure function of (seed, iteration)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"guidance": "x"}, r"stgan: parameter 'guidance' must be one of \{'alternate', 'both'\} or None; got 'x'"),
+    ({"lr": 0}, r"parameter 'lr' must be a float in \(0, inf\)"),
+    ({"n_down": 9}, r"parameter 'n_down' must be an int in \[1, 8\]"),
+    ({"ema_beta": 1.5}, r"parameter 'ema_beta' must be a float in \[0, 1\)"),
+    ({"preset": "fast"}, r"unknown preset 'fast'"),
+    ({"image_size": 30}, r"image_size 30 must be a multiple of 4"),
+    ({"dim": 100_000, "max_dim": 100_000}, r"gives networks of"),
+])
+def test_bad_parameters_fail_at_planning_time(params, message):
+    from harmbench import registry
+
+    with pytest.raises(DataError, match=message) as err:
+        registry.build_method("stgan", params)
+    assert "\n" not in str(err.value)

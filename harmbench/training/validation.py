@@ -1,0 +1,100 @@
+"""Validation of a slice translator: slice-wise SSIM / PSNR against BL, and of the identity map.
+
+SSIM follows Wang et al. 2004 with the settings of REFERENCE.md §7 (Gaussian window σ = 1.5,
+11 x 11, K1 = 0.01, K2 = 0.03, population covariance, data range 1) and, like
+``skimage.metrics.structural_similarity``, averages the SSIM map after cropping the 5-pixel
+border where the window is incomplete. Scores are means over the validation slices in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harmbench.training.protocol import TrainableModel
+from harmbench.training.scaling import to_unit
+
+
+def _gauss(sigma: float = 1.5, radius: int = 5) -> torch.Tensor:
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return (g / g.sum()).float()
+
+
+def ssim_slices(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Per-slice SSIM of two (N, H, W) stacks in [0, ``data_range``]; returns (N,)."""
+    g = _gauss().to(x.device, torch.float64)
+    kx, ky = g.view(1, 1, 1, -1), g.view(1, 1, -1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(t, kx), ky)
+
+    x, y = x[:, None].double(), y[:, None].double()
+    mx, my = blur(x), blur(y)
+    vx = blur(x * x) - mx * mx
+    vy = blur(y * y) - my * my
+    cxy = blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean(dim=(1, 2, 3)).float()
+
+
+def psnr_slices(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Per-slice PSNR (dB) ``10·log10(L² / MSE)`` of two (N, H, W) stacks; returns (N,)."""
+    mse = ((x.double() - y.double()) ** 2).mean(dim=(1, 2)).clamp_min(1e-12)
+    return (10 * torch.log10(data_range**2 / mse)).float()
+
+
+def _unit(t: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(to_unit(t[:, 0].numpy()))
+
+
+class SliceValidator:
+    """Scores ``model.translate(FU, BL)`` against BL on fixed validation slices.
+
+    Args:
+        fu, bl: signed (N, H, W) stacks as the network takes them (padded), slice ``i`` paired.
+        batch: slices per forward pass.
+        region: (rows, columns) to score, e.g. the crop that removes the padding; None: all.
+        reference: pass the BL slices to ``translate`` as the style reference (STGAN), else None.
+    """
+
+    def __init__(self, fu: np.ndarray, bl: np.ndarray, *, batch: int = 16,
+                 region: tuple[slice, slice] | None = None, reference: bool = False) -> None:
+        self.fu, self.bl, self.batch, self.region, self.reference = fu, bl, batch, region, reference
+
+    def __len__(self) -> int:
+        return int(self.fu.shape[0])
+
+    def _score(self, a: torch.Tensor, b: torch.Tensor, out: dict[str, list[torch.Tensor]], prefix: str = "") -> None:
+        if self.region is not None:
+            a, b = a[:, self.region[0], self.region[1]], b[:, self.region[0], self.region[1]]
+        out.setdefault(f"{prefix}ssim", []).append(ssim_slices(a, b))
+        if not prefix:
+            out.setdefault("psnr", []).append(psnr_slices(a, b))
+
+    def identity(self) -> dict[str, float]:
+        """The scores of the identity map (FU itself), for ``TrainingHistory.identity_score``."""
+        out: dict[str, list[torch.Tensor]] = {}
+        for s in range(0, len(self), self.batch):
+            bl = torch.from_numpy(self.bl[s:s + self.batch])[:, None]
+            fu = torch.from_numpy(self.fu[s:s + self.batch])[:, None]
+            self._score(_unit(bl), _unit(fu), out)
+        return {f"val_{k}": float(torch.cat(v).mean()) for k, v in out.items()}
+
+    def __call__(self, model: TrainableModel) -> dict[str, float]:
+        """``val_ssim``, ``val_psnr`` (and ``val_recon_ssim`` if the model can reconstruct)."""
+        model.eval()
+        out: dict[str, list[torch.Tensor]] = {}
+        reconstruct = getattr(model, "reconstruct", None)
+        for s in range(0, len(self), self.batch):
+            bl = torch.from_numpy(self.bl[s:s + self.batch])[:, None]
+            fu = torch.from_numpy(self.fu[s:s + self.batch])[:, None]
+            fake = model.translate(fu, bl if self.reference else None)
+            a = _unit(bl)
+            self._score(a, _unit(fake), out)
+            if reconstruct is not None:
+                self._score(a, _unit(reconstruct(bl)), out, prefix="recon_")
+        model.train()
+        return {f"val_{k}": float(torch.cat(v).mean()) for k, v in out.items()}

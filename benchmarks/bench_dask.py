@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("HARMBENCH_QUIET", "1")
-    from harmbench.resolve import prepared_manifest
+    from harmbench.data.resolve import prepared_manifest
 
     prepared_manifest(args.dataset)  # data preparation is shared and not part of either timing
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))

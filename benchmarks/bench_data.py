@@ -76,7 +76,7 @@ def registration_errors(raw_dir: Path, prepared: Path) -> list[float]:
 
 def lesion_agreement(prepared: Path) -> dict:
     """Relative target-lesion volume error (prepared masks on the BL grid)."""
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
 
     out: dict = {"test-A": [], "test-B": []}
     for case in Cohort.from_manifest(prepared).cases:
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from harmbench_synth.realism import realism_report
 
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
     from harmbench.preprocess import prepare_manifest
     from harmbench.registry import get_dataset
 

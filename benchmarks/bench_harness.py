@@ -37,7 +37,7 @@ def main() -> None:
     from harmbench.harness.layout import WorkLayout
     from harmbench.harness.plan import EvalConfig
     from harmbench.harness.runner import evaluate
-    from harmbench.resolve import prepared_manifest
+    from harmbench.data.resolve import prepared_manifest
     from harmbench.runspec import parse_specs
 
     t0 = time.perf_counter()

@@ -27,9 +27,9 @@ import numpy as np
 from scipy import ndimage
 
 from _common import save
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.metrics.lesion_seg import LesionSegmenter
-from harmbench.resolve import prepared_manifest
+from harmbench.data.resolve import prepared_manifest
 
 
 def boundary_cnr(image: np.ndarray, lesion: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:

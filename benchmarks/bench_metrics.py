@@ -24,7 +24,7 @@ import numpy as np
 
 
 def _case_context(shape: tuple[int, int, int]):
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
     from harmbench.metrics.base import ScoringContext
     from harmbench.testing.toy import write_toy_cohort
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from harmbench.errors import DataError, HarmbenchError
 from harmbench.io import load_volume, require_writable_dir, save_volume, write_json_atomic, write_text_atomic
-from harmbench.manifest import is_prepared, read_manifest, resolve
+from harmbench.data.manifest import is_prepared, read_manifest, resolve
 from harmbench.registry import build_run
 
 OUT_RECORD = "harmonize.json"

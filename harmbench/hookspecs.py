@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from harmbench.datasets import DatasetSpec
+    from harmbench.data.datasets import DatasetSpec
     from harmbench.method import BaseMethod
     from harmbench.metrics.base import Metric
 
@@ -41,7 +41,7 @@ def harmbench_datasets() -> list[DatasetSpec]:
     """Datasets (built-in cohort recipes) this plugin provides.
 
     Returns:
-        A list of :class:`harmbench.datasets.DatasetSpec`: a unique ``name``, a description and a
+        A list of :class:`harmbench.data.datasets.DatasetSpec`: a unique ``name``, a description and a
         ``build(out_dir, seed)`` callable that writes NIfTI files plus ``manifest.csv`` into
         ``out_dir`` and returns the manifest path.
     """

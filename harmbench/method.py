@@ -26,7 +26,7 @@ from harmbench.typing import ParamDict, PathLike
 from harmbench.volume import Volume, count_nonfinite, require_same_grid
 
 if TYPE_CHECKING:
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
 
 
 @dataclass(frozen=True)

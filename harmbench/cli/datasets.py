@@ -22,7 +22,7 @@ def datasets() -> None:
 @click.option("--force", is_flag=True, help="Build into a folder that holds another dataset (replacing it).")
 def build(name: str, out: Path | None, seed: int | None, force: bool) -> None:
     """Generate the built-in dataset NAME (e.g. synth-quick): NIfTI files + manifest.csv."""
-    from harmbench.resolve import build_dataset
+    from harmbench.data.resolve import build_dataset
 
     manifest = build_dataset(name, out, seed, force=force)
     say(f"manifest: {manifest}")
@@ -35,7 +35,7 @@ def build(name: str, out: Path | None, seed: int | None, force: bool) -> None:
                    "lesion values); by default only NIfTI headers are read (shape, affine, type).")
 def validate(manifest: Path, deep: bool) -> None:
     """Check MANIFEST; print one line per problem and exit 2 if there are any."""
-    from harmbench.validate import validate_manifest
+    from harmbench.data.validate import validate_manifest
 
     with progress(transient=True) as prog:
         task = prog.add_task("validating", total=None)
@@ -100,10 +100,10 @@ def from_bids(root: Path, out: Path, suffix: str, ce: str, acq: str, rec: str, r
               bl_session: str | None, session_order: str, labels: str, seed: int, split_fractions: str,
               splits_tsv: Path | None, force: bool) -> None:
     """Write a manifest for the BIDS dataset ROOT: one BL/FU(/FU2) case per subject."""
-    from harmbench.bids import ImageQuery, import_bids, write_manifest
+    from harmbench.data.bids import ImageQuery, import_bids, write_manifest
     from harmbench.console import info
     from harmbench.errors import OptionError
-    from harmbench.validate import validate_manifest
+    from harmbench.data.validate import validate_manifest
 
     try:
         fractions = tuple(float(f) for f in split_fractions.split(","))

@@ -85,9 +85,9 @@ def fit(method: str, data: Path, out: Path, preset: str | None, device: str | No
     'harmbench harmonize' applies to raw scans.
     """
     from harmbench.artifacts import require_model_target
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
     from harmbench.preprocess.settings import record_for_cohort, write_preprocessing
-    from harmbench.resolve import prepared_manifest
+    from harmbench.data.resolve import prepared_manifest
 
     m = registry.build_run(method, preset=preset, device=device)  # bad parameters fail before reading data
     require_model_target(out, m.name, force=force)  # before fitting: never fit only to fail on save

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harmbench import registry
-from harmbench.cohort import Case, Cohort
+from harmbench.data.cohort import Case, Cohort
 from harmbench.console import info
 from harmbench.harness.cache import read_json, write_json
 from harmbench.harness.layout import WorkLayout

@@ -20,14 +20,14 @@ import os
 from pathlib import Path
 
 from harmbench.harness.cache import file_hash, read_json, write_json
-from harmbench.manifest import PATH_COLUMNS, read_manifest, resolve
+from harmbench.data.manifest import PATH_COLUMNS, read_manifest, resolve
 from harmbench.typing import PathLike
 
 FORMAT = 1
 
 
 def dataset_files(manifest: PathLike) -> list[Path]:
-    """Every image/labels/lesion file the manifest names, resolved like :class:`~harmbench.cohort.Cohort`."""
+    """Every image/labels/lesion file the manifest names, resolved like :class:`~harmbench.data.cohort.Cohort`."""
     df = read_manifest(manifest)
     cells = (v for c in PATH_COLUMNS if c in df.columns for v in df[c])
     return sorted({p for v in cells if (p := resolve(df, v)) is not None})

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harmbench import registry
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError
 from harmbench.runspec import RunSpec
 

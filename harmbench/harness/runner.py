@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from harmbench import __version__, registry
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.console import info
 from harmbench.device import select_device
 from harmbench.harness.executor import Executor, LocalExecutor
@@ -44,7 +44,7 @@ def default_out(dataset: str, name: str = "", content_hash: str = "") -> Path:
     its content hash tells apart different manifests or edits that share a name, so two
     datasets never overwrite each other's leaderboards.
     """
-    from harmbench.resolve import is_manifest_path
+    from harmbench.data.resolve import is_manifest_path
 
     if not is_manifest_path(dataset):
         return Path("leaderboards") / dataset
@@ -64,7 +64,7 @@ def make_executor(cfg: EvalConfig) -> Executor:
 
 
 def evaluate(cfg: EvalConfig) -> EvalResult:
-    from harmbench.resolve import prepared_manifest
+    from harmbench.data.resolve import prepared_manifest
 
     t_start = time.perf_counter()
     device = select_device(cfg.device)

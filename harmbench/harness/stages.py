@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from harmbench import registry
-from harmbench.cohort import Case, Cohort
+from harmbench.data.cohort import Case, Cohort
 from harmbench.console import progress
 from harmbench.harness.calibration import calibrate_metrics
 from harmbench.harness.executor import Executor, Outcome, Placement, Task

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harmbench import registry
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import ArtifactError, PluginError
 from harmbench.harness.cache import commit_dir, read_json, temp_dir_beside, write_json
 from harmbench.io import save_volume

@@ -37,7 +37,7 @@ def make_montages(out: Path, harmonized: dict, manifest: str, written: list[Path
 
     Appends each file written to ``written`` (so a failure half-way still reports what exists).
     """
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
     from harmbench.io import load_volume
     from harmbench.slices import to_axial_stack
 

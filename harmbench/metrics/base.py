@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from harmbench.cohort import Case
+    from harmbench.data.cohort import Case
     from harmbench.volume import Volume
 
 

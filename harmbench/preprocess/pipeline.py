@@ -32,7 +32,7 @@ import pandas as pd
 
 from harmbench.errors import DataError
 from harmbench.io import load_labels, load_volume, write_json_atomic, write_text_atomic
-from harmbench.manifest import PATH_COLUMNS, PREPARED_COLUMNS, read_manifest, resolve
+from harmbench.data.manifest import PATH_COLUMNS, PREPARED_COLUMNS, read_manifest, resolve
 from harmbench.preprocess.cache import cached_output, content_hash, input_stats
 from harmbench.preprocess.grid import resample
 from harmbench.preprocess.guard import check_prepared_folder, remove_stale_cases
@@ -67,7 +67,7 @@ def prepare_manifest(manifest_path: str | Path, out_dir: str | Path | None = Non
         DataError: the manifest fails validation (first problem named), or an image cannot be
             read or registered.
     """
-    from harmbench.validate import validate_manifest  # local: validate imports manifest helpers too
+    from harmbench.data.validate import validate_manifest  # local: validate imports manifest helpers too
 
     df = read_manifest(manifest_path)
     src = Path(df.attrs["path"])

@@ -22,7 +22,7 @@ from harmbench.io import write_json_atomic
 from harmbench.typing import PathLike
 
 if TYPE_CHECKING:
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
 
 PREPROCESSING_FILE = "preprocessing.json"
 RECORD_VERSION = 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError, NotFittedError
 from harmbench.method import BaseMethod
 from harmbench.params import NO_VIOLATION, merged_constraints, validate_params, violating_value

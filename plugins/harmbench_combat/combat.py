@@ -15,7 +15,7 @@ from harmbench_combat.estimates import ComBatEstimates, fit_combat
 from harmbench_combat.landmarks import DEFAULT_PERCENTILES, image_landmarks, piecewise_map
 
 if TYPE_CHECKING:
-    from harmbench.cohort import Case, Cohort
+    from harmbench.data.cohort import Case, Cohort
 
 MODES = ("landmark", "voxel")
 _PERCENTILE = Interval(float, 0, 100, closed="neither")
@@ -122,7 +122,7 @@ class ComBatHarmonization(BaseMethod):
             return None
         if cohort.manifest is None:
             raise DataError("combat: covariates need the cohort's manifest file; this cohort has none")
-        from harmbench.manifest import read_manifest
+        from harmbench.data.manifest import read_manifest
 
         df = read_manifest(cohort.manifest)
         missing = [c for c in self._covariate_names() if c not in df.columns]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 
 from harmbench.artifacts import load_state_dict_checked
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.console import info
 from harmbench.device import select_device
 from harmbench.errors import ArtifactError, DataError

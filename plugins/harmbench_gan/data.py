@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harmbench.cohort import Case
+from harmbench.data.cohort import Case
 from harmbench.errors import DataError
 from harmbench.slices import paired_slices
 from harmbench.training.sampler import PairedSampler

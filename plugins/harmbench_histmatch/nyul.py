@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from harmbench.errors import ArtifactError, DataError
-from harmbench.manifest import SESSIONS
+from harmbench.data.manifest import SESSIONS
 from harmbench.method import BaseMethod, Capabilities
 from harmbench.params import Interval, Options
 from harmbench.volume import Volume

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harmbench.cohort import Case
+from harmbench.data.cohort import Case
 from harmbench.errors import DataError
 from harmbench.slices import slice_indices_world, to_axial_stack
 from harmbench.training.sampler import as_batch, check_crop, cut, iteration_rng, random_crops

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from harmbench.artifacts import load_state_dict_checked
-from harmbench.cohort import Case, Cohort
+from harmbench.data.cohort import Case, Cohort
 from harmbench.device import select_device
 from harmbench.errors import ArtifactError, DataError
 from harmbench.masking import head_mask

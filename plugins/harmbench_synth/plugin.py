@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from harmbench.datasets import DatasetSpec
+from harmbench.data.datasets import DatasetSpec
 from harmbench.hookspecs import hookimpl
 from harmbench_synth.presets import PRESETS, Preset
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.metrics.region import head_box
 
 #: Table-4 regions (REFERENCE.md §2): name -> FreeSurfer IDs (left, right).

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError, MethodDeclined
 from harmbench.testing import check_method
 from harmbench_combat.combat import ComBatHarmonization

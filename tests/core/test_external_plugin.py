@@ -59,7 +59,7 @@ def test_external_plugin_can_be_disabled(installed_example, monkeypatch):
 def test_example_harmonizes(installed_example, toy_manifest):
     import numpy as np
 
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
 
     cohort = Cohort.from_manifest(toy_manifest)
     m = registry.get_method("gain")().fit(cohort)

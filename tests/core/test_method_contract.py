@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harmbench import registry
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import ArtifactError, NotFittedError
 from harmbench.testing import check_method
 
@@ -112,7 +112,7 @@ def test_histmatch_leaves_air_alone_and_matches_the_head():
 
 
 def test_nyul_undoes_monotone_distortion(tmp_path):
-    from harmbench.cohort import Case, SessionRef
+    from harmbench.data.cohort import Case, SessionRef
     from harmbench.io import save_volume
 
     refs = []

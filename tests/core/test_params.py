@@ -160,7 +160,7 @@ def test_build_run_gives_preset_and_device_only_to_methods_that_take_them():
 
 
 def test_training_free_method_checks_parameters_at_transform_when_built_without_planning(toy_manifest):
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
 
     case = Cohort.from_manifest(toy_manifest).split("test-A")[0]
     fu, bl = case.volume("FU"), case.volume("BL")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from harmbench.cli.main import cli
 from harmbench.io import save_labels, save_volume
 from harmbench.testing.toy import _phantom, _render
-from harmbench.validate import validate_manifest
+from harmbench.data.validate import validate_manifest
 from harmbench.volume import Volume
 
 SHAPE = (24, 28, 24)

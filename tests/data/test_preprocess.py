@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.io import load_volume
-from harmbench.manifest import PREPARED_COLUMNS
+from harmbench.data.manifest import PREPARED_COLUMNS
 from harmbench.preprocess import prepare_manifest
 from harmbench.preprocess.grid import isotropic_grid, resample, to_sitk
 from harmbench.preprocess.intensity import apply_scale, invert_scale, scale_params
 from harmbench.preprocess.register import register_rigid
-from harmbench.validate import validate_manifest
+from harmbench.data.validate import validate_manifest
 from harmbench.volume import Volume
 
 _LPS = np.diag([-1.0, -1.0, 1.0])

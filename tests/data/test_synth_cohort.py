@@ -11,7 +11,7 @@ from harmbench_synth.cohort import plan_cases, simulate_case
 from harmbench_synth.presets import PRESETS, Preset
 from harmbench_synth.realism import TABLE4_REGIONS, cortex_mask
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.io import load_labels, load_volume
 
 

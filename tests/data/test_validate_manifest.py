@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harmbench.preprocess.nifti import write_nifti
-from harmbench.validate import validate_manifest
+from harmbench.data.validate import validate_manifest
 
 AFF = np.diag([2.0, 2.0, 2.0, 1.0])
 

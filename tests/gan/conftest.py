@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.testing.toy import write_toy_cohort
 
 @pytest.fixture(autouse=True)

@@ -87,7 +87,7 @@ def test_bad_crop_is_a_one_line_error(toy_cohort):
 
 
 def test_declines_unpaired(toy_cohort):
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
 
     only_bl = Cohort("x", [type(c)(c.case_id, c.subject, c.split, {"BL": c.sessions["BL"]}) for c in toy_cohort.cases])
     with pytest.raises(MethodDeclined, match="paired"):

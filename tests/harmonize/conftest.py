@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harmbench.cohort import Case, Cohort
+from harmbench.data.cohort import Case, Cohort
 
 
 @dataclass
@@ -30,7 +30,7 @@ def bench(tmp_path_factory) -> Bench:
     import torch
 
     from harmbench.harness.units import fit_unit, harmonize_unit
-    from harmbench.resolve import prepared_manifest
+    from harmbench.data.resolve import prepared_manifest
 
     root = tmp_path_factory.mktemp("harmonize-bench")
     old = torch.get_num_threads()

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from harmbench.cli.main import cli
-from harmbench.manifest import read_manifest, resolve
+from harmbench.data.manifest import read_manifest, resolve
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harmbench import registry
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.harness.calibration import calibrate_metrics, calibration_cases
 from harmbench.harness.layout import WorkLayout
 from harmbench.harness.units import metric_instance

@@ -190,7 +190,7 @@ def test_explicit_default_parameter_shares_the_cache(toy_manifest, tmp_path, mon
 
 def test_unavailable_metric_is_not_cached_and_loads_no_images(toy_manifest, tmp_path, monkeypatch):
     import harmbench.harness.units as units
-    from harmbench.cohort import Cohort
+    from harmbench.data.cohort import Cohort
     from harmbench.metrics.similarity import VolumeSimilarity
 
     def boom(*a, **k):

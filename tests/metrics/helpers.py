@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harmbench.cohort import Case
+from harmbench.data.cohort import Case
 from harmbench.metrics.base import ScoringContext
 from harmbench.volume import Volume
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.metrics.base import ScoringContext
 from harmbench.metrics.change_read import CALLS, ChangeRead
 

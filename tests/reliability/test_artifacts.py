@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner
 
 from harmbench.cli.main import cli
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError
 from harmbench.testing.toy import write_toy_cohort
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from harmbench import registry
 from harmbench.cli.main import cli
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError
 from harmbench.harness.plan import EvalConfig
 from harmbench.harness.runner import evaluate

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from harmbench.cli.main import cli
 from harmbench.preprocess.nifti import write_nifti
-from harmbench.validate import validate_manifest
+from harmbench.data.validate import validate_manifest
 
 AFF = np.diag([2.0, 2.0, 2.0, 1.0])
 SHAPE = (6, 7, 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harmbench.cohort import Cohort
+from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError
 from harmbench.testing import check_method
 from harmbench_stgan.stgan import StyleTransferGAN

@@ -12,7 +12,7 @@ import pandas as pd
 
 from harmbench.errors import DataError
 from harmbench.io import load_labels, load_volume
-from harmbench.manifest import is_prepared, read_manifest, resolve
+from harmbench.data.manifest import is_prepared, read_manifest, resolve
 from harmbench.typing import PathLike
 from harmbench.volume import Volume
 

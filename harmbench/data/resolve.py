@@ -6,9 +6,9 @@ from pathlib import Path
 
 from harmbench import registry
 from harmbench.console import info
-from harmbench.datasets import data_root
+from harmbench.data.datasets import data_root
 from harmbench.errors import DataError
-from harmbench.manifest import PREPARED_COLUMNS, is_prepared, missing_prepared_columns, read_manifest
+from harmbench.data.manifest import PREPARED_COLUMNS, is_prepared, missing_prepared_columns, read_manifest
 
 
 def build_dataset(name: str, out: Path | None = None, seed: int | None = None, *, force: bool = False) -> Path:
@@ -47,7 +47,7 @@ def prepared_manifest(dataset: str, seed: int | None = None) -> Path:
     path = Path(dataset)
     if is_manifest_path(dataset):
         df = read_manifest(path)
-        from harmbench.validate import validate_manifest
+        from harmbench.data.validate import validate_manifest
 
         problems = validate_manifest(Path(df.attrs["path"]))
         if problems:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from harmbench.errors import DataError
 from harmbench.io import F32_MAX, float32_overflow, load_nifti
-from harmbench.manifest import PREPARED_COLUMNS, REQUIRED_COLUMNS, SESSIONS, SPLITS, read_manifest, resolve
+from harmbench.data.manifest import PREPARED_COLUMNS, REQUIRED_COLUMNS, SESSIONS, SPLITS, read_manifest, resolve
 from harmbench.typing import PathLike
 
 AFFINE_TOL_MM = 1e-3

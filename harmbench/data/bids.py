@@ -35,8 +35,8 @@ import pandas as pd
 
 from harmbench.errors import DataError
 from harmbench.io import load_nifti
-from harmbench.manifest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from harmbench.splits import DEFAULT_FRACTIONS, assign_splits
+from harmbench.data.manifest import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from harmbench.data.splits import DEFAULT_FRACTIONS, assign_splits
 from harmbench.typing import PathLike
 
 NIFTI = (".nii", ".nii.gz")

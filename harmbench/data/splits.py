@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harmbench.errors import DataError
-from harmbench.manifest import SPLITS
+from harmbench.data.manifest import SPLITS
 from harmbench.typing import PathLike
 
 #: train, val, test

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
@@ -89,8 +90,12 @@ def bootstrap_auc_ci(y: np.ndarray, prob: np.ndarray, groups: np.ndarray, *, n_b
     aucs = []
     for _ in range(n_boot):
         idx = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
-        if len(np.unique(y[idx])) == 2:
-            aucs.append(roc_auc_score(y[idx], prob[idx]))
+        pos = y[idx] == 1
+        if 0 < pos.sum() < pos.size:
+            # Mann-Whitney form of the AUC (ties count 1/2): roc_auc_score's value, without its checks
+            ranks = rankdata(prob[idx])
+            n1 = int(pos.sum())
+            aucs.append((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * (pos.size - n1)))
     if not aucs:
         return math.nan, math.nan
     tail = 100 * (1 - level) / 2

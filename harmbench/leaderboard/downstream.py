@@ -31,6 +31,15 @@ AUC = "scanner-auc"
 ICC = "tissue-icc"
 #: per-case rows that only feed the across-case statistics (no per-metric statistics of their own)
 FEATURE_METRICS = (FEATURE, SUBJECT)
+AUC_NOTE = ("Scanner classifier: logistic regression on intensity-histogram and GLCM-texture features of the "
+            "brain (lesions excluded), BL vs the scored image, 5-fold cross-validation grouped by subject; AUC "
+            "of the out-of-fold probabilities with a subject-bootstrap 95 % CI. 0.5 = the scanner can no longer "
+            "be told apart; the original FU is the reference, the same-scanner FU2 the floor.")
+TISSUE_NOTE = ("Tissue volumes: one fixed 3-class Gaussian-mixture segmenter (CSF < GM < WM) applied to BL and to "
+               "each image; structures = label-map structure voxels of their expected tissue class. Per run: "
+               "|V − V_BL| / V_BL in % (mean ± SD over cases; lower is better), Dice with BL's segmentation, "
+               "ICC(2,1) of the volumes across cases. The original FU's disagreement is what a method should "
+               "shrink.")
 
 
 def icc(bl: pd.Series, fu: pd.Series) -> tuple[float, float, float, int]:
@@ -120,25 +129,16 @@ def tissue_table(summary: pd.DataFrame, near_identity: set[str]) -> Table | None
     return table
 
 
-def downstream_blocks(summary: pd.DataFrame, test_set: str, dataset: str, near_identity: set[str]) -> list[Block]:
+def downstream_blocks(summary: pd.DataFrame, test_set: str, dataset: str,
+                      near_identity: set[str]) -> list[Block]:
     """The ``table7-downstream`` document's blocks for one test set ([] without downstream values)."""
     auc, tissue = auc_table(summary, near_identity), tissue_table(summary, near_identity)
     if auc is None and tissue is None:
         return []
     blocks: list[Block] = [Heading("Downstream: can a classifier tell the scanner, do tissue volumes agree?")]
     if auc is not None:
-        blocks += [Paragraph(spans("Dataset ", (dataset, "code"), f", test set {test_set}. Scanner classifier: "
-                                   "logistic regression on intensity-histogram and GLCM-texture features of the "
-                                   "brain (lesions excluded), BL vs the scored image, 5-fold cross-validation "
-                                   "grouped by subject; AUC of the out-of-fold probabilities with a subject-"
-                                   "bootstrap 95 % CI. 0.5 = the scanner can no longer be told apart; the original "
-                                   "FU is the reference, the same-scanner FU2 the floor.")), auc]
+        blocks += [Paragraph(spans("Dataset ", (dataset, "code"), f", test set {test_set}. {AUC_NOTE}")), auc]
     if tissue is not None:
-        blocks += [Paragraph(spans("Tissue volumes: one fixed 3-class Gaussian-mixture segmenter (CSF < GM < WM) "
-                                   "applied to BL and to each image; structures = label-map structure voxels of "
-                                   "their expected tissue class. Per run: |V − V_BL| / V_BL in % (mean ± SD over "
-                                   "cases; lower is better), Dice with BL's segmentation, ICC(2,1) of the volumes "
-                                   "across cases. The original FU's disagreement is what a method should shrink.")),
-                   tissue]
+        blocks += [Paragraph(spans(TISSUE_NOTE)), tissue]
     return blocks
 

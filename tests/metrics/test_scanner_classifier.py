@@ -3,9 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from harmbench.cohort import Case
-from harmbench.metrics.scanner_classifier import feature_matrix, grouped_folds, out_of_fold, scanner_auc
+from harmbench.metrics.scanner_classifier import (bootstrap_auc_ci, feature_matrix, grouped_folds, out_of_fold,
+                                                  scanner_auc)
 from harmbench.metrics.scanner_features import FEATURE, SUBJECT, ScannerFeatures, subject_code
 
 from .helpers import head, make_ctx
@@ -70,3 +72,18 @@ def test_features_are_emitted_for_bl_and_the_scored_image_with_a_subject_code():
     # a brighter FU moves its median up by 20 %, BL's features stay those of BL
     assert vals[(FEATURE, "fu:q50")] == pytest.approx(1.2 * vals[(FEATURE, "bl:q50")], rel=1e-3)
     assert 0 < vals[(FEATURE, "bl:glcm-homogeneity")] <= 1
+
+
+def test_bootstrap_ci_equals_roc_auc_of_explicit_subject_resamples():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(15), 2)
+    y = np.tile([0, 1], 15)
+    prob = np.round(rng.random(30) + 0.4 * y, 1)           # rounded: ties between classes occur
+    lo, hi = bootstrap_auc_ci(y, prob, groups, n_boot=200, seed=5)
+    draws = np.random.default_rng(5).integers(0, 15, (200, 15))
+    aucs = []
+    for d in draws:
+        idx = np.concatenate([np.flatnonzero(groups == g) for g in d])
+        if len(np.unique(y[idx])) == 2:
+            aucs.append(roc_auc_score(y[idx], prob[idx]))
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(aucs, [2.5, 97.5])), abs=1e-12)

@@ -55,6 +55,40 @@ def cnr_bars(summary: pd.DataFrame, test_set: str) -> bytes | None:
     return _png(fig)
 
 
+def downstream_bars(summary: pd.DataFrame, test_set: str) -> bytes | None:
+    """Left: scanner AUC per run with its 95 % CI (0.5 dashed); right: mean |ΔV| % per tissue and run."""
+    s = summary[summary["test_set"] == test_set]
+    auc = s[s["metric"] == "scanner-auc"].dropna(subset=["mean"])
+    vol = s[(s["metric"] == "tissue-volume-diff") & s["region"].isin(["csf", "gm", "wm"])]
+    if auc.empty and vol.empty:
+        return None
+    runs = run_order(s[s["metric"].isin(["scanner-auc", "tissue-volume-diff"])])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 1.2 * len(runs) + 4), 3.4))
+    x = np.arange(len(runs))
+    rows = [auc[auc["run"] == r] for r in runs]
+    means = np.array([float(r["mean"].iloc[0]) if not r.empty else np.nan for r in rows])
+    lo = np.array([float(r["ci_lo"].iloc[0]) if not r.empty else np.nan for r in rows])
+    hi = np.array([float(r["ci_hi"].iloc[0]) if not r.empty else np.nan for r in rows])
+    left.bar(x, means, color="tab:blue")
+    left.errorbar(x, means, yerr=[np.nan_to_num(means - lo), np.nan_to_num(hi - means)], fmt="none", color="k",
+                  capsize=3)
+    left.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    left.set_ylim(0, 1.05)
+    left.set_xticks(x, runs, rotation=35, ha="right", fontsize=8)
+    left.set_title(f"Scanner-classifier AUC [95 % CI] — test {test_set}", fontsize=9)
+    width = 0.8 / 3
+    for i, tissue in enumerate(("csf", "gm", "wm")):
+        vals = [vol[(vol["run"] == r) & (vol["region"] == tissue)]["mean"].mean() for r in runs]
+        right.bar(x + (i - 1) * width, vals, width, label=tissue)
+    right.set_xticks(x, runs, rotation=35, ha="right", fontsize=8)
+    right.set_ylabel("|V − V_BL| / V_BL (%)")
+    right.set_title(f"Tissue-volume difference vs BL — test {test_set}", fontsize=9)
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
 def montage(bl: np.ndarray, fu: np.ndarray, images: dict[str, np.ndarray], title: str) -> bytes:
     """Rows: methods; columns: BL, original FU, harmonized, |harmonized − BL| (one axial slice)."""
     n = len(images)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from harmbench.leaderboard.cells import fmt_diff, mean_cell, number, p_cell, run_order, run_row
 from harmbench.leaderboard.cells import run_column
+from harmbench.leaderboard.downstream import downstream_blocks
 from harmbench.leaderboard.instruments import change_table as instrument_change_table
 from harmbench.leaderboard.instruments import instrument_table
 from harmbench.leaderboard.summary import (BASELINE, CEILING, IDENTITY_RMS_FLOOR, higher_is_better,
@@ -232,6 +233,9 @@ def leaderboard_documents(summary: pd.DataFrame, test_set: str, dataset: str,
     out[f"table5-change-test{test_set}"] = Document([
         Heading("Automated change read (reader-study surrogate)"), Paragraph(intro),
         instrument_change_table(s, test_set, ident)])
+    downstream = downstream_blocks(s, test_set, dataset, ident)
+    if downstream:
+        out[f"table7-downstream-test{test_set}"] = Document(downstream)
     if results is not None:
         blocks, failed = instrument_table(results, test_set)
         if failed:

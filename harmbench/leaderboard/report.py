@@ -90,6 +90,7 @@ def report_html(results: pd.DataFrame, summary: pd.DataFrame, meta: Mapping[str,
     for ts in sorted(set(results["test_set"])):
         pngs = [(figures.box_plot(results, summary, m, ts), f"box plot {m} test {ts}") for m in BOX_METRICS]
         pngs.append((figures.cnr_bars(summary, ts), f"CNR differences test {ts}"))
+        pngs.append((figures.downstream_bars(summary, ts), f"scanner AUC and tissue volumes test {ts}"))
         docs = [documents[stem] for stem in sorted(k for k in documents if k.endswith(f"test{ts}"))]
         sections.append(TestSetSection(str(ts), docs, _figures(pngs)))
     figdir = out / "figures"

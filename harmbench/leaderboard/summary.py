@@ -42,6 +42,8 @@ MIN_MEANINGFUL: dict[str, float] = {
     "lesion-dice": 0.05,
     **{m: _HD_MM for m in ("lesion-hd", "lesion-hd95", "lesion-avg-hd")},
 }
+SUMMARY_COLUMNS = ["test_set", "run", "method", "metric", "region", "n", "mean", "sd", "median", "p_wilcoxon",
+                   "p_ttest", "p_mcnemar", "diff_mean", "diff_lo", "diff_hi", "p_holm", "ci_lo", "ci_hi"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,12 +81,17 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     Student-t interval ``diff_lo``, ``diff_hi`` (the interval is NaN with one pair). Binary change
     calls get McNemar's exact test (their diff columns stay NaN). ``p_holm`` is Holm-adjusted
     within (test set, metric family) over the compared runs. The reference rows are not compared.
+
+    The across-case downstream statistics (:mod:`harmbench.leaderboard.downstream`: scanner AUC,
+    tissue-volume ICC) are appended as rows of their own, with their 95 % CI in ``ci_lo``,
+    ``ci_hi`` (NaN for every other metric); the scanner-feature rows that feed the AUC get no row.
     """
+    from harmbench.leaderboard.downstream import FEATURE_METRICS, downstream_summary
+
     if results.empty:
-        return pd.DataFrame(columns=["test_set", "run", "method", "metric", "region", "n", "mean", "sd",
-                                     "median", "p_wilcoxon", "p_ttest", "p_mcnemar", "diff_mean", "diff_lo",
-                                     "diff_hi", "p_holm"])
-    res = results.copy()
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    downstream = downstream_summary(results)
+    res = results[~results["metric"].isin(FEATURE_METRICS)].copy()
     res["region"] = res["region"].fillna("")
     out = []
     for (ts, metric, region), grp in res.groupby(["test_set", "metric", "region"], sort=True):
@@ -108,7 +115,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                     row["p_ttest"] = paired_test(a, b, test="ttest")[1]
                     row["diff_mean"], row["diff_lo"], row["diff_hi"] = paired_difference(a, b)
             out.append(row)
-    df = pd.DataFrame(out)
+    df = pd.DataFrame(out, columns=SUMMARY_COLUMNS[:-3])
     df["p_holm"] = np.nan
     for _, idx in df.groupby(["test_set", "metric", "region"]).groups.items():
         sub = df.loc[idx]
@@ -118,6 +125,10 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
             adj = np.full(len(sub), np.nan)
             adj[mask] = holm(col[mask].astype(float))
             df.loc[idx, "p_holm"] = adj
+    df["ci_lo"] = np.nan
+    df["ci_hi"] = np.nan
+    if not downstream.empty:
+        df = pd.concat([df, downstream.reindex(columns=df.columns)], ignore_index=True)
     return df
 
 

@@ -59,7 +59,7 @@ class Metric(abc.ABC):
     """Base class of metrics. Subclasses set ``name``, ``kind`` and implement ``compute``.
 
     ``kind`` groups metrics in leaderboards: ``similarity``, ``slice-similarity``, ``cnr``,
-    ``lesion`` or ``change``. ``higher_is_better`` drives bolding of the best value.
+    ``lesion``, ``change`` or ``downstream``. ``higher_is_better`` drives bolding of the best value.
 
     One instance may emit several metric names (e.g. ``ssim`` and ``psnr``); ``emits`` maps each
     emitted name to its own ``higher_is_better`` (None = no direction, e.g. a signed change).

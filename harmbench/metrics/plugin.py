@@ -13,10 +13,12 @@ def core_metrics() -> list[Metric]:
     from harmbench.metrics.input_change import InputChange
     from harmbench.metrics.lesion import LesionOverlap
     from harmbench.metrics.lpips_metric import LpipsMetric
+    from harmbench.metrics.scanner_features import ScannerFeatures
     from harmbench.metrics.similarity import SliceSimilarity, VolumeSimilarity
+    from harmbench.metrics.tissue import TissueVolumes
 
     return [VolumeSimilarity(), SliceSimilarity(), LpipsMetric(), RegionalCnr(), LesionOverlap(),
-            ChangeRead(), InputChange()]
+            ChangeRead(), InputChange(), ScannerFeatures(), TissueVolumes()]
 
 
 @hookimpl

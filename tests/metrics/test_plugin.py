@@ -4,7 +4,7 @@ from harmbench import registry
 from harmbench.metrics.base import Metric
 from harmbench.metrics.plugin import core_metrics
 
-KINDS = {"similarity", "slice-similarity", "cnr", "lesion", "change", "input-change"}
+KINDS = {"similarity", "slice-similarity", "cnr", "lesion", "change", "input-change", "downstream"}
 
 
 def test_core_metrics_are_registered_through_the_hook():

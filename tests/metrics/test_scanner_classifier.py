@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from harmbench.cohort import Case
+from harmbench.data.cohort import Case
 from harmbench.metrics.scanner_classifier import (bootstrap_auc_ci, feature_matrix, grouped_folds, out_of_fold,
                                                   scanner_auc)
 from harmbench.metrics.scanner_features import FEATURE, SUBJECT, ScannerFeatures, subject_code

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable
 
 import pandas as pd
 
-from harmbench.leaderboard.summary import BASELINE, CEILING
+from harmbench.leaderboard.names import BASELINE, CEILING
 from harmbench.leaderboard.table import Cell, Column, Row, as_cells
 
 REF_LABELS = {BASELINE: "original FU (reference)", CEILING: "FU2, same scanner (ceiling)"}

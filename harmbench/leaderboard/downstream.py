@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harmbench.leaderboard.cells import fmt_mean_sd, mean_cell, number, run_column, run_order, run_row
-from harmbench.leaderboard.summary import BASELINE
+from harmbench.leaderboard.names import BASELINE
 from harmbench.leaderboard.table import Block, Cell, Heading, Paragraph, Table, spans
 from harmbench.metrics.scanner_classifier import scanner_auc
 from harmbench.metrics.scanner_features import FEATURE, SUBJECT

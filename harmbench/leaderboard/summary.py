@@ -18,10 +18,9 @@ import functools
 import numpy as np
 import pandas as pd
 
+from harmbench.leaderboard.names import BASELINE, CEILING
 from harmbench.stats import holm, mcnemar_test, paired_difference, paired_test
 
-BASELINE = "original-fu"
-CEILING = "same-scanner-fu2"
 LOWER_IS_BETTER = ("lpips", "hd", "cnr-diff", "lesion-volume-change")
 BINARY_PREFIX = "change-"
 INPUT_CHANGE = "input-rms-change"

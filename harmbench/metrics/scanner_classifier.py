@@ -30,11 +30,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from harmbench.metrics.scanner_features import FEATURE, SUBJECT
+from harmbench.metrics.scanner_features import CLASSIFIER_POLICY, FEATURE, SUBJECT
 
 #: the summary-time classifier (recorded in runs.json with the scanner-features metric's policy)
-CLASSIFIER_POLICY = {"model": "StandardScaler + LogisticRegression(C=1, L2)", "folds": 5,
-                     "grouping": "subject", "bootstrap": 1000, "ci": 0.95, "seed": 0}
 
 
 def grouped_folds(groups: np.ndarray, n_splits: int = 5) -> Iterator[tuple[np.ndarray, np.ndarray]]:

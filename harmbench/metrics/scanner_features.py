@@ -44,6 +44,9 @@ SUBJECT = "scanner-subject"
 GLCM_PROPS = ("contrast", "homogeneity", "energy", "correlation")
 #: largest subject hash + 1; below 10**6 so that results.csv's 6 significant digits keep it exact
 SUBJECT_HASH_MOD = 999_983
+#: how harmbench.metrics.scanner_classifier turns the feature rows into an AUC (recorded in runs.json)
+CLASSIFIER_POLICY = {"model": "StandardScaler + LogisticRegression(C=1, L2)", "folds": 5,
+                     "grouping": "subject", "bootstrap": 1000, "ci": 0.95, "seed": 0}
 
 
 def subject_code(subject: str) -> float:
@@ -83,7 +86,6 @@ class ScannerFeatures(Metric):
         self.slices = slices
 
     def policy(self) -> dict[str, object]:
-        from harmbench.metrics.scanner_classifier import CLASSIFIER_POLICY
 
         return {**super().policy(), "classifier": dict(CLASSIFIER_POLICY)}
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harmbench.leaderboard.cells import fmt_mean_sd, mean_cell, number, run_column, run_order, run_row
-from harmbench.leaderboard.names import BASELINE
+from harmbench.leaderboard.names import BASELINE, CEILING
 from harmbench.leaderboard.table import Block, Cell, Heading, Paragraph, Table, spans
 from harmbench.metrics.scanner_classifier import scanner_auc
 from harmbench.metrics.scanner_features import FEATURE, SUBJECT
@@ -129,6 +129,22 @@ def tissue_table(summary: pd.DataFrame, near_identity: set[str]) -> Table | None
     return table
 
 
+def floor_caveat(summary: pd.DataFrame) -> str | None:
+    """A caveat when the classifier separates BL from the same-scanner FU2 (CI above 0.5).
+
+    FU2 comes from BL's scanner, so an AUC clearly above 0.5 there means the features pick up
+    processing differences (FU and FU2 are resampled onto BL's grid, BL is not; each image is
+    scaled on its own percentiles), not only the scanner: read the runs against the FU2 row.
+    """
+    r = summary[(summary["metric"] == AUC) & (summary["run"] == CEILING)]
+    if r.empty or not np.isfinite(r.iloc[0].get("ci_lo", np.nan)) or r.iloc[0]["ci_lo"] <= 0.5:
+        return None
+    row = r.iloc[0]
+    return (f"Instrument check failed: the classifier tells BL from the same-scanner FU2 (AUC {row['mean']:.3f}, "
+            f"95 % CI from {row['ci_lo']:.3f}), so it also detects processing (FU and FU2 are resampled onto "
+            "BL's grid, BL is not), not only the scanner. Read each run's AUC against the FU2 row, not against 0.5.")
+
+
 def downstream_blocks(summary: pd.DataFrame, test_set: str, dataset: str,
                       near_identity: set[str]) -> list[Block]:
     """The ``table7-downstream`` document's blocks for one test set ([] without downstream values)."""
@@ -137,7 +153,11 @@ def downstream_blocks(summary: pd.DataFrame, test_set: str, dataset: str,
         return []
     blocks: list[Block] = [Heading("Downstream: can a classifier tell the scanner, do tissue volumes agree?")]
     if auc is not None:
-        blocks += [Paragraph(spans("Dataset ", (dataset, "code"), f", test set {test_set}. {AUC_NOTE}")), auc]
+        blocks += [Paragraph(spans("Dataset ", (dataset, "code"), f", test set {test_set}. {AUC_NOTE}"))]
+        caveat = floor_caveat(summary)
+        if caveat:
+            blocks.append(Paragraph(spans(caveat), quote=True))
+        blocks.append(auc)
     if tissue is not None:
         blocks += [Paragraph(spans(TISSUE_NOTE)), tissue]
     return blocks

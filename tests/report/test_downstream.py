@@ -66,3 +66,18 @@ def test_downstream_table_and_figure_reach_markdown_and_report(tmp_path):
     assert "scanner AUC and tissue volumes test A" in html and "scanner AUC [95 % CI]" in html
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert {"ci_lo", "ci_hi"} <= set(summary.columns) and "scanner-auc" in set(summary["metric"])
+
+
+def test_floor_caveat_only_when_the_same_scanner_rescan_is_told_apart():
+    import pandas as pd
+
+    from harmbench.leaderboard.downstream import AUC, floor_caveat
+    from harmbench.leaderboard.names import CEILING
+
+    def summary(lo):
+        return pd.DataFrame([{"run": CEILING, "metric": AUC, "mean": 0.9, "ci_lo": lo, "ci_hi": 1.0}])
+
+    assert floor_caveat(summary(0.45)) is None          # FU2 not told apart from BL: the instrument holds
+    text = floor_caveat(summary(0.8))
+    assert text is not None and "0.900" in text and "0.800" in text and "\n" not in text
+    assert floor_caveat(pd.DataFrame(columns=["run", "metric", "mean", "ci_lo", "ci_hi"])) is None

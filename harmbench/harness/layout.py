@@ -84,16 +84,19 @@ class WorkLayout:
     def calibration(self) -> Path:
         return self.root / "calibration"
 
-    def run(self, method: str, params: dict[str, Any], artifact_version: int) -> RunCache:
-        """The cache of ``method`` with ``params`` (only those that differ from its defaults).
+    def run(self, method: str, params: dict[str, Any], artifact_version: int,
+            preset_values: dict[str, Any] | None = None) -> RunCache:
+        """The cache of ``method`` with ``params``.
 
         Args:
             method: registry name.
-            params: the run's non-default parameters, so ``m[lam=10]`` and ``m`` (default 10)
-                share a cache.
+            params: the run's effective parameters (defaults overridden by the run's values), so
+                ``m[lam=10]`` and ``m`` (default 10) share a cache and a changed default does not.
             artifact_version: the method class's stored-format version.
+            preset_values: the values of the run's preset, so editing a preset refits.
         """
-        parts = {"method": method, "params": params, "dataset": self._dataset(), "artifact_version": artifact_version}
+        parts = {"method": method, "params": params, "dataset": self._dataset(), "artifact_version": artifact_version,
+                 "preset_values": preset_values or {}}
         return RunCache(self, method, cache_key(unit="fit", **parts), cache_key(unit="harmonize", **parts))
 
     def score_key(self, policy: dict[str, Any]) -> str:

@@ -54,11 +54,17 @@ class StageContext:
     config: EvalConfig
 
     def run_cache(self, run: PlannedRun) -> RunCache:
-        """The cache of ``run``: keyed on its non-default parameters and its method's artifact version."""
+        """The cache of ``run``: keyed on its effective parameters, preset values and artifact version.
+
+        Effective = every ``__init__`` default overridden by the run's values, so ``m[lam=10]`` and
+        ``m`` (default 10) share a cache, while changing a default or a preset's values in the code
+        gives new keys instead of reusing models fitted under the old values.
+        """
         cls = registry.get_method(run.method)
-        defaults = cls.param_defaults()
-        params = {k: v for k, v in sorted(run.params.items()) if k not in defaults or defaults[k] != v}
-        return self.layout.run(run.method, params, cls.artifact_version)
+        effective = {**cls.param_defaults(), **run.params}
+        preset = (getattr(cls, "presets", {}) or {}).get(effective.get("preset"), {})
+        return self.layout.run(run.method, dict(sorted(effective.items())), cls.artifact_version,
+                               preset_values=dict(sorted(preset.items())))
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,41 @@ def test_a_new_artifact_version_refits_into_a_new_model_dir(toy_manifest, tmp_pa
     assert new != old and new.parent == old.parent == tmp_path / "work" / "models"
     assert json.loads((new / "artifact.json").read_text())["format_version"] == 2
     assert json.loads((old / "artifact.json").read_text())["format_version"] == 1  # left for older harmbench
+
+
+def test_fit_keys_follow_effective_parameters_and_preset_values(toy_manifest, monkeypatch):
+    """``m`` and ``m[p=default]`` share a cache; a changed default or preset value does not."""
+    from harmbench.harness.plan import PlannedRun, build_runs
+    from harmbench.harness.stages import StageContext
+
+    def key(spec: str) -> str:
+        cfg = EvalConfig(dataset=str(toy_manifest), methods=parse_specs(spec))
+        (s, params, _), = build_runs(cfg, "cpu")
+        ctx = StageContext.__new__(StageContext)           # only run_cache's layout is needed
+        object.__setattr__(ctx, "layout", WorkLayout(Path("/nonexistent"), "abcd"))
+        return ctx.run_cache(PlannedRun(s, params, None)).fit_key
+
+    nyul = registry.get_method("nyul")
+    assert key("nyul") == key("nyul[n_landmarks=11]")      # 11 is the default
+    before = key("nyul")
+    monkeypatch.setattr(nyul, "__init__", _with_default(nyul.__init__, "n_landmarks", 9))
+    assert key("nyul") != before                            # the code's default changed: refit
+    gan = registry.get_method("pix2pix")
+    before = key("pix2pix")
+    monkeypatch.setattr(gan, "presets", {**gan.presets, "quick": {**gan.presets["quick"], "lr": 1e-3}})
+    assert key("pix2pix") != before                         # the preset's values changed: refit
+
+
+def _with_default(init, name, value):
+    import functools
+    import inspect
+
+    sig = inspect.signature(init)
+    params = [p.replace(default=value) if p.name == name else p for p in sig.parameters.values()]
+
+    @functools.wraps(init)
+    def wrapper(self, **kw):
+        return init(self, **{name: value, **kw})
+
+    wrapper.__signature__ = sig.replace(parameters=params)
+    return wrapper

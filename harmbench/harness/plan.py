@@ -93,9 +93,12 @@ def build_runs(cfg: EvalConfig, device: str) -> list[tuple[RunSpec, dict[str, An
     return runs
 
 
-def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str) -> list[PlannedRun]:
-    """:func:`build_runs`, then ask each method whether it declines ``cohort``."""
-    return [PlannedRun(spec, params, method.decline(cohort)) for spec, params, method in build_runs(cfg, device)]
+def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str,
+              runs: list[tuple[RunSpec, dict[str, Any], Any]] | None = None) -> list[PlannedRun]:
+    """Ask each built run's method whether it declines ``cohort`` (``runs``: :func:`build_runs`'s result,
+    built here when not given)."""
+    runs = build_runs(cfg, device) if runs is None else runs
+    return [PlannedRun(spec, params, method.decline(cohort)) for spec, params, method in runs]
 
 
 def test_cases(cohort: Cohort, test_sets: tuple[str, ...]) -> list[tuple[str, Any]]:

@@ -68,7 +68,7 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
 
     t_start = time.perf_counter()
     device = select_device(cfg.device)
-    build_runs(cfg, device)  # parameters checked before any data is prepared (planning repeats it cheaply)
+    runs = build_runs(cfg, device)  # parameters checked once, before any data is prepared
     manifest = prepared_manifest(cfg.dataset, seed=None)
     timings = {"data": time.perf_counter() - t_start}
     cohort = Cohort.from_manifest(manifest)
@@ -82,7 +82,7 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     require_writable_dir(layout.root)
     with lock_out(out):
         claim_out(out, {"name": cohort.name, "hash": dhash, "prepared_hash": cohort.dataset_hash}, force=cfg.force)
-        return _evaluate_into(cfg, cohort, manifest, layout, out, device, timings, t_start)
+        return _evaluate_into(cfg, cohort, manifest, layout, out, device, timings, t_start, runs)
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,10 @@ class _Stages:
 
 
 def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, layout: WorkLayout, out: Path,
-                   device: str, timings: dict[str, float], t_start: float) -> EvalResult:
+                   device: str, timings: dict[str, float], t_start: float,
+                   runs: list | None = None) -> EvalResult:
     """Fit, harmonize, calibrate and score, then write ``out`` (which the caller has locked)."""
-    planned = plan_runs(cfg, cohort, device)
+    planned = plan_runs(cfg, cohort, device, runs)
     cases = test_cases(cohort, cfg.test_sets)
     metrics = cfg.metrics or list(registry.metrics())
     for m in metrics:

@@ -8,6 +8,15 @@ so ``harmbench leaderboard DIR`` can re-render the AUC from ``results.csv`` alon
 
 Features (all from the same voxels in BL and the scored image, on the BL grid):
 
+* preprocessing, identical for both images: a Gaussian filter of ``smooth_sigma`` voxels, then
+  a scale that puts the region's median at 0.5 (``normalize="median"``). Every FU (and the
+  same-scanner FU2) is registered and interpolated onto BL's grid while BL is not, and each image
+  is scaled to [0, 1] on its own percentiles; without this step a linear model separates BL from
+  the same-scanner FU2 on interpolation smoothness and percentile scale alone (AUC 1.0 on
+  synth-quick, so the instrument had no floor). With σ = 2 voxels and the median scale, FU2's
+  AUC falls to 0.57 (test A) / 0.62 (test B) with CIs that contain 0.5, while the original FU
+  stays at 1.0 (docs/metrics.md);
+
 * region: the brain, ``labels_bl > 0`` (the head mask of BL without a label map), minus every
   lesion (``lesion_bl`` ∪ ``lesion_fu`` and the FreeSurfer lesion labels 25/57), so that a lesion
   that changed between BL and FU cannot tell the sessions apart;
@@ -32,6 +41,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.feature import graycomatrix, graycoprops
 
 from harmbench.masking import head_mask
@@ -44,6 +54,8 @@ SUBJECT = "scanner-subject"
 GLCM_PROPS = ("contrast", "homogeneity", "energy", "correlation")
 #: largest subject hash + 1; below 10**6 so that results.csv's 6 significant digits keep it exact
 SUBJECT_HASH_MOD = 999_983
+#: the intensity scales ``normalize`` accepts
+NORMALIZE = frozenset({"median", "none"})
 #: how harmbench.metrics.scanner_classifier turns the feature rows into an AUC (recorded in runs.json)
 CLASSIFIER_POLICY = {"model": "StandardScaler + LogisticRegression(C=1, L2)", "folds": 5,
                      "grouping": "subject", "bootstrap": 1000, "ci": 0.95, "seed": 0}
@@ -73,6 +85,9 @@ class ScannerFeatures(Metric):
         bins: histogram bins over [0, 1].
         levels: grey levels of the co-occurrence matrices.
         slices: axial slices used for texture.
+        smooth_sigma: Gaussian filter width in voxels applied to both images first (0: none).
+        normalize: ``"median"`` scales both images so that the region's median is 0.5;
+            ``"none"`` keeps the prepared [0, 1] scale.
     """
 
     name = "scanner-features"
@@ -80,14 +95,32 @@ class ScannerFeatures(Metric):
     description = "BL and scored-image features (histogram, quantiles, GLCM texture) for the scanner classifier"
     emits: ClassVar[dict[str, bool | None]] = {FEATURE: None, SUBJECT: None}
 
-    def __init__(self, *, bins: int = 16, levels: int = 32, slices: int = 5) -> None:
+    def __init__(self, *, bins: int = 16, levels: int = 32, slices: int = 5, smooth_sigma: float = 2.0,
+                 normalize: str = "median") -> None:
+        if normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {sorted(NORMALIZE)}, got {normalize!r}")
+        if not smooth_sigma >= 0:
+            raise ValueError(f"smooth_sigma must be >= 0, got {smooth_sigma!r}")
         self.bins = bins
         self.levels = levels
         self.slices = slices
+        self.smooth_sigma = float(smooth_sigma)
+        self.normalize = normalize
 
     def policy(self) -> dict[str, object]:
 
         return {**super().policy(), "classifier": dict(CLASSIFIER_POLICY)}
+
+    def preprocess(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``image`` smoothed and scaled as the module docstring says (a new float32 array)."""
+        out = np.asarray(image, dtype=np.float32)
+        if self.smooth_sigma > 0:
+            out = ndi.gaussian_filter(out, self.smooth_sigma)
+        if self.normalize == "median" and mask.any():
+            median = float(np.median(out[mask]))
+            if median > 0:
+                out = out * np.float32(0.5 / median)
+        return out
 
     def features(self, image: np.ndarray, mask: np.ndarray, axial_axis: int,
                  slice_range: tuple[int, int] | None) -> dict[str, float]:
@@ -125,6 +158,6 @@ class ScannerFeatures(Metric):
         mask = analysis_mask(ctx)
         out = [MetricValue(SUBJECT, "", subject_code(ctx.case.subject))]
         for session, vol in (("bl", ctx.bl), ("fu", ctx.fu)):
-            feats = self.features(vol.data, mask, ctx.bl.axial_axis, ctx.slice_range)
+            feats = self.features(self.preprocess(vol.data, mask), mask, ctx.bl.axial_axis, ctx.slice_range)
             out += [MetricValue(FEATURE, f"{session}:{name}", value) for name, value in feats.items()]
         return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage as ndi
 from sklearn.metrics import roc_auc_score
 
 from harmbench.data.cohort import Case
@@ -15,9 +16,10 @@ from .helpers import head, make_ctx
 N_SUBJECTS = 12
 
 
-def _rows(fu_from_bl, *, subjects: int = N_SUBJECTS, cases_per_subject: int = 1) -> pd.DataFrame:
+def _rows(fu_from_bl, *, subjects: int = N_SUBJECTS, cases_per_subject: int = 1,
+          metric: ScannerFeatures | None = None) -> pd.DataFrame:
     """results rows of ScannerFeatures over ``subjects`` subjects whose FU is ``fu_from_bl(BL, i)``."""
-    metric, rows = ScannerFeatures(slices=3), []
+    metric, rows = metric or ScannerFeatures(slices=3), []
     for s in range(subjects):
         for k in range(cases_per_subject):
             i = s * cases_per_subject + k
@@ -43,6 +45,43 @@ def test_clearly_different_intensity_profiles_give_auc_near_one():
     assert a["auc"] >= 0.95 and a["ci_lo"] >= 0.8
 
 
+def _rescan_rows(metric: ScannerFeatures) -> pd.DataFrame:
+    """BL and a same-scanner rescan per subject: the same anatomy and noise level, but the rescan's
+    noise went through a half-voxel linear resampling (as a registered FU does) and the image was
+    rescaled on its own 99.5th percentile, the processing BL never sees."""
+    rows = []
+    for s in range(N_SUBJECTS):
+        rng = np.random.default_rng(200 + s)
+        anatomy = ndi.gaussian_filter(head(shape=(24, 26, 22), seed=s), 1.0) * (0.8 + 0.03 * s)
+        inside = anatomy > 0.05
+        bl = np.where(inside, anatomy + rng.normal(0, 0.03, anatomy.shape), 0.0)
+        noise = rng.normal(0, 0.03, anatomy.shape)
+        rescan = np.where(inside, anatomy + 0.5 * (noise + np.roll(noise, 1, axis=1)), 0.0)
+        rescan = np.clip(rescan / np.percentile(rescan[inside], 99.5), 0, 1)
+        ctx = make_ctx(bl.astype(np.float32), rescan.astype(np.float32))
+        ctx.case = Case(f"c{s:02d}", f"s{s:02d}", "test-A")
+        rows += [{"case": f"c{s:02d}", "metric": v.metric, "region": v.region, "value": v.value}
+                 for v in metric.compute(ctx)]
+    return pd.DataFrame(rows)
+
+
+def test_same_scanner_rescan_is_not_told_apart_by_processing_alone():
+    # without the smoothing and median scale, interpolation smoothness and percentile scale
+    # separate a same-scanner rescan from BL (the floor failure seen on synth-quick's FU2) ...
+    raw = scanner_auc(_rescan_rows(ScannerFeatures(slices=3, smooth_sigma=0, normalize="none")))
+    assert raw["auc"] >= 0.95
+    # ... the default preprocessing removes both, so the rescan sits at the floor
+    floor = scanner_auc(_rescan_rows(ScannerFeatures(slices=3)))
+    assert floor["ci_lo"] <= 0.5 <= floor["ci_hi"] and floor["auc"] <= 0.75
+
+
+def test_bad_preprocessing_parameters_are_refused():
+    with pytest.raises(ValueError, match="normalize"):
+        ScannerFeatures(normalize="zscore")
+    with pytest.raises(ValueError, match="smooth_sigma"):
+        ScannerFeatures(smooth_sigma=-1)
+
+
 def test_grouped_folds_never_split_a_subject():
     rows = _rows(lambda bl, i: bl * 0.9, subjects=7, cases_per_subject=2)
     X, y, groups = feature_matrix(rows)
@@ -65,13 +104,17 @@ def test_grouped_folds_need_two_subjects():
 def test_features_are_emitted_for_bl_and_the_scored_image_with_a_subject_code():
     bl = head(shape=(24, 26, 22))
     ctx = make_ctx(bl, np.clip(bl * 1.2, 0, 1))
-    vals = {(v.metric, v.region): v.value for v in ScannerFeatures(bins=8).compute(ctx)}
+    raw = ScannerFeatures(bins=8, smooth_sigma=0, normalize="none")
+    vals = {(v.metric, v.region): v.value for v in raw.compute(ctx)}
     assert vals[(SUBJECT, "")] == subject_code("s0") and subject_code("s0") < 1e6
     hist_bl = [vals[(FEATURE, f"bl:hist-{i:02d}")] for i in range(8)]
     assert sum(hist_bl) == pytest.approx(1.0)
     # a brighter FU moves its median up by 20 %, BL's features stay those of BL
     assert vals[(FEATURE, "fu:q50")] == pytest.approx(1.2 * vals[(FEATURE, "bl:q50")], rel=1e-3)
     assert 0 < vals[(FEATURE, "bl:glcm-homogeneity")] <= 1
+    # the default median scale makes a global brightness change invisible to the quantiles
+    vals = {(v.metric, v.region): v.value for v in ScannerFeatures(bins=8).compute(ctx)}
+    assert vals[(FEATURE, "fu:q50")] == pytest.approx(0.5, abs=1e-6) == vals[(FEATURE, "bl:q50")]
 
 
 def test_bootstrap_ci_equals_roc_auc_of_explicit_subject_resamples():

@@ -57,12 +57,18 @@ class _Plugin:
         return [Seeded]
 
 
-@pytest.fixture
-def seeded():
+@pytest.fixture(scope="module")
+def seeded_plugin():
     registry.register_plugin(_Plugin(), "test-seeded")
-    FITTED.clear()
-    yield FITTED
+    yield
     registry.unregister_plugin("test-seeded")
+
+
+@pytest.fixture
+def seeded(seeded_plugin):
+    """The ``seeded`` method registered; yields :data:`FITTED`, emptied."""
+    FITTED.clear()
+    return FITTED
 
 
 # --- seed lists ---------------------------------------------------------------------------------
@@ -154,74 +160,104 @@ def test_first_seed_images_picks_each_runs_first_seed():
 
 # --- end to end -----------------------------------------------------------------------------------
 
-def _evaluate_cli(manifest, tmp_path, *seed_args: str, out: str = "lb"):
+def _evaluate_cli(manifest, root: Path, *seed_args: str, out: str = "lb"):
+    """``harmbench evaluate`` of identity and seeded on test set A into ``root``: (results, runs.json)."""
     args = ["evaluate", "--dataset", str(manifest), "--methods", "identity,seeded", "--metrics", "similarity",
-            "--test-sets", "A", "--out", str(tmp_path / out), "--work-dir", str(tmp_path / "work"),
+            "--test-sets", "A", "--out", str(root / out), "--work-dir", str(root / "work"),
             "--workers", "1", *seed_args]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    df = pd.read_csv(tmp_path / out / "results.csv", dtype={"case": str, "region": str})
-    runs = json.loads((tmp_path / out / "runs.json").read_text())
+    df = pd.read_csv(root / out / "results.csv", dtype={"case": str, "region": str})
+    runs = json.loads((root / out / "runs.json").read_text())
     return df, runs
 
 
-def test_two_seeds_fit_twice_cache_per_seed_and_resume(toy_manifest, tmp_path, seeded, monkeypatch):
-    df, runs = _evaluate_cli(toy_manifest, tmp_path, "--seeds", "2")
-    assert sorted(seeded) == [0, 1]                 # the learned method twice, identity never
+@pytest.fixture(scope="module")
+def two_seeds(toy_manifest, tmp_path_factory, seeded_plugin):
+    """One ``--seeds 2`` evaluate: its folder, results, runs.json and the seeds fitted."""
+    FITTED.clear()
+    root = tmp_path_factory.mktemp("two-seeds")
+    df, runs = _evaluate_cli(toy_manifest, root, "--seeds", "2")
+    return root, df, runs, list(FITTED)
+
+
+@pytest.fixture
+def warm(two_seeds, tmp_path, seeded):
+    """A copy of :func:`two_seeds`'s work directory in ``tmp_path`` (each test resumes its own copy)."""
+    root = two_seeds[0]
+    shutil.copytree(root / "work", tmp_path / "work")
+    return tmp_path
+
+
+def _models(runs) -> dict[int, str]:
+    return {r["seed"]: r["model_dir"] for r in runs["runs"] if r["run"] == "seeded"}
+
+
+def test_two_seeds_fit_the_learned_method_twice(two_seeds):
+    _, df, runs, fitted = two_seeds
+    assert sorted(fitted) == [0, 1]                 # the learned method twice, identity never
     assert list(df.columns) == RESULT_COLUMNS
     seeds = {run: sorted(g["seed"].dropna().astype(int).unique()) for run, g in df.groupby("run")}
     assert seeds == {"seeded": [0, 1], "identity": [], "original-fu": [], "same-scanner-fu2": []}
     assert df.loc[df["run"] != "seeded", "seed"].isna().all()
     psnr = df[(df["run"] == "seeded") & (df["metric"] == "psnr")].pivot(index="case", columns="seed",
                                                                           values="value")
-    assert (psnr[0] != psnr[1]).all()               # two fits with distinct seeds: different images
-    # runs.json: the schema, one entry per (run, seed) fit, each with its own model
-    assert runs["results_schema"] == RESULTS_SCHEMA == 2
-    assert runs["config"]["seeds"] == [0, 1]
-    entries = [(r["run"], r["seed"]) for r in runs["runs"]]
-    assert entries == [("identity", None), ("seeded", 0), ("seeded", 1)]
-    models = {r["seed"]: r["model_dir"] for r in runs["runs"] if r["run"] == "seeded"}
-    assert models[0] != models[1]
-    first = (tmp_path / "lb" / "results.csv").read_text()
+    assert len(psnr) >= 2 and (psnr[0] != psnr[1]).all()   # distinct seeds: different images
+    ident = df[(df["run"] == "identity") & (df["metric"] == "psnr")]
+    assert len(ident) == len(psnr)                  # identity runs once: one value per case
 
-    # a rerun is fully cached: nothing fitted or harmonized
+
+def test_runs_json_has_the_schema_and_one_entry_per_fit(two_seeds):
+    runs = two_seeds[2]
+    assert runs["results_schema"] == RESULTS_SCHEMA == 2
+    assert runs["config"]["seeds"] == [0, 1] and runs["config"]["seed"] == 0
+    assert [(r["run"], r["seed"]) for r in runs["runs"]] == [("identity", None), ("seeded", 0), ("seeded", 1)]
+    assert [r["params"].get("seed") for r in runs["runs"]] == [None, 0, 1]
+    models = _models(runs)
+    assert models[0] != models[1]
+
+
+def test_rerun_is_fully_cached(toy_manifest, two_seeds, warm, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed a cached unit")
 
     monkeypatch.setattr(Seeded, "_transform", boom)
     monkeypatch.setattr(Seeded, "_fit", boom)
-    _evaluate_cli(toy_manifest, tmp_path, "--seeds", "2")
-    assert (tmp_path / "lb" / "results.csv").read_text() == first
-    monkeypatch.undo()
+    _evaluate_cli(toy_manifest, warm, "--seeds", "2")
+    assert (warm / "lb" / "results.csv").read_text() == (two_seeds[0] / "lb" / "results.csv").read_text()
 
-    # a lost seed-1 model (an interrupted run) refits seed 1 only
-    seeded.clear()
-    shutil.rmtree(tmp_path / "work" / models[1])
-    _evaluate_cli(toy_manifest, tmp_path, "--seeds", "2")
+
+def test_a_lost_seed_model_refits_only_that_seed(toy_manifest, two_seeds, warm, seeded):
+    shutil.rmtree(warm / "work" / _models(two_seeds[2])[1])   # e.g. an interrupted run
+    _evaluate_cli(toy_manifest, warm, "--seeds", "2")
     assert seeded == [1]
-    assert (tmp_path / "lb" / "results.csv").read_text() == first
+    assert (warm / "lb" / "results.csv").read_text() == (two_seeds[0] / "lb" / "results.csv").read_text()
 
-    # an explicit list reuses seed 0 and fits only the new seed 4
-    seeded.clear()
-    df4, runs4 = _evaluate_cli(toy_manifest, tmp_path, "--seeds", "0,4", out="lb4")
+
+def test_an_explicit_list_reuses_seed_0_and_fits_only_new_seeds(toy_manifest, two_seeds, warm, seeded):
+    df4, runs4 = _evaluate_cli(toy_manifest, warm, "--seeds", "0,4")
     assert seeded == [4]
     assert sorted(df4.loc[df4["run"] == "seeded", "seed"].astype(int).unique()) == [0, 4]
     assert [r["seed"] for r in runs4["runs"] if r["run"] == "seeded"] == [0, 4]
-    same = df4[df4["seed"] == 0].reset_index(drop=True)
-    pd.testing.assert_frame_equal(same, df[df["seed"] == 0].reset_index(drop=True))
+    df = two_seeds[1]
+    pd.testing.assert_frame_equal(df4[df4["seed"] == 0].reset_index(drop=True),
+                                  df[df["seed"] == 0].reset_index(drop=True))
 
 
-def test_seed_shorthand_and_spec_seed_fit_once(toy_manifest, tmp_path, seeded):
+def test_seed_shorthand_fits_that_one_seed(toy_manifest, tmp_path, seeded):
     df, runs = _evaluate_cli(toy_manifest, tmp_path, "--seed", "3")
     assert seeded == [3]
     assert set(df.loc[df["run"] == "seeded", "seed"]) == {3}
-    seeded.clear()
-    cfg = EvalConfig(dataset=str(toy_manifest), methods=parse_specs("seeded[seed=7]"), metrics=["similarity"],
-                     test_sets=("A",), out=tmp_path / "lb7", work_dir=tmp_path / "work", seeds=(0, 1, 2))
+    assert runs["config"]["seeds"] == [3]
+
+
+def test_a_seed_in_the_spec_overrides_the_runs_seeds(toy_manifest, tmp_path, seeded):
     from harmbench.harness.runner import evaluate
 
+    cfg = EvalConfig(dataset=str(toy_manifest), methods=parse_specs("seeded[seed=7]"), metrics=["similarity"],
+                     test_sets=("A",), out=tmp_path / "lb", work_dir=tmp_path / "work", seeds=(0, 1, 2))
     res = evaluate(cfg)
-    assert not res.failures and seeded == [7]       # the spec's own seed overrides the run's seeds
+    assert not res.failures and seeded == [7]       # fitted once, with the spec's seed
     assert set(res.results.loc[res.results["run"] == "seeded[seed=7]", "seed"]) == {7}
 
 

@@ -160,8 +160,8 @@ def first_seed_images(runs: tuple[PlannedRun, ...], harmonized: dict[tuple[str, 
     first: dict[str, str] = {}
     for p in runs:
         first.setdefault(p.name, p.key)
-    return {(name, case): rec["files"] for name, key in first.items()
-            for (k, case), rec in harmonized.items() if k == key}
+    name_of = {key: name for name, key in first.items()}
+    return {(name_of[key], case): rec["files"] for (key, case), rec in harmonized.items() if key in name_of}
 
 
 def _provenance(ctx: StageContext, planned: list[PlannedRun], device: str, stages: _Stages) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, layout: Work
 
 
 def _seed_note(runs: tuple[PlannedRun, ...]) -> str:
-    """``5 fits, seeds 0, 1, 2 for learned methods`` (or ``3 fits`` when nothing learns)."""
+    """``5 fit(s), seeds 0, 1, 2 for learned methods`` (or ``3 fit(s)`` when nothing learns)."""
     seeds = sorted({p.seed for p in runs if p.seed is not None})
     note = f"{len(runs)} fit(s)"
     return note + (f", seeds {', '.join(map(str, seeds))} for learned methods" if seeds else "")

@@ -28,7 +28,11 @@ from harmbench.errors import OptionError
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for models/harmonized images/scores (default: ~/.cache/harmbench/work/<hash>).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N] or mps.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed passed to every method.")
+@click.option("--seeds", "seeds", default=None,
+              help="Training seeds: a count N (seeds 0..N-1) or a list such as 0,4,7. Every method that "
+                   "declares a seed is fitted once per seed; the others run once. [default: 3]")
+@click.option("--seed", type=int, default=None,
+              help="One training seed S (the same as --seeds S,).")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all registered).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="Run units in a local process pool, or on Dask (pip install 'harmbench[dask]').")
@@ -44,11 +48,12 @@ from harmbench.errors import OptionError
 @click.option("--gpu-resources", is_flag=True,
               help="Request a 'GPU' Dask resource per deep-method fit (one training per GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def evaluate(dataset, methods, test_sets, preset, out, force, work_dir, device, seed, metrics, executor, workers,
-             scheduler, cluster, cluster_config, gpu_resources, as_json) -> None:
+def evaluate(dataset, methods, test_sets, preset, out, force, work_dir, device, seeds, seed, metrics, executor,
+             workers, scheduler, cluster, cluster_config, gpu_resources, as_json) -> None:
     """Fit every method, harmonize test sets A and B, score them and write leaderboards."""
     from harmbench.harness.plan import EvalConfig
     from harmbench.harness.runner import evaluate as run_evaluate
+    from harmbench.harness.seeds import DEFAULT_SEEDS, check_seeds, parse_seeds
     from harmbench.runspec import parse_specs
 
     if executor != "dask":
@@ -59,10 +64,16 @@ def evaluate(dataset, methods, test_sets, preset, out, force, work_dir, device, 
             verb, them = ("apply", "them") if len(given) > 1 else ("applies", "it")
             raise OptionError(f"{', '.join(given)} only {verb} to --executor dask; add --executor dask "
                               f"or drop {them}")
+    if seed is not None and seeds is not None:
+        raise OptionError(f"--seed {seed} and --seeds {seeds} both choose the training seeds; give only one")
+    if seed is not None:
+        seed_list = check_seeds((seed,))
+    else:
+        seed_list = parse_seeds(seeds) if seeds is not None else DEFAULT_SEEDS
     cfg = EvalConfig(
         dataset=dataset, methods=parse_specs(methods) if methods is not None else [],
         test_sets=tuple(t.upper() for t in _names("--test-sets", test_sets)),
-        preset=preset, out=out, work_dir=work_dir, device=device, seed=seed,
+        preset=preset, out=out, work_dir=work_dir, device=device, seeds=seed_list,
         metrics=_names("--metrics", metrics) if metrics is not None else None,
         executor=executor, workers=workers, scheduler=scheduler, cluster=cluster,
         cluster_config=json.loads(cluster_config.read_text()) if cluster_config else None,

@@ -16,7 +16,9 @@ A work directory (``--work-dir``, default ``~/.cache/harmbench/work/<dataset has
 ``--work-dir`` itself, else ``~/.cache/harmbench/work``, shared by every dataset's folder.
 
 Every key is :func:`~harmbench.harness.cache.cache_key` of what the cached result depends on,
-always including the harmbench version and the dataset content hash. Fit and harmonize keys also
+always including the harmbench version and the dataset content hash. A learned run's training
+seed is one of its parameters, so every (run, seed) fit has its own model folder, harmonized
+images and score records (seed 0 keeps the keys of a one-seed run). Fit and harmonize keys also
 include the method's ``artifact_version``, so a method whose stored format changed never reads
 a model (or images made from one) of the old format.
 """

@@ -9,6 +9,7 @@ from typing import Any
 from harmbench import registry
 from harmbench.data.cohort import Cohort
 from harmbench.errors import DataError
+from harmbench.harness.seeds import DEFAULT_SEEDS, check_seeds, seeded_params
 from harmbench.runspec import RunSpec
 
 REFERENCE_RUNS = {"original-fu": "FU", "same-scanner-fu2": "FU2"}
@@ -26,7 +27,8 @@ class EvalConfig:
     out: Path | None = None
     work_dir: Path | None = None
     device: str = "auto"
-    seed: int = 0
+    #: training seeds: every learned method (:mod:`harmbench.harness.seeds`) is fitted once per seed
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
     metrics: list[str] | None = None
     executor: str = "local"
     #: worker processes (local: harmonize and score stages; dask: LocalCluster size); None =
@@ -44,11 +46,19 @@ class EvalConfig:
 
 @dataclass
 class PlannedRun:
-    """A run with its final parameters, or a skip reason."""
+    """One fit of a run: its final parameters, its training seed, or a skip reason.
+
+    Attributes:
+        spec: the run spec (its ``name`` is the leaderboard's run name, the same for every seed).
+        params: the parameters the method is built with (preset, device and seed injected).
+        skip: why the method declines the dataset, or None.
+        seed: the training seed of a learned method; None for a method that does not learn.
+    """
 
     spec: RunSpec
     params: dict[str, Any]
     skip: str | None = None
+    seed: int | None = None
 
     @property
     def name(self) -> str:
@@ -58,6 +68,21 @@ class PlannedRun:
     def method(self) -> str:
         return self.spec.method
 
+    @property
+    def key(self) -> str:
+        """Names this fit in records, progress and failures: ``pix2pix seed 1``, or the run name without a seed."""
+        return self.name if self.seed is None else f"{self.name} seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class BuiltRun:
+    """A run spec's fit for one seed, with its parameters checked by building its method."""
+
+    spec: RunSpec
+    params: dict[str, Any]
+    method: Any
+    seed: int | None = None
+
 
 def resolve_preset(preset: str, device: str) -> str:
     if preset != "auto":
@@ -65,12 +90,15 @@ def resolve_preset(preset: str, device: str) -> str:
     return "quick" if device == "cpu" else "paper"
 
 
-def build_runs(cfg: EvalConfig, device: str) -> list[tuple[RunSpec, dict[str, Any], Any]]:
-    """Each run's parameters (preset/device/seed injected) and its validated method.
+def build_runs(cfg: EvalConfig, device: str) -> list[BuiltRun]:
+    """Each fit's parameters (preset/device/seed injected) and its validated method.
 
-    Needs no data, so ``evaluate`` calls it before preparing anything: a bad parameter fails
-    with one line before any preparation, fit or output.
+    A learned method gets one fit per seed of ``cfg.seeds`` (or just the seed its spec fixes);
+    any other method one fit with seed None (:func:`~harmbench.harness.seeds.seeded_params`).
+    Needs no data, so ``evaluate`` calls it before preparing anything: a bad parameter or seed
+    list fails with one line before any preparation, fit or output.
     """
+    seeds = check_seeds(cfg.seeds)
     specs = cfg.methods or [RunSpec(n) for n in registry.methods()]
     preset = resolve_preset(cfg.preset, device)
     runs = []
@@ -86,19 +114,17 @@ def build_runs(cfg: EvalConfig, device: str) -> list[tuple[RunSpec, dict[str, An
             params["preset"] = preset if preset in presets else defaults["preset"]
         if "device" in defaults and "device" not in params:
             params["device"] = device
-        for seed_name in ("seed", "random_state"):
-            if seed_name in defaults and seed_name not in params:
-                params[seed_name] = cfg.seed
-        runs.append((spec, params, registry.build_method(spec.method, params)))  # bad parameters fail here
-    return runs
+        for fit_params, seed in seeded_params(defaults, params, seeds):
+            runs.append(BuiltRun(spec, fit_params, registry.build_method(spec.method, fit_params), seed))
+    return runs  # bad parameters failed in build_method
 
 
 def plan_runs(cfg: EvalConfig, cohort: Cohort, device: str,
-              runs: list[tuple[RunSpec, dict[str, Any], Any]] | None = None) -> list[PlannedRun]:
-    """Ask each built run's method whether it declines ``cohort`` (``runs``: :func:`build_runs`'s result,
+              runs: list[BuiltRun] | None = None) -> list[PlannedRun]:
+    """Ask each built fit's method whether it declines ``cohort`` (``runs``: :func:`build_runs`'s result,
     built here when not given)."""
     runs = build_runs(cfg, device) if runs is None else runs
-    return [PlannedRun(spec, params, method.decline(cohort)) for spec, params, method in runs]
+    return [PlannedRun(r.spec, r.params, r.method.decline(cohort), r.seed) for r in runs]
 
 
 def test_cases(cohort: Cohort, test_sets: tuple[str, ...]) -> list[tuple[str, Any]]:

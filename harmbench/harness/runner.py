@@ -26,7 +26,10 @@ from harmbench.harness.units import metric_instance
 from harmbench.io import require_writable_dir, write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers
 
-RESULT_COLUMNS = ["dataset", "test_set", "method", "run", "case", "metric", "region", "value"]
+RESULT_COLUMNS = ["dataset", "test_set", "method", "run", "seed", "case", "metric", "region", "value"]
+#: version of the results.csv layout, recorded in runs.json as ``results_schema``: 1 (no such field)
+#: had no ``seed`` column; 2 adds it (the training seed of a learned run, empty for other runs)
+RESULTS_SCHEMA = 2
 
 
 @dataclass
@@ -116,7 +119,8 @@ def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, layout: Work
     active = tuple(p for p in planned if not p.skip)
     executor = make_executor(cfg)
     ctx = StageContext(executor, str(manifest), cohort, layout, active, tuple(cases), tuple(metrics), cfg)
-    info(f"evaluating {len(active)} run(s) on {cohort.name} ({len(cases)} test cases, device {device}) -> {out}")
+    info(f"evaluating {len({p.name for p in active})} run(s) on {cohort.name} ({_seed_note(active)}; "
+         f"{len(cases)} test cases, device {device}) -> {out}")
     try:
         fit = fit_stage(ctx)
         harm = harmonize_stage(ctx, fit.records)
@@ -126,7 +130,9 @@ def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, layout: Work
         executor.close()
     stages = _Stages(fit, harm, calib, score)
     df = pd.DataFrame(score.records.rows, columns=RESULT_COLUMNS)
-    df = df.sort_values(["test_set", "run", "case", "metric", "region"], kind="stable").reset_index(drop=True)
+    df["seed"] = df["seed"].astype("Int64")  # integers, empty for runs that do not learn
+    df = df.sort_values(["test_set", "run", "seed", "case", "metric", "region"],
+                        kind="stable").reset_index(drop=True)
     runs_meta = _provenance(ctx, planned, device, stages)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.csv", df.to_csv(index=False, float_format="%.6g"))
@@ -134,8 +140,28 @@ def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, layout: Work
     write_json_atomic(out / "runs.json", portable_runs(runs_meta))
     from harmbench.leaderboard.render import render_leaderboards
 
-    render_leaderboards(out, harmonized=harm.records, manifest=str(manifest))
+    render_leaderboards(out, harmonized=first_seed_images(active, harm.records), manifest=str(manifest))
     return EvalResult(out, df, runs_meta, stages.failures)
+
+
+def _seed_note(runs: tuple[PlannedRun, ...]) -> str:
+    """``5 fit(s), seeds 0, 1, 2 for learned methods`` (or ``3 fit(s)`` when nothing learns)."""
+    seeds = sorted({p.seed for p in runs if p.seed is not None})
+    note = f"{len(runs)} fit(s)"
+    return note + (f", seeds {', '.join(map(str, seeds))} for learned methods" if seeds else "")
+
+
+def first_seed_images(runs: tuple[PlannedRun, ...], harmonized: dict[tuple[str, str], dict]
+                      ) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(run name, case): files}`` of each run's first seed: the images the figures show.
+
+    ``harmonized`` maps (fit key, case) to the harmonize records of every fit.
+    """
+    first: dict[str, str] = {}
+    for p in runs:
+        first.setdefault(p.name, p.key)
+    name_of = {key: name for name, key in first.items()}
+    return {(name_of[key], case): rec["files"] for (key, case), rec in harmonized.items() if key in name_of}
 
 
 def _provenance(ctx: StageContext, planned: list[PlannedRun], device: str, stages: _Stages) -> dict[str, Any]:
@@ -146,6 +172,7 @@ def _provenance(ctx: StageContext, planned: list[PlannedRun], device: str, stage
     cfg, cohort, models = ctx.config, ctx.cohort, stages.fit.records
     calibrated, scores = stages.calibrate.records, stages.score.records
     return {
+        "results_schema": RESULTS_SCHEMA,
         "harmbench_version": __version__,
         "versions": versions(),
         "platform": platform_info(),
@@ -153,11 +180,12 @@ def _provenance(ctx: StageContext, planned: list[PlannedRun], device: str, stage
                     "prepared_hash": cohort.dataset_hash or None,
                     "splits": {s: len(cohort.split(s)) for s in ("train", "val", "test-A", "test-B")}},
         "config": {"dataset": cfg.dataset, "test_sets": list(cfg.test_sets), "preset": cfg.preset,
-                   "device": device, "seed": cfg.seed, "executor": cfg.executor},
-        "runs": [{"run": p.name, "method": p.method, "params": p.params, "skipped": p.skip,
-                  "fit_seconds": (models.get(p.name) or {}).get("seconds"),
-                  "model_dir": (models.get(p.name) or {}).get("model_dir"),
-                  "training": (models.get(p.name) or {}).get("training")} for p in planned],
+                   "device": device, "seed": cfg.seeds[0], "seeds": list(cfg.seeds),
+                   "executor": cfg.executor},
+        "runs": [{"run": p.name, "method": p.method, "seed": p.seed, "params": p.params, "skipped": p.skip,
+                  "fit_seconds": (models.get(p.key) or {}).get("seconds"),
+                  "model_dir": (models.get(p.key) or {}).get("model_dir"),
+                  "training": (models.get(p.key) or {}).get("training")} for p in planned],
         "reference_runs": REFERENCE_RUNS,
         "skipped": {p.name: p.skip for p in planned if p.skip},
         "failures": stages.failures,
@@ -166,6 +194,8 @@ def _provenance(ctx: StageContext, planned: list[PlannedRun], device: str, stage
                     for name in ctx.metrics for m in (metric_instance(name, calibrated.get(name)),)},
         "metric_seconds_per_case": scores.metric_seconds,
         "unavailable_metrics": scores.unavailable,
-        "harmonized": {f"{k[0]}|{k[1]}": v["files"] for k, v in stages.harmonize.records.items()},
+        # the first seed's images of each run (the ones the figures show), as "run|case"
+        "harmonized": {f"{run}|{case}": files for (run, case), files
+                       in first_seed_images(ctx.runs, stages.harmonize.records).items()},
         "work_dir": str(ctx.layout.root),
     }

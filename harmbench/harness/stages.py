@@ -25,7 +25,8 @@ from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun
 from harmbench.harness.units import cached_harmonization, fit_unit, harmonize_unit, metric_instance, score_unit
 
 R = TypeVar("R")
-#: ``(run name, case id)``: the key of a harmonized image and of its scores
+#: ``(fit key, case id)``: the key of a harmonized image and of its scores; the fit key is
+#: :attr:`PlannedRun.key` (``pix2pix seed 1``, or the run name for a method that does not learn)
 RunCase = tuple[str, str]
 
 
@@ -38,7 +39,7 @@ class StageContext:
         manifest: the prepared manifest CSV (units re-open it wherever they run).
         cohort: the dataset read from ``manifest``.
         layout: the work directory's paths and keys (its ``dataset`` is the content hash).
-        runs: the runs to evaluate (planned and not skipped).
+        runs: the fits to evaluate (planned and not skipped): one per run and seed.
         cases: ``(test-set letter, case)`` pairs to harmonize and score.
         metrics: metric registry names to score.
         config: the evaluation configuration.
@@ -58,7 +59,9 @@ class StageContext:
 
         Effective = every ``__init__`` default overridden by the run's values, so ``m[lam=10]`` and
         ``m`` (default 10) share a cache, while changing a default or a preset's values in the code
-        gives new keys instead of reusing models fitted under the old values.
+        gives new keys instead of reusing models fitted under the old values. A learned run's seed
+        is one of its parameters, so each seed has its own model, harmonized images and score
+        records, and seed 0 keeps the keys a one-seed run always had.
         """
         cls = registry.get_method(run.method)
         effective = {**cls.param_defaults(), **run.params}
@@ -94,20 +97,28 @@ class Scores:
     unavailable: dict[str, str]
 
 
-def run_tasks(ctx: StageContext, tasks: list[Task], label: str,
-              stage: str) -> tuple[list[Outcome], tuple[dict[str, Any], ...]]:
-    """Run ``tasks`` on the context's executor with a progress bar: outcomes and failures, in task order."""
+def run_tasks(ctx: StageContext, tasks: list[Task], label: str, stage: str,
+              name_done: bool = False) -> tuple[list[Outcome], tuple[dict[str, Any], ...]]:
+    """Run ``tasks`` on the context's executor with a progress bar: outcomes and failures, in task order.
+
+    With ``name_done`` the bar names the last finished task (``fitting methods (pix2pix seed 1 done)``).
+    """
     if not tasks:
         return [], ()
     with progress() as prog:
         bar = prog.add_task(label, total=len(tasks))
-        outcomes = ctx.executor.run(tasks, lambda o: prog.advance(bar))
+
+        def done(o: Outcome) -> None:
+            prog.update(bar, advance=1, description=f"{label} ({o.tag[0]} done)" if name_done else label)
+
+        outcomes = ctx.executor.run(tasks, done)
     failures = tuple({"stage": stage, "tag": list(o.tag), "error": o.error} for o in outcomes if o.error)
     return outcomes, failures
 
 
 def fit_stage(ctx: StageContext) -> StageResult[dict[str, dict]]:
-    """Fit every run that learns something; records map a run name to its :func:`fit_unit` result.
+    """Fit every run that trains, once per seed; records map a fit key (:attr:`PlannedRun.key`) to its
+    :func:`fit_unit` result.
 
     A method that does not train gets ``{"model_dir": None, "seconds": 0.0, "cached": True}``.
     """
@@ -117,31 +128,32 @@ def fit_stage(ctx: StageContext) -> StageResult[dict[str, dict]]:
     for p in ctx.runs:
         cls = registry.get_method(p.method)
         if not cls.capabilities.needs_training:
-            models[p.name] = {"model_dir": None, "seconds": 0.0, "cached": True}
+            models[p.key] = {"model_dir": None, "seconds": 0.0, "cached": True}
             continue
         cache = ctx.run_cache(p)
         gpu = ctx.config.gpu_resources and cls.capabilities.supports_gpu
         # a fit uses every core itself, so fits run one at a time in this process
         placement = Placement(in_process=True, resources={"GPU": 1} if gpu else None)
-        tasks.append(Task((p.name,), fit_unit, (p.method, p.params, ctx.manifest, str(cache.model_dir),
+        tasks.append(Task((p.key,), fit_unit, (p.method, p.params, ctx.manifest, str(cache.model_dir),
                                                  str(cache.train_dir)), placement=placement))
-    outcomes, failures = run_tasks(ctx, tasks, "fitting methods", "fit")
+    outcomes, failures = run_tasks(ctx, tasks, "fitting methods", "fit", name_done=True)
     models.update((o.tag[0], o.result) for o in outcomes if not o.error)
     return StageResult(models, failures, time.perf_counter() - t0)
 
 
 def harmonize_stage(ctx: StageContext, models: dict[str, dict]) -> StageResult[dict[RunCase, dict]]:
-    """Harmonize every test case with every fitted run; records map (run, case) to :func:`harmonize_unit`'s result."""
+    """Harmonize every test case with every fit; records map (fit key, case) to :func:`harmonize_unit`'s
+    result."""
     t0 = time.perf_counter()
     tasks = []
     for p in ctx.runs:
-        if p.name not in models:
+        if p.key not in models:
             continue
         cache = ctx.run_cache(p)
         for _, case in ctx.cases:
             out_dir = cache.harmonized_dir(case.case_id)
-            tasks.append(Task((p.name, case.case_id), harmonize_unit,
-                              (p.method, p.params, models[p.name]["model_dir"], ctx.manifest, case.case_id,
+            tasks.append(Task((p.key, case.case_id), harmonize_unit,
+                              (p.method, p.params, models[p.key]["model_dir"], ctx.manifest, case.case_id,
                                str(out_dir)),
                               placement=Placement(in_process=cached_harmonization(out_dir) is not None)))
     outcomes, failures = run_tasks(ctx, tasks, "harmonizing test cases", "harmonize")
@@ -171,20 +183,20 @@ def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
             tasks.append(Task((ref_run, case.case_id), score_unit,
                               (case.case_id, ctx.manifest, None, None, recs, session, calibrated),
                               placement=Placement(in_process=_all_exist(recs))))
-            meta[(ref_run, case.case_id)] = (letter, "reference")
+            meta[(ref_run, case.case_id)] = (letter, "reference", ref_run, None)
     for p in ctx.runs:
         run_dir = ctx.run_cache(p).score_dir
         for letter, case in ctx.cases:
-            h = harm.get((p.name, case.case_id))
+            h = harm.get((p.key, case.case_id))
             if h is None:
                 continue
             files = h["files"]
             recs = ctx.layout.score_records(keys, run_dir, case.case_id)
-            tasks.append(Task((p.name, case.case_id), score_unit,
+            tasks.append(Task((p.key, case.case_id), score_unit,
                               (case.case_id, ctx.manifest, files["harmonized"], files.get("recon"), recs, "FU",
                                calibrated, h.get("source")),
                               placement=Placement(in_process=h.get("cached", True) and _all_exist(recs))))
-            meta[(p.name, case.case_id)] = (letter, p.method)
+            meta[(p.key, case.case_id)] = (letter, p.method, p.name, p.seed)
     outcomes, failures = run_tasks(ctx, tasks, "scoring", "score")
     rows: list[dict[str, Any]] = []
     seconds: dict[str, list[float]] = {}
@@ -192,9 +204,9 @@ def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
     for o in outcomes:
         if o.error:
             continue
-        letter, method = meta[tuple(o.tag)]
-        rows.extend({"dataset": ctx.cohort.name, "test_set": letter, "method": method, "run": o.tag[0],
-                     "case": o.tag[1], **r} for r in o.result["rows"])
+        letter, method, run, seed = meta[tuple(o.tag)]
+        rows.extend({"dataset": ctx.cohort.name, "test_set": letter, "method": method, "run": run,
+                     "seed": seed, "case": o.tag[1], **r} for r in o.result["rows"])
         for k, v in o.result.get("seconds", {}).items():
             seconds.setdefault(k, []).append(v)
         unavailable.update(o.result.get("unavailable", {}))

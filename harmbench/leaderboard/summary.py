@@ -85,10 +85,12 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     tissue-volume ICC) are appended as rows of their own, with their 95 % CI in ``ci_lo``,
     ``ci_hi`` (NaN for every other metric); the scanner-feature rows that feed the AUC get no row.
     """
+    from harmbench.harness.seeds import mean_over_seeds
     from harmbench.leaderboard.downstream import FEATURE_METRICS, downstream_summary
 
     if results.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    results = mean_over_seeds(results)  # one value per case: seeds averaged (naive, until #17 items 2-6)
     downstream = downstream_summary(results)
     res = results[~results["metric"].isin(FEATURE_METRICS)].copy()
     res["region"] = res["region"].fillna("")

@@ -172,3 +172,19 @@ def test_evaluate_refuses_invalid_manifest(tmp_path):
 def test_unknown_dataset_name():
     res = run("evaluate", "--dataset", "synth-quik")
     _one_line_error(res, "did you mean synth-quick")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seeds", "0"], "--seeds '0' asks for no seed"),
+    (["--seeds", "a"], "--seeds 'a' is neither a number"),
+    (["--seeds", "0,b"], "holds a value that is not an integer"),
+    (["--seeds", "0,4,0"], "seed(s) 0 given twice"),
+    (["--seeds", "1,-3"], "seed -3 is not a non-negative integer"),
+    (["--seed", "-1"], "seed -1 is not a non-negative integer"),
+    (["--seed", "1", "--seeds", "2"], "--seed 1 and --seeds 2 both choose the training seeds"),
+])
+def test_evaluate_refuses_bad_seeds_before_any_work(toy_manifest, tmp_path, args, needle):
+    res = run("evaluate", "--dataset", toy_manifest, "--methods", "identity", "--out", tmp_path / "lb",
+              "--work-dir", tmp_path / "work", *args)
+    _one_line_error(res, needle)
+    assert not (tmp_path / "lb").exists() and not (tmp_path / "work").exists()

@@ -69,11 +69,11 @@ def test_fit_keys_follow_effective_parameters_and_preset_values(toy_manifest, mo
     from harmbench.harness.stages import StageContext
 
     def key(spec: str) -> str:
-        cfg = EvalConfig(dataset=str(toy_manifest), methods=parse_specs(spec))
-        (s, params, _), = build_runs(cfg, "cpu")
+        cfg = EvalConfig(dataset=str(toy_manifest), methods=parse_specs(spec), seeds=(0,))
+        run, = build_runs(cfg, "cpu")
         ctx = StageContext.__new__(StageContext)           # only run_cache's layout is needed
         object.__setattr__(ctx, "layout", WorkLayout(Path("/nonexistent"), "abcd"))
-        return ctx.run_cache(PlannedRun(s, params, None)).fit_key
+        return ctx.run_cache(PlannedRun(run.spec, run.params, None, run.seed)).fit_key
 
     nyul = registry.get_method("nyul")
     assert key("nyul") == key("nyul[n_landmarks=11]")      # 11 is the default

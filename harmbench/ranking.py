@@ -35,7 +35,7 @@ from scipy.stats import rankdata
 
 from harmbench.errors import HarmbenchError
 
-#: bootstrap resamples and the seed of every bootstrap stream (recorded in stats.policy())
+#: bootstrap resamples and the seed of every bootstrap stream (written to ranking.csv; stats.policy())
 N_BOOT = 2000
 BOOTSTRAP_SEED = 20261130
 CI_LEVEL = 0.95

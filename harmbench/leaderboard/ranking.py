@@ -79,7 +79,8 @@ def change_endpoint(test_set: str) -> str:
 def matrices(results: pd.DataFrame, test_set: str, endpoint: Endpoint) -> dict[str, np.ndarray]:
     """run -> (seeds, cases) values of ``endpoint`` on ``test_set`` (cases: the union over runs).
 
-    Rows without a seed (schema 1, runs that do not learn) form one seed. Empty when no finite value.
+    Rows without a seed (schema 1, runs that do not learn) form one seed; seeds (and runs) without
+    any finite value are left out. Empty when no finite value.
     """
     r = results[(results["test_set"] == test_set) & (results["metric"] == endpoint.metric)]
     if r.empty or not np.isfinite(r["value"].to_numpy(float)).any():
@@ -91,7 +92,10 @@ def matrices(results: pd.DataFrame, test_set: str, endpoint: Endpoint) -> dict[s
     wide = per.unstack("case")
     out: dict[str, np.ndarray] = {}
     for run in dict.fromkeys(wide.index.get_level_values("run")):
-        out[str(run)] = wide.loc[run].to_numpy(dtype=np.float64)
+        x = wide.loc[run].to_numpy(dtype=np.float64)
+        x = x[np.isfinite(x).any(axis=1)]       # a seed without any value (e.g. a failed fit) is no seed
+        if x.size:
+            out[str(run)] = x
     return out
 
 

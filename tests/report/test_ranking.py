@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from harmbench.leaderboard.markdown import headline, leaderboard_documents
-from harmbench.leaderboard.ranking import rankings, seed_sd_cell
+from harmbench.leaderboard.ranking import pairwise_frame, ranking_frame, rankings, seed_sd_cell
 from harmbench.leaderboard.render import load_results, render_leaderboards
 from harmbench.leaderboard.summary import seed_average, summarize
 from harmbench.leaderboard.table import to_markdown
@@ -192,7 +192,8 @@ def test_rankings_are_reproducible_from_results(tmp_path):
     res = seeded_results()
     a = rankings(res, endpoint_keys=("psnr",), n_boot=500)
     b = rankings(res.sample(frac=1.0, random_state=1), endpoint_keys=("psnr",), n_boot=500)
-    assert a[("A", "psnr")][1].runs == b[("A", "psnr")][1].runs
+    pd.testing.assert_frame_equal(ranking_frame(a), ranking_frame(b))
+    pd.testing.assert_frame_equal(pairwise_frame(a), pairwise_frame(b), atol=1e-12)
 
 
 def test_schema_1_and_2_files_load_and_render_without_plugins_state(tmp_path):

@@ -101,6 +101,7 @@ def montage(bl: np.ndarray, fu: np.ndarray, images: dict[str, np.ndarray], title
             ax.set_title(lab, fontsize=8)
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(hspace=0.45, wspace=0.45)
     return _png(fig)
 
 
@@ -173,4 +174,5 @@ def rank_diagram(panels: list[tuple[str, list[tuple[str, float, float, float, in
         ax.set_title(label, fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(hspace=0.45, wspace=0.45)
     return _png(fig)

@@ -222,3 +222,13 @@ def test_schema_1_and_2_files_load_and_render_without_plugins_state(tmp_path):
     table = headline(summarize(loaded), ["A"], rankings(loaded, endpoint_keys=("psnr",)))
     assert [c.name for c in table.columns][:3] == ["test set", "run", "PSNR group"]
     assert [r.cells[1].text for r in table.rows][1] == "good"
+
+
+def test_a_non_integer_seed_is_a_one_line_data_error(tmp_path):
+    from harmbench.errors import DataError
+
+    res = seeded_results(seeds=(0,)).astype({"seed": object})
+    res.loc[res.index[-1], "seed"] = "first"
+    res.to_csv(tmp_path / "results.csv", index=False)
+    with pytest.raises(DataError, match="has seed 'first'; expected an integer or empty"):
+        load_results(tmp_path)

@@ -5,6 +5,8 @@
 * :func:`paired_difference` — mean paired difference (method − original FU) with its 95 % Student-t
   confidence interval: the effect size printed next to P.
 * :func:`mcnemar_test` — exact McNemar test on paired 0/1 change calls.
+* :func:`sign_test` — exact sign test on paired values; on 0/1 calls it is the exact McNemar test,
+  and it also takes call *rates* averaged over training seeds (values in [0, 1]).
 * :func:`holm` — Holm step-down adjustment of a family of p values.
 * :func:`versions` — library versions to store with the results.
 
@@ -138,6 +140,25 @@ def mcnemar_test(a_calls: Sequence[float], b_calls: Sequence[float]) -> tuple[np
     return table, float(mcnemar(table, exact=True).pvalue)
 
 
+def sign_test(values: Sequence[float], baseline: Sequence[float]) -> float:
+    """Exact two-sided sign test of paired ``values`` against ``baseline`` (NaN pairs dropped).
+
+    The number of positive differences among the non-zero ones is tested against Binomial(n, ½).
+    On 0/1 values this is the exact McNemar test (the discordant pairs are the non-zero
+    differences). Returns 1.0 when every usable difference is zero, NaN when no pair is usable.
+    """
+    from scipy.stats import binomtest
+
+    a, b = _pairs(values, baseline)
+    if a.size == 0:
+        return math.nan
+    d = a - b
+    k, n = int(np.sum(d > 0)), int(np.sum(d != 0))
+    if n == 0:
+        return 1.0
+    return float(binomtest(k, n, 0.5, alternative="two-sided").pvalue)
+
+
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm step-down adjusted p values; NaNs stay NaN.
 
@@ -168,11 +189,22 @@ def versions() -> dict[str, str]:
             "harmbench": harmbench.__version__}
 
 
+def _bootstrap_policy() -> str:
+    from harmbench import ranking
+
+    return (f"two-level (seeds, then cases; cases shared by every run) percentile bootstrap, "
+            f"{ranking.N_BOOT} resamples, seed {ranking.BOOTSTRAP_SEED}; P(A > B) ties count 1/2; "
+            f"rank groups: CI of P(A > B) vs the group's best run includes 0.5")
+
+
 def policy() -> dict[str, str]:
     """How the tests treat edge cases (stored with results next to :func:`versions`)."""
     return {"wilcoxon_zero_method": WILCOXON_ZERO_METHOD, "wilcoxon_method": "auto (scipy: exact n<=50 without ties/zeros, else permutation n<=13 / normal)",
             "all_zero_differences": "p = 1.0", "missing": "pairs with NaN dropped; n < 2 -> p = NaN",
             "mcnemar": "exact binomial (statsmodels), no discordant pairs -> p = 1.0",
+            "mcnemar_over_seeds": "per-case call rates averaged over seeds: exact sign test (= McNemar on 0/1)",
+            "seeds": "P values and effect sizes on per-case values averaged over training seeds",
             "multiple_comparisons": "Holm (optional)",
+            "bootstrap": _bootstrap_policy(),
             "effect_size": f"mean paired difference vs original FU, {CI_LEVEL:.0%} Student-t CI; "
                            "n < 2 -> CI NaN"}

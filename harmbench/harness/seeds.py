@@ -12,12 +12,9 @@ one-seed run always used), ``--seeds 0,4,7`` those seeds. The method derives its
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harmbench.errors import OptionError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 #: the parameters through which a method receives its training seed
 SEED_PARAMS = ("seed", "random_state")
@@ -100,25 +97,3 @@ def seeded_params(defaults: Mapping[str, Any], params: Mapping[str, Any],
         fixed = params[given[0]]
         return [({**{n: fixed for n in names}, **params}, fixed)]
     return [({**params, **{n: s for n in names}}, s) for s in seeds]
-
-
-def mean_over_seeds(results: pd.DataFrame) -> pd.DataFrame:
-    """``results`` (long form, :data:`~harmbench.harness.runner.RESULT_COLUMNS`) with one row per
-    (test set, run, case, metric, region): each value the mean over the run's seeds (NaN skipped).
-
-    The rows of a run fitted with one seed (or none) keep their value and seed; a run's averaged
-    rows get an empty seed. Results without a ``seed`` column (schema 1) or without repeated seeds
-    come back unchanged.
-    """
-    import pandas as pd
-
-    if "seed" not in results.columns:
-        return results
-    keys = [c for c in results.columns if c not in ("seed", "value")]
-    if not results.duplicated(keys).any():
-        return results
-    grouped = results.groupby(keys, sort=False, dropna=False)
-    out = grouped["value"].mean().reset_index()
-    seeds = grouped["seed"].agg(lambda s: s.iloc[0] if len(s) == 1 else float("nan")).reset_index(drop=True)
-    out["seed"] = seeds.astype(results["seed"].dtype) if len(out) else seeds
-    return out[list(results.columns)]

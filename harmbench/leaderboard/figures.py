@@ -1,4 +1,4 @@
-"""Matplotlib figures for the report: box plots, CNR bars, slice montages (PNG bytes)."""
+"""Matplotlib figures for the report: box plots, CNR bars, rank diagrams, slice montages (PNG bytes)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,7 @@ def montage(bl: np.ndarray, fu: np.ndarray, images: dict[str, np.ndarray], title
             ax.set_title(lab, fontsize=8)
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(hspace=0.45, wspace=0.45)
     return _png(fig)
 
 
@@ -133,4 +134,45 @@ def training_curves(run: str, training: dict) -> bytes | None:
         ax.set_title(f"{run} — {title}", fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def rank_diagram(panels: list[tuple[str, list[tuple[str, float, float, float, int]]]], title: str) -> bytes | None:
+    """Critical-difference-style rank diagram: one panel per endpoint.
+
+    Args:
+        panels: ``(endpoint label, [(run, rank, rank_lo, rank_hi, group), ...])`` with runs best first.
+        title: figure title.
+
+    Each method is a dot at its rank with its 95 % rank interval; a thick bar on the left joins the
+    methods of one rank group (tied: not decisively different), labelled with the group number.
+    """
+    panels = [(label, rows) for label, rows in panels if rows]
+    if not panels:
+        return None
+    ncol = min(3, len(panels))
+    nrow = -(-len(panels) // ncol)
+    n = max(len(rows) for _, rows in panels)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 0.32 * n * nrow + 1.2 * nrow), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    for ax, (label, rows) in zip(axes.ravel(), panels):
+        k = len(rows)
+        y = np.arange(k)[::-1]
+        ranks = np.array([r[1] for r in rows])
+        ax.errorbar(ranks, y, xerr=[ranks - np.array([r[2] for r in rows]), np.array([r[3] for r in rows]) - ranks],
+                    fmt="o", color="tab:blue", ecolor="grey", capsize=2, markersize=4)
+        ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
+        ax.set_xlim(0.5 - 0.9, k + 0.5)
+        ax.set_xlabel("rank (1 = best), 95 % bootstrap interval", fontsize=7)
+        groups = sorted({r[4] for r in rows})
+        for g in groups:
+            ys = [yy for yy, r in zip(y, rows) if r[4] == g]
+            color = "k" if len(ys) > 1 else "tab:green"
+            ax.plot([-0.2, -0.2], [min(ys) - 0.3, max(ys) + 0.3], color=color, linewidth=4, solid_capstyle="butt")
+            ax.text(-0.05, (min(ys) + max(ys)) / 2, str(g), fontsize=7, va="center")
+        ax.set_title(label, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(hspace=0.45, wspace=0.45)
     return _png(fig)

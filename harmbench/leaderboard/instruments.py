@@ -14,7 +14,8 @@ metrics it feeds are flagged there, never silently reported.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,10 @@ from scipy.stats import binomtest
 from harmbench.leaderboard.cells import p_cell, run_order, run_row
 from harmbench.leaderboard.summary import BASELINE, CEILING
 from harmbench.leaderboard.table import Block, Bullets, Cell, Paragraph, Table, spans
+from harmbench.ranking import Ranking
+
+if TYPE_CHECKING:
+    from harmbench.leaderboard.ranking import RankOrder
 
 #: accuracy checks of the instruments (docs/metrics.md "Instrument checks")
 CHECKS = {
@@ -131,12 +136,15 @@ def rate_cell(k: int, n: int) -> Cell:
     return Cell(fmt_rate(k, n), k / n if n else None)
 
 
-def change_table(summary: pd.DataFrame, test_set: str, near_identity: Collection[str] = ()) -> Table | Paragraph:
+def change_table(summary: pd.DataFrame, test_set: str, near_identity: Collection[str] = (), *,
+                 order: RankOrder | None = None, rankings: Mapping[str, Ranking] | None = None) -> Table | Paragraph:
     """Per run: false progression on A, or change kept on B, scored against the truth.
 
     Rates with exact 95 % CIs and exact McNemar P vs the original FU; size-only next to combined.
     On B, "kept" for the size call also requires the true direction (``change-kept``). The note
-    under the table says which direction is better.
+    under the table says which direction is better. A run with several seeds shows its rate over
+    seeds and cases with the two-level bootstrap CI of ``rankings`` (endpoint key -> ranking)
+    instead of an exact CI of a count. Methods follow ``order`` with a "group" column.
     """
     s = summary[summary["test_set"] == test_set]
     if not set(s["metric"]) & {"change-size", "change-any"}:
@@ -150,9 +158,12 @@ def change_table(summary: pd.DataFrame, test_set: str, near_identity: Collection
             spans("Every test-B target lesion really changed (truth, ±20–60 % volume): a call that misses it, or "
                   "calls the wrong direction, means the change was ", ("erased", "bold"), "; higher is better. FU2 "
                   "(same scanner, same lesion as FU) is the ceiling."))
-    table = Table(("run", *(c for _, name in calls for c in (f"{what}: {name} [95 % CI]", "P"))), notes=(note,))
-    for run in run_order(s):
-        cells: list[Cell | str] = []
+    group = (f"group ({order.endpoint})",) if order is not None else ()
+    table = Table(("run", *group, *(c for _, name in calls for c in (f"{what}: {name} [95 % CI]", "P"))),
+                  notes=(note,))
+    runs = order.sort(run_order(s)) if order is not None else run_order(s)
+    for run in runs:
+        cells: list[Cell | str] = [order.label(run) or "—"] if order is not None else []
         for metric, _ in calls:
             r = s[(s["run"] == run) & (s["metric"] == metric)]
             if r.empty or not np.isfinite(r["mean"].iloc[0]):
@@ -160,9 +171,19 @@ def change_table(summary: pd.DataFrame, test_set: str, near_identity: Collection
                 continue
             r = r.iloc[0]
             n = int(r["n"])
-            cells += [rate_cell(int(round(float(r["mean"]) * n)), n), p_cell(r["p_mcnemar"])]
+            boot = _seeded_rate(rankings, metric, run)
+            cells += [boot or rate_cell(int(round(float(r["mean"]) * n)), n), p_cell(r["p_mcnemar"])]
         table.add(run_row(run, cells, near_identity))
     return table
+
+
+def _seeded_rate(rankings: Mapping[str, Ranking] | None, metric: str, run: str) -> Cell | None:
+    """``p % [lo, hi] (k seeds)`` from the two-level bootstrap when ``run`` has several seeds, else None."""
+    rk = (rankings or {}).get(metric)
+    st = next((r for r in rk.runs if r.run == run), None) if rk is not None else None
+    if st is None or st.n_seeds < 2 or not math.isfinite(st.mean):
+        return None
+    return Cell(f"{100 * st.mean:.0f} % [{100 * st.ci_lo:.0f}, {100 * st.ci_hi:.0f}] ({st.n_seeds} seeds)", st.mean)
 
 
 def failed_checks(results: pd.DataFrame, test_sets: Collection[str]) -> dict[str, list[str]]:

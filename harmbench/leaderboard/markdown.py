@@ -9,11 +9,17 @@ reference row), is not "≈ identity" (:func:`harmbench.leaderboard.summary.near
 beats the original FU by at least the metric's minimal meaningful difference with a 95 % CI that
 excludes 0 (:func:`harmbench.leaderboard.summary.meaningful_improvement`); otherwise the column has
 no bold. Runs that are ≈ identity carry " (≈ identity)" after their name in every table.
+
+Row order: the original FU first, then the methods sorted by their rank on the table's endpoint
+(:data:`harmbench.leaderboard.ranking.SORT_BY`) with their rank group in a "group" column
+(``"2 (tie)"`` when the group is shared), and the same-scanner FU2 last. Without a ranking (no
+values for that endpoint) methods are in natural name order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import math
+from collections.abc import Collection, Iterable, Mapping
 
 import pandas as pd
 
@@ -22,6 +28,10 @@ from harmbench.leaderboard.cells import run_column
 from harmbench.leaderboard.downstream import downstream_blocks
 from harmbench.leaderboard.instruments import change_table as instrument_change_table
 from harmbench.leaderboard.instruments import instrument_table
+from harmbench.leaderboard.ranking import (SORT_BY, Endpoint, RankOrder, change_endpoint, rank_order,
+                                           ranking_blocks)
+from harmbench.leaderboard.ranking import rankings as compute_rankings
+from harmbench.ranking import Ranking
 from harmbench.leaderboard.summary import (BASELINE, CEILING, IDENTITY_RMS_FLOOR, higher_is_better,
                                            meaningful_improvement, min_meaningful, near_identity_runs)
 from harmbench.leaderboard.table import (Block, Cell, Document, Heading, Paragraph, Span, Table, spans,
@@ -94,14 +104,27 @@ def _empty(text: str) -> Paragraph:
     return Paragraph(spans((text, "em")))
 
 
+def _order(runs: list[str], order: RankOrder | None) -> list[str]:
+    return order.sort(runs) if order is not None else runs
+
+
+def _group_column(order: RankOrder | None) -> tuple[str, ...]:
+    return (f"group ({order.endpoint})",) if order is not None else ()
+
+
+def _group_cell(run: str, order: RankOrder | None) -> list[Cell | str]:
+    return [order.label(run) or "—"] if order is not None else []
+
+
 def metric_table(summary: pd.DataFrame, metrics: list[str], *,
-                 near_identity: Collection[str] | None = None) -> Table | Paragraph:
+                 near_identity: Collection[str] | None = None, order: RankOrder | None = None) -> Table | Paragraph:
     """Rows = runs; per metric: mean ± SD, Δ vs original FU [95 % CI], Wilcoxon P vs original FU.
 
     Args:
         summary: output of :func:`harmbench.leaderboard.summary.summarize` for one test set.
         metrics: metric names to show (those absent from ``summary`` are dropped).
         near_identity: runs to mark "≈ identity"; computed from ``summary`` when None.
+        order: rank order and groups to sort the methods by (a "group" column after the run).
 
     Returns:
         The table, or a paragraph saying there are no values.
@@ -111,10 +134,10 @@ def metric_table(summary: pd.DataFrame, metrics: list[str], *,
         return _empty("no values for these metrics")
     ident = _idents(summary, near_identity)
     s = summary[summary["region"] == ""]
-    table = Table(("run", *(c for m in metrics for c in (m, "Δ vs FU [95 % CI]", "P"))))
+    table = Table(("run", *_group_column(order), *(c for m in metrics for c in (m, "Δ vs FU [95 % CI]", "P"))))
     best = {m: bold_run(s[s["metric"] == m], m, ident) for m in metrics}
-    for run in run_order(s):
-        cells: list[Cell | str] = []
+    for run in _order(run_order(s), order):
+        cells: list[Cell | str] = _group_cell(run, order)
         for m in metrics:
             r = s[(s["run"] == run) & (s["metric"] == m)]
             if r.empty:
@@ -127,16 +150,18 @@ def metric_table(summary: pd.DataFrame, metrics: list[str], *,
     return table
 
 
-def cnr_table(summary: pd.DataFrame, *, near_identity: Collection[str] | None = None) -> Table | Paragraph:
+def cnr_table(summary: pd.DataFrame, *, near_identity: Collection[str] | None = None,
+              order: RankOrder | None = None) -> Table | Paragraph:
     """Table 4 analogue: rows = regions, columns = runs; |CNR_BL - CNR_FU| mean ± SD (paired t-test P).
 
-    Bolding follows the module rule with the ``cnr-diff`` minimal meaningful difference.
+    Bolding follows the module rule with the ``cnr-diff`` minimal meaningful difference. Run columns
+    follow ``order`` (rank of the mean |ΔCNR| over regions); the last row gives each run's group.
     """
     s = summary[summary["metric"] == "cnr-diff"]
     if s.empty:
         return _empty("no CNR values (dataset has no label maps)")
     ident = _idents(summary, near_identity)
-    runs = run_order(s)
+    runs = _order(run_order(s), order)
     table = Table(("region", *(c for r in runs for c in (run_column(r, ident), "P"))))
     for region in sorted(set(s["region"])):
         sub = s[s["region"] == region]
@@ -150,10 +175,13 @@ def cnr_table(summary: pd.DataFrame, *, near_identity: Collection[str] | None = 
             r = r.iloc[0]
             cells += [mean_cell(r["mean"], r["sd"], bold=run == best), p_cell(r["p_ttest"])]
         table.add(cells)
+    if order is not None:
+        table.add([f"group ({order.endpoint})", *(c for run in runs for c in (order.label(run) or "—", ""))])
     return table
 
 
-def cnr_parts_table(summary: pd.DataFrame, *, near_identity: Collection[str] | None = None) -> list[Block]:
+def cnr_parts_table(summary: pd.DataFrame, *, near_identity: Collection[str] | None = None,
+                    order: RankOrder | None = None) -> list[Block]:
     """Per run: regions whose mean |ΔCNR| is below the original FU's, and what the differences are made of.
 
     The parts are those of :class:`harmbench.metrics.cnr.RegionalCnr`: ``cnr-contrast-shift`` and
@@ -166,16 +194,16 @@ def cnr_parts_table(summary: pd.DataFrame, *, near_identity: Collection[str] | N
         return []
     ref = diff.loc[BASELINE]
     ident = _idents(summary, near_identity)
-    table = Table(("run", "regions with a smaller CNR difference than original FU", "mean CNR difference",
-                   "contrast shift", "noise shift", "background SD / BL's"))
-    for run in run_order(s):
+    table = Table(("run", *_group_column(order), "regions with a smaller CNR difference than original FU",
+                   "mean CNR difference", "contrast shift", "noise shift", "background SD / BL's"))
+    for run in _order(run_order(s), order):
         if run not in diff.index:
             continue
         row = diff.loc[run]
         valid = row.notna() & ref.notna()
         smaller = int((row[valid] < ref[valid]).sum())
         count = Cell("—") if run == BASELINE else Cell(f"{smaller}/{int(valid.sum())}", float(smaller))
-        cells = [count, mean_cell(row.mean())]
+        cells = [*_group_cell(run, order), count, mean_cell(row.mean())]
         for m in ("cnr-contrast-shift", "cnr-noise-shift"):
             cells.append(mean_cell(s[(s["run"] == run) & (s["metric"] == m)]["mean"].abs().mean()))
         cells.append(mean_cell(s[(s["run"] == run) & (s["metric"] == "cnr-noise-ratio")]["mean"].median()))
@@ -189,53 +217,86 @@ def cnr_parts_table(summary: pd.DataFrame, *, near_identity: Collection[str] | N
             table]
 
 
-def headline(summary: pd.DataFrame, test_sets: Iterable[str]) -> Table:
-    """Per test set and run: volume PSNR, SSIM and change-call rate (the terminal summary)."""
-    table = Table(("test set", "run", "PSNR (dB)", "SSIM", "changed calls"), title=HEADLINE_TITLE)
+Rankings = Mapping[tuple[str, str], tuple[Endpoint, Ranking]]
+
+
+def headline(summary: pd.DataFrame, test_sets: Iterable[str], ranked: Rankings | None = None) -> Table:
+    """Per test set and run: PSNR rank group, volume PSNR [95 % CI], SSIM and change-call rate
+    (the terminal summary). Methods sorted by their PSNR rank; without ``ranked``, by name."""
+    table = Table(("test set", "run", "PSNR group", "PSNR (dB) [95 % CI]", "SSIM", "changed calls"),
+                  title=HEADLINE_TITLE)
     for ts in test_sets:
         s = summary[(summary["test_set"] == ts) & (summary["region"].isin(["", None]))]
         ident = near_identity_runs(summary, ts)
-        for run in run_order(s):
+        order = rank_order(ranked, ts, "psnr") if ranked else None
+        psnr_stats = {r.run: r for r in ranked[(ts, "psnr")][1].runs} if ranked and (ts, "psnr") in ranked else {}
+        for run in _order(run_order(s), order):
             def mean(metric: str) -> float:
                 r = s[(s["run"] == run) & (s["metric"] == metric)]
                 return float(r["mean"].iloc[0]) if not r.empty else float("nan")
 
             psnr, ssim, change = mean("psnr"), mean("ssim"), mean("change-any")
-            table.add(run_row(run, [Cell(f"{psnr:.2f}", number(psnr)), Cell(f"{ssim:.3f}", number(ssim)),
+            st = psnr_stats.get(run)
+            ci = f" [{st.ci_lo:.2f}, {st.ci_hi:.2f}]" if st is not None and math.isfinite(st.ci_lo) else ""
+            group = (order.label(run) if order is not None else "") or "—"
+            table.add(run_row(run, [group, Cell(f"{psnr:.2f}{ci}", number(psnr)), Cell(f"{ssim:.3f}", number(ssim)),
                                     Cell(f"{change:.2f}", number(change))], ident, before=[str(ts)]))
     return table
 
 
+def _sort_key(stem: str, test_set: str) -> str | None:
+    return change_endpoint(test_set) if stem == "table5-change" else SORT_BY.get(stem)
+
+
 def leaderboard_documents(summary: pd.DataFrame, test_set: str, dataset: str,
-                          results: pd.DataFrame | None = None) -> dict[str, Document]:
-    """Return {file stem: document} for one test set (instrument checks need ``results``)."""
+                          results: pd.DataFrame | None = None, ranked: Rankings | None = None,
+                          unseeded: Collection[str] = ()) -> dict[str, Document]:
+    """Return {file stem: document} for one test set (instrument checks need ``results``).
+
+    Rankings (``ranked``, from :func:`harmbench.leaderboard.ranking.rankings`) sort the tables and
+    give the ``table8-ranking`` document; they are computed from ``results`` when not given.
+    ``unseeded``: runs recorded without a seed in a schema-2 file (methods that do not learn).
+    """
+    if ranked is None and results is not None:
+        ranked = compute_rankings(results)
+    ranked = ranked or {}
     s = summary[summary["test_set"] == test_set]
     ident = near_identity_runs(summary, test_set)
     out: dict[str, Document] = {}
     desc = "stable lesions" if test_set == "A" else "lesions that really changed"
     ds = ("Dataset ", (dataset, "code"))
+    seeds_note = ("Runs with several training seeds: per-case values are averaged over seeds first; "
+                  "mean ± SD over cases of those averages. ")
     for stem, (title, metrics) in TABLES.items():
         shown = [m for m in metrics if m in set(s["metric"])]
+        order = rank_order(ranked, test_set, _sort_key(stem, test_set))
         intro = spans(*ds, f", test set {test_set} ({desc}). Mean ± SD over cases; Δ vs FU: mean paired "
                       "difference from the original FU with its 95 % t-interval; P: Wilcoxon signed-rank vs "
-                      "original FU. ", *bold_rule(shown))
+                      "original FU. ", seeds_note, *_sort_note(order), *bold_rule(shown))
         out[f"{stem}-test{test_set}"] = Document([Heading(title), Paragraph(intro),
-                                                  metric_table(s, metrics, near_identity=ident)])
+                                                  metric_table(s, metrics, near_identity=ident, order=order)])
+    order = rank_order(ranked, test_set, _sort_key("table4-cnr", test_set))
     intro = spans(*ds, f", test set {test_set}. Lower is better. P: paired t-test vs original FU (as in the "
                   "paper's Table 4 note; Wilcoxon P and the paired differences with 95 % CIs are in summary.csv). ",
-                  *bold_rule(["cnr-diff"]))
+                  seeds_note, *_sort_note(order), *bold_rule(["cnr-diff"]))
     out[f"table4-cnr-test{test_set}"] = Document([
         Heading("Table 4 analogue: regional |CNR_BL − CNR_FU|"), Paragraph(intro),
-        cnr_table(s, near_identity=ident), *cnr_parts_table(s, near_identity=ident)])
-    intro = spans(*ds, f", test set {test_set}. Rate of 'changed' calls against the truth, exact 95 % CIs; P: "
-                  "exact McNemar vs original FU. Thresholds calibrated on the train/val same-scanner pairs "
-                  "(runs.json, metric policy).")
+        cnr_table(s, near_identity=ident, order=order), *cnr_parts_table(s, near_identity=ident, order=order)])
+    order = rank_order(ranked, test_set, _sort_key("table5-change", test_set))
+    intro = spans(*ds, f", test set {test_set}. Rate of 'changed' calls against the truth, exact 95 % CIs (several "
+                  "seeds: rate over seeds and cases with its two-level bootstrap CI); P: exact McNemar vs original FU "
+                  "(several seeds: exact sign test on the per-case call rates averaged over seeds). Thresholds "
+                  "calibrated on the train/val same-scanner pairs (runs.json, metric policy). ", *_sort_note(order))
+    change_stats = {key: rk for (ts, key), (_, rk) in ranked.items() if ts == test_set}
     out[f"table5-change-test{test_set}"] = Document([
         Heading("Automated change read (reader-study surrogate)"), Paragraph(intro),
-        instrument_change_table(s, test_set, ident)])
+        instrument_change_table(s, test_set, ident, order=order, rankings=change_stats)])
     downstream = downstream_blocks(s, test_set, dataset, ident)
     if downstream:
         out[f"table7-downstream-test{test_set}"] = Document(downstream)
+    blocks = ranking_blocks(ranked, test_set, dataset, ident, unseeded)
+    if blocks:
+        out[f"table8-ranking-test{test_set}"] = Document(blocks)
     if results is not None:
         blocks, failed = instrument_table(results, test_set)
         if failed:
@@ -250,6 +311,13 @@ def leaderboard_documents(summary: pd.DataFrame, test_set: str, dataset: str,
             out[f"table6-instruments-test{test_set}"] = Document([
                 Heading("Instrument checks against the ground truth"), Paragraph(intro), *blocks])
     return out
+
+
+def _sort_note(order: RankOrder | None) -> tuple[Span, ...]:
+    if order is None:
+        return ()
+    return spans("Methods sorted by their rank on ", (order.endpoint, "code"), "; methods in one group are "
+                 "tied (table8-ranking). ")
 
 
 def render_markdown(summary: pd.DataFrame, test_set: str, dataset: str,

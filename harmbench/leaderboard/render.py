@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harmbench.errors import DataError
@@ -13,7 +14,8 @@ from harmbench.io import write_text_atomic
 from harmbench.leaderboard import figures
 from harmbench.leaderboard.markdown import headline, leaderboard_documents
 from harmbench.leaderboard.report import report_html
-from harmbench.leaderboard.summary import summarize
+from harmbench.leaderboard.ranking import pairwise_frame, ranking_frame, rankings, unseeded_runs
+from harmbench.leaderboard.summary import SEED, seed_average, summarize
 from harmbench.leaderboard.table import Document, Table, to_markdown
 
 MONTAGE_CASES = 2
@@ -22,12 +24,29 @@ TABLE_NAME = re.compile(r"table\d+(-[a-z0-9]+)+-test(?P<ts>[A-Za-z0-9]+)\.md")
 MONTAGE_NAME = re.compile(r"montage-test-(?P<ts>[A-Za-z0-9]+)-.+\.png")
 
 
+def results_schema(meta: dict) -> int:
+    """The results.csv schema of a leaderboard: runs.json ``results_schema`` (absent: 1, no seed column)."""
+    return int(meta.get("results_schema", 1))
+
+
 def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """results.csv and runs.json of a leaderboard folder.
+
+    Schema 1 files have no ``seed`` column; it is added as NaN (one unknown seed per run), so the
+    frame always has ``seed`` (float: an integer for learned runs, NaN otherwise).
+    """
     f = results_dir / "results.csv"
     if not f.exists():
         raise DataError(f"no results.csv in {results_dir}; run 'harmbench evaluate' first")
     df = pd.read_csv(f, keep_default_na=False, na_values=[""], dtype={"region": str, "case": str})
     df["region"] = df["region"].fillna("")
+    if SEED not in df:
+        df[SEED] = np.nan
+    seed = pd.to_numeric(df[SEED], errors="coerce")
+    if (seed.isna() & df[SEED].notna()).any():
+        bad = df.loc[seed.isna() & df[SEED].notna(), SEED].iloc[0]
+        raise DataError(f"results.csv in {results_dir} has seed {bad!r}; expected an integer or empty")
+    df[SEED] = seed.astype(np.float64)
     meta = json.loads((results_dir / "runs.json").read_text()) if (results_dir / "runs.json").exists() else {}
     return df, meta
 
@@ -80,12 +99,16 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
     out = Path(out)
     results, meta = load_results(out)
     summary = summarize(results)
+    ranked = rankings(results)
+    unseeded = unseeded_runs(results, results_schema(meta))
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(out / "ranking.csv", ranking_frame(ranked).to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(out / "pairwise.csv", pairwise_frame(ranked).to_csv(index=False, float_format="%.6g"))
     dataset = meta.get("dataset", {}).get("name", out.name)
-    written = [out / "summary.csv"]
+    written = [out / "summary.csv", out / "ranking.csv", out / "pairwise.csv"]
     documents: dict[str, Document] = {}
     for ts in sorted(set(results["test_set"])):
-        for stem, doc in leaderboard_documents(summary, ts, dataset, results).items():
+        for stem, doc in leaderboard_documents(summary, ts, dataset, results, ranked, unseeded).items():
             documents[stem] = doc
             written.append(write_text_atomic(out / f"{stem}.md", to_markdown(doc)))
     montages: list[Path] | None = None
@@ -97,7 +120,8 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
             meta.setdefault("report_warnings", []).append(f"montage failed: {exc}")
         written += montages
     remove_stale_outputs(out, {str(t) for t in set(results["test_set"])}, written, montages is not None)
-    written.append(write_text_atomic(out / "report.html", report_html(results, summary, meta, documents, out)))
+    written.append(write_text_atomic(out / "report.html", report_html(seed_average(results), summary, meta, documents,
+                                                                     out, ranked)))
     return written
 
 
@@ -128,10 +152,12 @@ def remove_stale_outputs(out: Path, test_sets: set[str], written: list[Path], mo
 
 
 def terminal_summary(out: Path) -> tuple[str, Table]:
-    """The CLI's final table: per test set and run, volume PSNR, SSIM and change-call rate.
+    """The CLI's final table: per test set and run, PSNR rank group, volume PSNR [95 % CI], SSIM and
+    change-call rate, methods sorted by PSNR rank.
 
     Returns the leaderboard folder and the :class:`~harmbench.leaderboard.table.Table`
     (render it with :func:`harmbench.console.rich_table`).
     """
     results, _ = load_results(out)
-    return str(out), headline(summarize(results), sorted(set(results["test_set"])))
+    ranked = rankings(results, endpoint_keys=("psnr",))
+    return str(out), headline(summarize(results), sorted(set(results["test_set"])), ranked)

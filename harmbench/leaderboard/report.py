@@ -21,8 +21,10 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from harmbench.leaderboard import figures
+from harmbench.leaderboard.ranking import Endpoint
 from harmbench.leaderboard.table import Document, Table
 from harmbench.leaderboard.training import training_runs, training_table
+from harmbench.ranking import Ranking
 
 BOX_METRICS = ["psnr", "ssim", "slice-lpips", "lesion-dice", "lesion-avg-hd"]
 TEMPLATE = "report.html.j2"
@@ -74,21 +76,31 @@ def training_section(meta: Mapping[str, Any]) -> TrainingSection | None:
         [(figures.training_curves(run, t), f"training curves {run}") for run, t in sorted(runs.items())]))
 
 
+def rank_figure(ranked: Mapping[tuple[str, str], tuple[Endpoint, Ranking]], test_set: str) -> bytes | None:
+    """The critical-difference-style rank diagram of a test set's headline endpoints (None if none)."""
+    panels = [(ep.label, [(r.run, r.rank, r.rank_lo, r.rank_hi, r.group) for r in rk.runs if r.group])
+              for (ts, _), (ep, rk) in ranked.items() if ts == test_set and ep.headline]
+    return figures.rank_diagram(panels, f"Rank groups — test set {test_set} (bar: methods tied in one group)")
+
+
 def report_html(results: pd.DataFrame, summary: pd.DataFrame, meta: Mapping[str, Any],
-                documents: Mapping[str, Document], out: Path) -> str:
+                documents: Mapping[str, Document], out: Path,
+                ranked: Mapping[tuple[str, str], tuple[Endpoint, Ranking]] | None = None) -> str:
     """The self-contained report page.
 
     Args:
-        results: long-form results (box plots).
+        results: long-form results, per-case values averaged over seeds (box plots).
         summary: :func:`harmbench.leaderboard.summary.summarize` of ``results``.
         meta: runs.json contents (provenance, skipped runs, failures, training summaries).
         documents: ``{file stem: document}`` of every test set, as written to Markdown.
         out: the leaderboard folder (its name, and montages under ``figures/``).
+        ranked: rankings of :func:`harmbench.leaderboard.ranking.rankings` (the rank diagrams).
     """
     ds = meta.get("dataset", {})
     sections = []
     for ts in sorted(set(results["test_set"])):
-        pngs = [(figures.box_plot(results, summary, m, ts), f"box plot {m} test {ts}") for m in BOX_METRICS]
+        pngs = [(rank_figure(ranked or {}, str(ts)), f"rank diagram test {ts}")]
+        pngs += [(figures.box_plot(results, summary, m, ts), f"box plot {m} test {ts}") for m in BOX_METRICS]
         pngs.append((figures.cnr_bars(summary, ts), f"CNR differences test {ts}"))
         pngs.append((figures.downstream_bars(summary, ts), f"scanner AUC and tissue volumes test {ts}"))
         docs = [documents[stem] for stem in sorted(k for k in documents if k.endswith(f"test{ts}"))]

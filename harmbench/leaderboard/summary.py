@@ -9,6 +9,12 @@ thresholds decide what the tables may call an improvement:
   "≈ identity" (:func:`near_identity_runs`), whatever its P values say.
 * :data:`MIN_MEANINGFUL`: the smallest difference from the original FU, per metric, worth
   highlighting (:func:`meaningful_improvement`).
+
+Training seeds (results schema 2, a ``seed`` column): every statistic here is computed on per-case
+values averaged over a run's seeds (:func:`seed_average`), so one lucky seed cannot make a method
+"significant"; ``seeds`` counts them and ``seed_sd`` is the between-seed SD of the per-seed means
+over cases (NaN with one seed: unknown). The two-level bootstrap CIs, P(A > B) and rank groups are
+in :mod:`harmbench.leaderboard.ranking`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from harmbench.leaderboard.names import BASELINE, CEILING
-from harmbench.stats import holm, mcnemar_test, paired_difference, paired_test
+from harmbench.stats import holm, mcnemar_test, paired_difference, paired_test, sign_test
 
 LOWER_IS_BETTER = ("lpips", "hd", "cnr-diff", "lesion-volume-change")
 BINARY_PREFIX = "change-"
@@ -42,7 +48,11 @@ MIN_MEANINGFUL: dict[str, float] = {
     **{m: _HD_MM for m in ("lesion-hd", "lesion-hd95", "lesion-avg-hd")},
 }
 SUMMARY_COLUMNS = ["test_set", "run", "method", "metric", "region", "n", "mean", "sd", "median", "p_wilcoxon",
-                   "p_ttest", "p_mcnemar", "diff_mean", "diff_lo", "diff_hi", "p_holm", "ci_lo", "ci_hi"]
+                   "p_ttest", "p_mcnemar", "diff_mean", "diff_lo", "diff_hi", "p_holm", "ci_lo", "ci_hi",
+                   "seeds", "seed_sd"]
+#: the training-seed column of results.csv (schema 2); NaN for runs that do not learn
+SEED = "seed"
+_KEYS = ["test_set", "run", "metric", "region"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,6 +82,36 @@ def min_meaningful(metric: str) -> float:
     return MIN_MEANINGFUL.get(metric, 0.0)
 
 
+def seed_average(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-case values averaged over each run's seeds (rows without a ``seed`` column pass through).
+
+    Missing values are skipped (a case missing in one seed takes the mean of the others); the
+    ``seed`` column is dropped.
+    """
+    if SEED not in results:
+        return results
+    keys = [c for c in results.columns if c not in (SEED, "value")]
+    res = results.copy()
+    res["region"] = res["region"].fillna("")
+    return res.groupby(keys, sort=False, dropna=False)["value"].mean().reset_index()
+
+
+def seed_spread(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (test set, run, metric, region): ``seeds`` (distinct seeds, 1 without any) and ``seed_sd``.
+
+    ``seed_sd`` is the SD (ddof 1) over seeds of each seed's mean over cases; NaN with one seed.
+    """
+    res = results.copy()
+    res["region"] = res["region"].fillna("")
+    if SEED not in res:
+        res[SEED] = np.nan
+    res["_seed"] = res[SEED].fillna(-1)
+    per_seed = res.groupby([*_KEYS, "_seed"], sort=False)["value"].mean().reset_index()
+    out = per_seed.groupby(_KEYS, sort=False)["value"].agg(seeds="size", seed_sd="std")
+    out["seed_sd"] = np.where(out["seeds"] > 1, out["seed_sd"], np.nan)
+    return out.reset_index()
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (test_set, run, metric, region): n, mean, sd, median and P values vs original FU.
 
@@ -85,12 +125,12 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     tissue-volume ICC) are appended as rows of their own, with their 95 % CI in ``ci_lo``,
     ``ci_hi`` (NaN for every other metric); the scanner-feature rows that feed the AUC get no row.
     """
-    from harmbench.harness.seeds import mean_over_seeds
     from harmbench.leaderboard.downstream import FEATURE_METRICS, downstream_summary
 
     if results.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    results = mean_over_seeds(results)  # one value per case: seeds averaged (naive, until #17 items 2-6)
+    spread = seed_spread(results[~results["metric"].isin(FEATURE_METRICS)])
+    results = seed_average(results)
     downstream = downstream_summary(results)
     res = results[~results["metric"].isin(FEATURE_METRICS)].copy()
     res["region"] = res["region"].fillna("")
@@ -110,7 +150,9 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                 a, b = v.loc[common].to_numpy(float), base.loc[common].to_numpy(float)
                 if metric.startswith(BINARY_PREFIX):
                     ok = ~(np.isnan(a) | np.isnan(b))
-                    row["p_mcnemar"] = mcnemar_test(a[ok].astype(bool), b[ok].astype(bool))[1]
+                    binary = np.isin(a[ok], (0.0, 1.0)).all() and np.isin(b[ok], (0.0, 1.0)).all()
+                    row["p_mcnemar"] = (mcnemar_test(a[ok].astype(bool), b[ok].astype(bool))[1] if binary
+                                        else sign_test(a[ok], b[ok]))
                 else:
                     row["p_wilcoxon"] = paired_test(a, b, test="wilcoxon")[1]
                     row["p_ttest"] = paired_test(a, b, test="ttest")[1]
@@ -128,6 +170,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
             df.loc[idx, "p_holm"] = adj
     df["ci_lo"] = np.nan
     df["ci_hi"] = np.nan
+    df = df.merge(spread, on=_KEYS, how="left")
     if not downstream.empty:
         df = pd.concat([df, downstream.reindex(columns=df.columns)], ignore_index=True)
     return df

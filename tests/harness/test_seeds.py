@@ -107,22 +107,6 @@ def test_seeded_params_one_fit_per_seed_unless_fixed_or_not_learning():
     assert seeded_params(both, {"random_state": 2}, (0, 1)) == [({"seed": 2, "random_state": 2}, 2)]
 
 
-def test_mean_over_seeds_gives_one_value_per_case():
-    from harmbench.harness.seeds import mean_over_seeds
-
-    df = pd.DataFrame({"run": ["m", "m", "m", "m", "n", "fu"], "seed": pd.array([0, 1, 0, 1, 3, None], "Int64"),
-                       "case": ["a", "a", "b", "b", "a", "a"], "metric": "psnr", "region": "",
-                       "value": [1.0, 3.0, 2.0, np.nan, 7.0, 9.0]})
-    out = mean_over_seeds(df)
-    assert list(out.columns) == list(df.columns)
-    got = {(r.run, r.case): (r.value, None if pd.isna(r.seed) else int(r.seed)) for r in out.itertuples()}
-    assert got == {("m", "a"): (2.0, None), ("m", "b"): (2.0, None), ("n", "a"): (7.0, 3), ("fu", "a"): (9.0, None)}
-    schema1 = df.drop(columns="seed")
-    assert mean_over_seeds(schema1) is schema1
-    single = df[df["seed"] != 1]
-    assert mean_over_seeds(single) is single        # nothing repeated: unchanged
-
-
 # --- planning and cache keys --------------------------------------------------------------------
 
 def _fit_keys(runs) -> list[str]:

@@ -1,43 +1,31 @@
 """The fixed automated target-lesion segmenter used by the lesion and change-read metrics.
 
-Algorithm (version 2; applied the same way to BL and to every FU being scored, each image with
-its own references; all intensities prepared):
+Version 3 (:class:`LesionSegmenter`): a local forward-model fit
+(:mod:`harmbench.metrics.lesion_model`), applied the same way to BL and to every FU being scored,
+each image with its own levels:
 
-1. **Seed and ROI.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``); it
-   only *localises* the lesion. The ROI is the seed's bounding box grown by
-   ``max(margin_mm, 0.5 × largest seed extent)`` mm per axis.
-2. **Finer grid.** The ROI is resampled ``upsample``-fold per axis (trilinear), so the threshold
-   crossing of a blurred edge is placed to a fraction of a voxel; a 10 mm lesion at 2 mm voxels
-   has most of its voxels on the boundary, where whole-voxel counting errs by tens of per cent.
-3. **Half maximum against the lesion's own surroundings.** Plateau ``P`` = ``percentile``
-   (85th) of the image inside the seed; background ``B`` = median of a shell 2–6 mm outside the
-   current segmentation (the tissue the lesion borders: mostly vasogenic oedema, which is darker
-   than white matter); threshold ``T = (B + P) / 2``, the crossing of a symmetric blurred edge.
-   Three iterations (segmentation → shell → B → T). A white-matter reference (as in version 1)
-   put T far above the half maximum wherever oedema surrounds the lesion and measured 11 mm
-   lesions at a quarter of their volume.
-4. **Region.** Voxels above T inside the *allowed zone* (the seed grown by
-   ``grow_mm + grow_fraction × r_eq`` mm, r_eq the seed's equivalent-sphere radius; room for the
-   ±60 % volume changes of the cohorts and residual misregistration), 26-connected to the seed;
-   holes are filled in 3-D and slice by slice along each axis (necrotic cores of ring-enhancing
-   lesions count as lesion, also where blur opens the ring). The zone bounds the region where a
-   lesion is barely brighter than the white matter it touches (no visible border there).
-5. **Outputs.** Volume (mm³) from the fine grid; the mask on the image grid (fine mask
-   block-averaged, ≥ 0.5) for Dice and surface distances; ``enhancement`` = median of the
-   enhancing voxels (mask ∩ image > T) over the local white-matter median ``W`` (labels 2/41
-   within ``wm_margin_mm`` of the seed; the contrast a reader perceives).
+1. **Seed.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``, or the user's
+   BL mask); it gives the lesion's *shape and centre*, never its size on the image being measured.
+2. **Model.** The seed's shape scaled by s about its centroid, as a solid lesion or a ring (necrotic
+   core at a fraction of the radius), blurred by a Gaussian PSF, on tissue-wise background levels
+   (WM incl. oedema / CSF / other from the label map) with an outward WM-side slope (oedema
+   fall-off). The scale, the core fraction and the blur are found by grid search, the levels by
+   linear least squares, in the template grown by 4 mm + 0.2 r_eq.
+3. **BL prior for the FU.** :func:`segment_pair` fits the core fraction on BL and reuses it on the
+   FU of the pair (the lesion's structure is the same; its size is what is measured), so a ring
+   lesion is not read as solid on one session and as a ring on the other.
+4. **Outputs.** Volume = the fitted model's volume (partial-volume aware by construction); the mask
+   = voxel centres inside the fitted surface; ``threshold`` T = half-way between the fitted
+   background and lesion levels; ``enhancement`` = median of the enhancing voxels (mask ∩ image
+   > T) over the local white-matter median ``W`` (labels 2/41 within ``wm_margin_mm`` of the seed).
+5. **Visibility.** If the fitted lesion level does not exceed the background level by
+   ``min_contrast`` residual SDs (an erased lesion), the mask is empty (volume 0).
 
-Accuracy on synth-quick ground truth (54 cases, docs/metrics.md): median |BL volume error| 6.7 %
-(version 1: 25 %+ with losses of whole lesions); 6/54 BL volumes are outside ±15 % and 5/54
-same-scanner ΔV/V errors exceed 0.10. Its weak spot is lesions only 2–3 noise SDs brighter than
-the WM and oedema they border (the benchmark's ``boundary_cnr``): the noise-high P85 plateau
-puts the threshold above the half maximum of a solid lesion (too small), and the oedema is as
-bright as the blurred rim of a small ring lesion (runs out to the allowed zone). The leaderboard's instrument table measures
-it on every dataset with lesion masks.
-
-An image whose plateau does not exceed the background shell's median by ``min_contrast`` robust
-SDs (an erased lesion), or with no voxel above T connected to the seed, gives an empty mask
-(volume 0).
+Accuracy on synth-quick ground truth (54 cases, docs/metrics.md,
+``benchmarks/results/bench_lesion-synth-quick.json``) is measured by ``benchmarks/bench_lesion.py``
+against version 2 in the same run. Version 2 (:class:`HalfMaximumSegmenter`, half maximum between
+an 85th-percentile plateau and the surrounding shell on a 2× grid) is kept as that benchmark's
+baseline.
 """
 
 from __future__ import annotations
@@ -48,9 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from harmbench.metrics.lesion_model import fit_lesion_model
+
 WM_LABELS = (2, 41)
 _FULL = ndimage.generate_binary_structure(3, 3)
-VERSION = 2
+VERSION = 3
+HALF_MAXIMUM_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +54,8 @@ class LesionSegmentation:
         threshold: intensity threshold T used (NaN when the mask was supplied).
         enhancement: lesion-to-WM enhancement ratio = median intensity of the enhancing voxels
             (mask ∩ image > T; whole mask when supplied) / W. NaN if the mask is empty.
-        volume_mm3: lesion volume in mm³ (from the fine grid; the mask's volume when supplied).
+        volume_mm3: lesion volume in mm³ (the fitted model's; the mask's volume when supplied).
+        core: fitted necrotic-core fraction (0 = solid; NaN when not fitted).
     """
 
     mask: np.ndarray
@@ -71,6 +63,7 @@ class LesionSegmentation:
     threshold: float
     enhancement: float
     volume_mm3: float = math.nan
+    core: float = math.nan
 
     @property
     def empty(self) -> bool:
@@ -105,8 +98,44 @@ def _zoom(a: np.ndarray, k: int, order: int) -> np.ndarray:
     return ndimage.zoom(a, k, order=order, mode="nearest", grid_mode=True)
 
 
-class LesionSegmenter:
-    """Seeded half-maximum segmenter on a finer grid (see module docstring).
+class _SeedReference:
+    """The local WM reference and the supplied-mask path shared by every segmenter version."""
+
+    margin_mm: float
+    wm_labels: tuple[int, ...]
+    wm_margin_mm: float
+
+    def wm_reference(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
+                     spacing: tuple[float, float, float]) -> float:
+        """Median WM intensity near the seed, outside the seed grown by 2 voxels (NaN if none)."""
+        box = roi_box(seed, spacing, max(self.margin_mm, self.wm_margin_mm))
+        img, sd = image[box], seed[box]
+        shell = ~ndimage.binary_dilation(sd, iterations=2)
+        wm = shell & np.isin(labels[box], self.wm_labels) if labels is not None else shell
+        if int(wm.sum()) < 20:
+            wm = shell
+        return float(np.median(img[wm])) if wm.any() else math.nan
+
+    def measure(self, image: np.ndarray, mask: np.ndarray, seed: np.ndarray,
+                spacing: tuple[float, float, float], labels: np.ndarray | None) -> LesionSegmentation:
+        """Wrap a supplied mask (``source="manifest"``) with its W, enhancement ratio and volume."""
+        mask = np.asarray(mask, bool)
+        volume = float(mask.sum()) * float(np.prod(spacing))
+        ref = seed if seed.any() else mask
+        if not ref.any():
+            return LesionSegmentation(mask, math.nan, math.nan, math.nan, volume)
+        w = self.wm_reference(image, ref, labels, spacing)
+        enh = float(np.median(image[mask])) / w if mask.any() and w > 0 else math.nan
+        return LesionSegmentation(mask, w, math.nan, enh, volume)
+
+
+class HalfMaximumSegmenter(_SeedReference):
+    """Version 2: seeded half-maximum segmenter on a finer grid (the benchmark's baseline).
+
+    Plateau P = ``percentile`` of the image in the seed; background B = median of a shell
+    ``shell_mm`` outside the current segmentation; T = (B + P)/2, three iterations; voxels above T
+    in the allowed zone (seed grown by ``grow_mm + grow_fraction × r_eq``), 26-connected to the
+    seed, holes filled; volume counted on the ``upsample``-fold grid.
 
     Args:
         margin_mm: minimum ROI margin around the seed, mm.
@@ -141,18 +170,7 @@ class LesionSegmenter:
 
     def policy(self) -> dict[str, object]:
         """The parameters that define the segmentation (part of the metrics' cache keys)."""
-        return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
-
-    def wm_reference(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
-                     spacing: tuple[float, float, float]) -> float:
-        """Median WM intensity near the seed, outside the seed grown by 2 voxels (NaN if none)."""
-        box = roi_box(seed, spacing, max(self.margin_mm, self.wm_margin_mm))
-        img, sd = image[box], seed[box]
-        shell = ~ndimage.binary_dilation(sd, iterations=2)
-        wm = shell & np.isin(labels[box], self.wm_labels) if labels is not None else shell
-        if int(wm.sum()) < 20:
-            wm = shell
-        return float(np.median(img[wm])) if wm.any() else math.nan
+        return {"version": HALF_MAXIMUM_VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
     def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
                 labels: np.ndarray | None = None) -> LesionSegmentation:
@@ -213,25 +231,90 @@ class LesionSegmenter:
         enh = float(np.median(enhancing)) / w if enhancing.size and w > 0 else math.nan
         return LesionSegmentation(out, w, thr, enh, volume)
 
-    def measure(self, image: np.ndarray, mask: np.ndarray, seed: np.ndarray,
-                spacing: tuple[float, float, float], labels: np.ndarray | None) -> LesionSegmentation:
-        """Wrap a supplied mask (``source="manifest"``) with its W, enhancement ratio and volume."""
-        mask = np.asarray(mask, bool)
-        volume = float(mask.sum()) * float(np.prod(spacing))
-        ref = seed if seed.any() else mask
-        if not ref.any():
-            return LesionSegmentation(mask, math.nan, math.nan, math.nan, volume)
-        w = self.wm_reference(image, ref, labels, spacing)
-        enh = float(np.median(image[mask])) / w if mask.any() and w > 0 else math.nan
-        return LesionSegmentation(mask, w, math.nan, enh, volume)
+
+class LesionSegmenter(_SeedReference):
+    """Version 3: local forward-model fit of a blurred solid-or-ring lesion (module docstring).
+
+    Args:
+        margin_mm: minimum margin (mm) of the box in which the WM reference W is measured.
+        cores: necrotic-core fractions tried on BL (0 = solid).
+        blurs_mm: Gaussian PSF σ values (mm) tried per image; the first is used to pick the core.
+        scales: range of the template scale s (the cohorts change volume by up to ±60 %).
+        n_scales: grid points over ``scales``.
+        band_mm, band_fraction: fit region = template grown by ``band_mm + band_fraction × r_eq``.
+        min_contrast: the fitted lesion level must exceed the background level by this many
+            residual SDs, else the lesion is not visible and the mask is empty.
+        wm_labels: FreeSurfer labels used as the WM reference of the enhancement ratio.
+        wm_margin_mm: margin around the seed box within which W is measured.
+    """
+
+    def __init__(self, *, margin_mm: float = 10.0, cores: tuple[float, ...] = (0.0, 0.45, 0.55, 0.65, 0.75),
+                 blurs_mm: tuple[float, ...] = (1.0, 0.6, 0.8, 1.2, 1.4), scales: tuple[float, float] = (0.6, 1.5),
+                 n_scales: int = 37, band_mm: float = 4.0, band_fraction: float = 0.2, min_contrast: float = 1.0,
+                 wm_labels: tuple[int, ...] = WM_LABELS, wm_margin_mm: float = 20.0) -> None:
+        if not blurs_mm or min(blurs_mm) <= 0:
+            raise ValueError(f"blurs_mm must be positive values; got {blurs_mm}")
+        if not 0 < scales[0] < 1 < scales[1]:
+            raise ValueError(f"scales must bracket 1 as (low < 1 < high); got {scales}")
+        self.margin_mm = margin_mm
+        self.cores = tuple(float(c) for c in cores)
+        self.blurs_mm = tuple(float(b) for b in blurs_mm)
+        self.scales = (float(scales[0]), float(scales[1]))
+        self.n_scales = int(n_scales)
+        self.band_mm = band_mm
+        self.band_fraction = band_fraction
+        self.min_contrast = float(min_contrast)
+        self.wm_labels = tuple(wm_labels)
+        self.wm_margin_mm = wm_margin_mm
+
+    def policy(self) -> dict[str, object]:
+        """The parameters that define the segmentation (part of the metrics' cache keys)."""
+        return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+    def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
+                labels: np.ndarray | None = None, core: float | None = None) -> LesionSegmentation:
+        """Segment the target lesion of ``image`` around ``seed``.
+
+        Args:
+            image: (I, J, K) prepared intensities.
+            seed: (I, J, K) boolean BL target-lesion mask (shape and centre only).
+            spacing: voxel size in mm along the array axes.
+            labels: FreeSurfer label map on the same grid (tissue-wise background, WM reference),
+                or None.
+            core: necrotic-core fraction to use (e.g. the BL fit's, :func:`segment_pair`); None
+                searches ``cores``.
+        """
+        empty = np.zeros(image.shape, bool)
+        seed = np.asarray(seed, bool)
+        if not seed.any():
+            return LesionSegmentation(empty, math.nan, math.nan, math.nan, math.nan)
+        fit = fit_lesion_model(np.asarray(image, np.float64), seed, spacing, labels,
+                               cores=self.cores if core is None else (float(core),), blurs_mm=self.blurs_mm,
+                               scales=self.scales, n_scales=self.n_scales, band_mm=self.band_mm,
+                               band_fraction=self.band_fraction)
+        w = self.wm_reference(image, seed, labels, spacing)
+        contrast = fit.lesion_level - fit.background_level
+        thr = 0.5 * (fit.lesion_level + fit.background_level)
+        if not contrast > max(self.min_contrast * fit.noise, 1e-6) or not fit.mask.any():
+            return LesionSegmentation(empty, w, thr, math.nan, 0.0, fit.core)
+        enhancing = np.asarray(image)[fit.mask & (np.asarray(image) > thr)]
+        enh = float(np.median(enhancing)) / w if enhancing.size and w > 0 else math.nan
+        return LesionSegmentation(fit.mask, w, thr, enh, fit.volume_mm3, fit.core)
 
 
-def segment_pair(segmenter: LesionSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
+def segment_pair(segmenter: LesionSegmenter | HalfMaximumSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
                  labels_fu: np.ndarray | None) -> tuple[LesionSegmentation, LesionSegmentation]:
-    """Segment the target lesion on BL and on FU, each with its own plateau and background."""
+    """Segment the target lesion on BL and on FU, each with its own levels.
+
+    A version-3 segmenter fits the core fraction on BL and reuses it on FU (the BL prior); the
+    half-maximum segmenter segments the two independently.
+    """
     if seed is None:
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
-    return segmenter.segment(bl, seed, spacing, labels_bl), segmenter.segment(fu, seed, spacing, lab_fu)
+    first = segmenter.segment(bl, seed, spacing, labels_bl)
+    if isinstance(segmenter, LesionSegmenter) and math.isfinite(first.core):
+        return first, segmenter.segment(fu, seed, spacing, lab_fu, core=first.core)
+    return first, segmenter.segment(fu, seed, spacing, lab_fu)

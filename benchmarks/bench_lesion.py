@@ -14,10 +14,11 @@ vasogenic oedema painted into it) and all other tissue, over a robust noise SD. 
 boundary CNR is ~2 have no visible border on that side; the failures list shows them.
 
 Each image is segmented as the metrics segment it: with its label map, and the FU/FU2 through
-:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL (version 3 reuses the BL core
-fraction). Version 2 (the half-maximum segmenter) is measured in the same run on the same images,
-for the before/after counts and the cost ratio. Also records the Dice of each segmentation with
-its session's true mask. Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
+:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL. The candidate
+:class:`~harmbench.metrics.lesion_seg.ModelFitSegmenter` (local forward-model fit, BL core
+fraction reused on the FU; not the default) is measured in the same run on the same images
+(``model_fit``, ``model_fit_*`` keys), for the comparison and the cost ratio. Also records the
+Dice of each segmentation with its session's true mask (BL: the seed). Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from scipy import ndimage
 
 from _common import save
 from harmbench.data.cohort import Cohort
-from harmbench.metrics.lesion_seg import HalfMaximumSegmenter, LesionSegmenter, segment_pair
+from harmbench.metrics.lesion_seg import LesionSegmenter, ModelFitSegmenter, segment_pair
 from harmbench.data.resolve import prepared_manifest
 
 
@@ -70,7 +71,7 @@ def main() -> None:
     cohort = Cohort.from_manifest(manifest)
     raw = manifest.parent.parent / "raw" / "truth.json"
     truth = {c["case"]: c for c in json.loads(raw.read_text())["cases"]} if raw.exists() else {}
-    segmenters = {"v3": LesionSegmenter(), "v2": HalfMaximumSegmenter()}
+    segmenters = {"v2": LesionSegmenter(), "model_fit": ModelFitSegmenter()}
     rows, seconds = [], dict.fromkeys(segmenters, 0.0)
     for case in (c for s in args.splits.split(",") for c in cohort.split(s)):
         bl = case.volume("BL")
@@ -85,7 +86,7 @@ def main() -> None:
                "ring": lesion.get("ring_enhancing"), "boundary_cnr": boundary_cnr(bl.data, seed, lab_bl)}
         others = {s: (case.volume(s).data, case.labels(s), case.lesion(s)) for s in ("FU", "FU2") if case.has(s)}
         for name, seg in segmenters.items():
-            pre = "" if name == "v3" else "v2_"
+            pre = "" if name == "v2" else "model_fit_"
             for session, (image, labels, true_mask) in others.items():
                 t0 = time.perf_counter()
                 s_bl, s_fu = segment_pair(seg, bl=bl.data, fu=image, seed=seed, spacing=sp,
@@ -99,7 +100,7 @@ def main() -> None:
             row[f"{pre}bl_error"] = s_bl.volume_mm3 / true_bl - 1
             row[f"{pre}bl_dice"] = _dice(s_bl.mask, seed)
         rows.append(row)
-    n_seg = 2 * sum(len([k for k in r if k.endswith("_dv_error") and not k.startswith("v2_")]) for r in rows)
+    n_seg = 2 * sum(len([k for k in r if k.endswith("_dv_error") and not k.startswith("model_fit_")]) for r in rows)
 
     def stats(key, split=None):
         v = np.array([abs(r[key]) for r in rows if key in r and (split is None or r["split"] == split)])
@@ -117,10 +118,10 @@ def main() -> None:
 
     save(f"bench_lesion-{args.dataset}", {
         "dataset": args.dataset, "dataset_hash": cohort.dataset_hash[:8],
-        "segmenter": segmenters["v3"].policy(), "baseline": segmenters["v2"].policy(),
-        **summary(""), "v2": summary("v2_"),
-        "seconds_per_segmentation": {"v3": seconds["v3"] / n_seg, "v2": seconds["v2"] / n_seg,
-                                     "ratio": seconds["v3"] / seconds["v2"]},
+        "segmenter": segmenters["v2"].policy(), "candidate": segmenters["model_fit"].policy(),
+        **summary(""), "model_fit": summary("model_fit_"),
+        "seconds_per_segmentation": {"v2": seconds["v2"] / n_seg, "model_fit": seconds["model_fit"] / n_seg,
+                                     "ratio_model_fit_over_v2": seconds["model_fit"] / seconds["v2"]},
         "failures": sorted(({"case": r["case"], "split": r["split"], "ring": r["ring"], "bl_error": r["bl_error"],
                              "fu2_error": r.get("fu2_error"), "fu2_dv_error": r.get("fu2_dv_error"),
                              "boundary_cnr": r["boundary_cnr"]}

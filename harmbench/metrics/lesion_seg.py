@@ -1,31 +1,48 @@
 """The fixed automated target-lesion segmenter used by the lesion and change-read metrics.
 
-Version 3 (:class:`LesionSegmenter`): a local forward-model fit
-(:mod:`harmbench.metrics.lesion_model`), applied the same way to BL and to every FU being scored,
-each image with its own levels:
+Algorithm (version 2; applied the same way to BL and to every FU being scored, each image with
+its own references; all intensities prepared):
 
-1. **Seed.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``, or the user's
-   BL mask); it gives the lesion's *shape and centre*, never its size on the image being measured.
-2. **Model.** The seed's shape scaled by s about its centroid, as a solid lesion or a ring (necrotic
-   core at a fraction of the radius), blurred by a Gaussian PSF, on tissue-wise background levels
-   (WM incl. oedema / CSF / other from the label map) with an outward WM-side slope (oedema
-   fall-off). The scale, the core fraction and the blur are found by grid search, the levels by
-   linear least squares, in the template grown by 4 mm + 0.2 r_eq.
-3. **BL prior for the FU.** :func:`segment_pair` fits the core fraction on BL and reuses it on the
-   FU of the pair (the lesion's structure is the same; its size is what is measured), so a ring
-   lesion is not read as solid on one session and as a ring on the other.
-4. **Outputs.** Volume = the fitted model's volume (partial-volume aware by construction); the mask
-   = voxel centres inside the fitted surface; ``threshold`` T = half-way between the fitted
-   background and lesion levels; ``enhancement`` = median of the enhancing voxels (mask ∩ image
-   > T) over the local white-matter median ``W`` (labels 2/41 within ``wm_margin_mm`` of the seed).
-5. **Visibility.** If the fitted lesion level does not exceed the background level by
-   ``min_contrast`` residual SDs (an erased lesion), the mask is empty (volume 0).
+1. **Seed and ROI.** The seed is the ground-truth BL target-lesion mask (``ctx.lesion_bl``); it
+   only *localises* the lesion. The ROI is the seed's bounding box grown by
+   ``max(margin_mm, 0.5 × largest seed extent)`` mm per axis.
+2. **Finer grid.** The ROI is resampled ``upsample``-fold per axis (trilinear), so the threshold
+   crossing of a blurred edge is placed to a fraction of a voxel; a 10 mm lesion at 2 mm voxels
+   has most of its voxels on the boundary, where whole-voxel counting errs by tens of per cent.
+3. **Half maximum against the lesion's own surroundings.** Plateau ``P`` = ``percentile``
+   (85th) of the image inside the seed; background ``B`` = median of a shell 2–6 mm outside the
+   current segmentation (the tissue the lesion borders: mostly vasogenic oedema, which is darker
+   than white matter); threshold ``T = (B + P) / 2``, the crossing of a symmetric blurred edge.
+   Three iterations (segmentation → shell → B → T). A white-matter reference (as in version 1)
+   put T far above the half maximum wherever oedema surrounds the lesion and measured 11 mm
+   lesions at a quarter of their volume.
+4. **Region.** Voxels above T inside the *allowed zone* (the seed grown by
+   ``grow_mm + grow_fraction × r_eq`` mm, r_eq the seed's equivalent-sphere radius; room for the
+   ±60 % volume changes of the cohorts and residual misregistration), 26-connected to the seed;
+   holes are filled in 3-D and slice by slice along each axis (necrotic cores of ring-enhancing
+   lesions count as lesion, also where blur opens the ring). The zone bounds the region where a
+   lesion is barely brighter than the white matter it touches (no visible border there).
+5. **Outputs.** Volume (mm³) from the fine grid; the mask on the image grid (fine mask
+   block-averaged, ≥ 0.5) for Dice and surface distances; ``enhancement`` = median of the
+   enhancing voxels (mask ∩ image > T) over the local white-matter median ``W`` (labels 2/41
+   within ``wm_margin_mm`` of the seed; the contrast a reader perceives).
 
-Accuracy on synth-quick ground truth (54 cases, docs/metrics.md,
-``benchmarks/results/bench_lesion-synth-quick.json``) is measured by ``benchmarks/bench_lesion.py``
-against version 2 in the same run. Version 2 (:class:`HalfMaximumSegmenter`, half maximum between
-an 85th-percentile plateau and the surrounding shell on a 2× grid) is kept as that benchmark's
-baseline.
+Accuracy on synth-quick ground truth (54 cases, docs/metrics.md): median |BL volume error| 6.7 %
+(version 1: 25 %+ with losses of whole lesions); 6/54 BL volumes are outside ±15 % and 5/54
+same-scanner ΔV/V errors exceed 0.10. Its weak spot is lesions only 2–3 noise SDs brighter than
+the WM and oedema they border (the benchmark's ``boundary_cnr``): the noise-high P85 plateau
+puts the threshold above the half maximum of a solid lesion (too small), and the oedema is as
+bright as the blurred rim of a small ring lesion (runs out to the allowed zone). The leaderboard's instrument table measures
+it on every dataset with lesion masks.
+
+An image whose plateau does not exceed the background shell's median by ``min_contrast`` robust
+SDs (an erased lesion), or with no voxel above T connected to the seed, gives an empty mask
+(volume 0).
+
+A candidate not used by default, :class:`ModelFitSegmenter`, fits a local forward model instead
+(:mod:`harmbench.metrics.lesion_model`: the seed's shape scaled about its centre, solid or ring,
+blurred, on tissue-wise background; volume from the fitted model). Measured against version 2 in
+the same run by ``benchmarks/bench_lesion.py``; docs/metrics.md says why it is not the default.
 """
 
 from __future__ import annotations
@@ -40,8 +57,8 @@ from harmbench.metrics.lesion_model import fit_lesion_model
 
 WM_LABELS = (2, 41)
 _FULL = ndimage.generate_binary_structure(3, 3)
-VERSION = 3
-HALF_MAXIMUM_VERSION = 2
+VERSION = 2
+MODEL_FIT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -129,8 +146,8 @@ class _SeedReference:
         return LesionSegmentation(mask, w, math.nan, enh, volume)
 
 
-class HalfMaximumSegmenter(_SeedReference):
-    """Version 2: seeded half-maximum segmenter on a finer grid (the benchmark's baseline).
+class LesionSegmenter(_SeedReference):
+    """Version 2 (the default): seeded half-maximum segmenter on a finer grid.
 
     Plateau P = ``percentile`` of the image in the seed; background B = median of a shell
     ``shell_mm`` outside the current segmentation; T = (B + P)/2, three iterations; voxels above T
@@ -170,7 +187,7 @@ class HalfMaximumSegmenter(_SeedReference):
 
     def policy(self) -> dict[str, object]:
         """The parameters that define the segmentation (part of the metrics' cache keys)."""
-        return {"version": HALF_MAXIMUM_VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+        return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
     def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
                 labels: np.ndarray | None = None) -> LesionSegmentation:
@@ -232,8 +249,8 @@ class HalfMaximumSegmenter(_SeedReference):
         return LesionSegmentation(out, w, thr, enh, volume)
 
 
-class LesionSegmenter(_SeedReference):
-    """Version 3: local forward-model fit of a blurred solid-or-ring lesion (module docstring).
+class ModelFitSegmenter(_SeedReference):
+    """Candidate (not the default): local forward-model fit of a blurred solid-or-ring lesion (module docstring).
 
     Args:
         margin_mm: minimum margin (mm) of the box in which the WM reference W is measured.
@@ -268,8 +285,9 @@ class LesionSegmenter(_SeedReference):
         self.wm_margin_mm = wm_margin_mm
 
     def policy(self) -> dict[str, object]:
-        """The parameters that define the segmentation (part of the metrics' cache keys)."""
-        return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+        """The parameters that define the segmentation."""
+        return {"model_fit_version": MODEL_FIT_VERSION,
+                **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
     def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
                 labels: np.ndarray | None = None, core: float | None = None) -> LesionSegmentation:
@@ -302,19 +320,19 @@ class LesionSegmenter(_SeedReference):
         return LesionSegmentation(fit.mask, w, thr, enh, fit.volume_mm3, fit.core)
 
 
-def segment_pair(segmenter: LesionSegmenter | HalfMaximumSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
+def segment_pair(segmenter: LesionSegmenter | ModelFitSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
                  labels_fu: np.ndarray | None) -> tuple[LesionSegmentation, LesionSegmentation]:
     """Segment the target lesion on BL and on FU, each with its own levels.
 
-    A version-3 segmenter fits the core fraction on BL and reuses it on FU (the BL prior); the
-    half-maximum segmenter segments the two independently.
+    The model-fit candidate fits the core fraction on BL and reuses it on FU (the BL prior); the
+    default half-maximum segmenter segments the two independently.
     """
     if seed is None:
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
     first = segmenter.segment(bl, seed, spacing, labels_bl)
-    if isinstance(segmenter, LesionSegmenter) and math.isfinite(first.core):
+    if isinstance(segmenter, ModelFitSegmenter) and math.isfinite(first.core):
         return first, segmenter.segment(fu, seed, spacing, lab_fu, core=first.core)
     return first, segmenter.segment(fu, seed, spacing, lab_fu)

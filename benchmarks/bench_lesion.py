@@ -11,9 +11,14 @@ time point's lesion). For every case it also records the contrast-to-noise ratio
 BL boundary (``boundary_cnr``): the lesion's enhancing level (75th percentile inside the true mask)
 minus the median of the tissue 2–4 mm outside it, split into WM-labelled tissue (WM and the
 vasogenic oedema painted into it) and all other tissue, over a robust noise SD. Cases whose
-boundary CNR is ~2 have no visible border on that side; the failures list shows them. Also times the segmenter against a straightforward baseline in the same
-run: whole-voxel counting at the same threshold (no fine grid), which is what version 2's fine grid
-costs over. Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
+boundary CNR is ~2 have no visible border on that side; the failures list shows them.
+
+Each image is segmented as the metrics segment it: with its label map, and the FU/FU2 through
+:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL. The candidate
+:class:`~harmbench.metrics.lesion_seg.ModelFitSegmenter` (local forward-model fit, BL core
+fraction reused on the FU; not the default) is measured in the same run on the same images
+(``model_fit``, ``model_fit_*`` keys), for the comparison and the cost ratio. Also records the
+Dice of each segmentation with its session's true mask (BL: the seed). Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from scipy import ndimage
 
 from _common import save
 from harmbench.data.cohort import Cohort
-from harmbench.metrics.lesion_seg import LesionSegmenter
+from harmbench.metrics.lesion_seg import LesionSegmenter, ModelFitSegmenter, segment_pair
 from harmbench.data.resolve import prepared_manifest
 
 
@@ -66,49 +71,70 @@ def main() -> None:
     cohort = Cohort.from_manifest(manifest)
     raw = manifest.parent.parent / "raw" / "truth.json"
     truth = {c["case"]: c for c in json.loads(raw.read_text())["cases"]} if raw.exists() else {}
-    fine, coarse = LesionSegmenter(), LesionSegmenter(upsample=1)
-    rows, t_fine, t_coarse = [], 0.0, 0.0
+    segmenters = {"v2": LesionSegmenter(), "model_fit": ModelFitSegmenter()}
+    rows, seconds = [], dict.fromkeys(segmenters, 0.0)
     for case in (c for s in args.splits.split(",") for c in cohort.split(s)):
         bl = case.volume("BL")
         seed, sp = case.lesion("BL"), bl.spacing
         if seed is None or not seed.any():
             continue
-        true_bl = truth.get(case.case_id, {}).get("lesions", [{}])[0].get("volume_bl_mm3",
-                                                                         float(seed.sum() * np.prod(sp)))
+        lesion = truth.get(case.case_id, {}).get("lesions", [{}])[0]
+        true_bl = lesion.get("volume_bl_mm3", float(seed.sum() * np.prod(sp)))
+        true_fu = lesion.get("volume_fu_mm3", true_bl * (1 + (case.change or 0.0)))
+        lab_bl = case.labels("BL")
         row = {"case": case.case_id, "split": case.split, "change": case.change, "true_bl_mm3": true_bl,
-               "boundary_cnr": boundary_cnr(bl.data, seed, case.labels("BL"))}
-        t0 = time.perf_counter()
-        v_bl = fine.segment(bl.data, seed, sp).volume_mm3
-        t_fine += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        v_bl_coarse = coarse.segment(bl.data, seed, sp).volume_mm3
-        t_coarse += time.perf_counter() - t0
-        row["bl_error"] = v_bl / true_bl - 1
-        row["bl_error_whole_voxel"] = v_bl_coarse / true_bl - 1
-        for session in ("FU", "FU2"):
-            if case.has(session):
-                v = fine.segment(case.volume(session).data, seed, sp).volume_mm3
-                row[f"{session.lower()}_dv_error"] = v / v_bl - 1 - (case.change or 0.0)
+               "ring": lesion.get("ring_enhancing"), "boundary_cnr": boundary_cnr(bl.data, seed, lab_bl)}
+        others = {s: (case.volume(s).data, case.labels(s), case.lesion(s)) for s in ("FU", "FU2") if case.has(s)}
+        for name, seg in segmenters.items():
+            pre = "" if name == "v2" else "model_fit_"
+            for session, (image, labels, true_mask) in others.items():
+                t0 = time.perf_counter()
+                s_bl, s_fu = segment_pair(seg, bl=bl.data, fu=image, seed=seed, spacing=sp,
+                                          labels_bl=lab_bl, labels_fu=labels)
+                seconds[name] += time.perf_counter() - t0
+                key = session.lower()
+                row[f"{pre}{key}_dv_error"] = s_fu.volume_mm3 / s_bl.volume_mm3 - 1 - (case.change or 0.0)
+                row[f"{pre}{key}_error"] = s_fu.volume_mm3 / true_fu - 1
+                if true_mask is not None:
+                    row[f"{pre}{key}_dice"] = _dice(s_fu.mask, true_mask)
+            row[f"{pre}bl_error"] = s_bl.volume_mm3 / true_bl - 1
+            row[f"{pre}bl_dice"] = _dice(s_bl.mask, seed)
         rows.append(row)
+    n_seg = 2 * sum(len([k for k in r if k.endswith("_dv_error") and not k.startswith("model_fit_")]) for r in rows)
 
     def stats(key, split=None):
         v = np.array([abs(r[key]) for r in rows if key in r and (split is None or r["split"] == split)])
         return {"n": int(v.size), "median_abs": float(np.median(v)), "max_abs": float(v.max()),
                 "over_015": int((v > 0.15).sum()), "over_010": int((v > 0.10).sum())}
 
+    def summary(pre):
+        return {"bl_volume_error": stats(f"{pre}bl_error"), "fu2_volume_error": stats(f"{pre}fu2_error"),
+                "fu2_dv_error": stats(f"{pre}fu2_dv_error"),
+                "fu2_dv_error_test_A": stats(f"{pre}fu2_dv_error", "test-A"),
+                "fu2_dv_error_test_B": stats(f"{pre}fu2_dv_error", "test-B"),
+                "fu_dv_error": stats(f"{pre}fu_dv_error"),
+                "mean_dice": {k: float(np.mean([r[f"{pre}{k}_dice"] for r in rows if f"{pre}{k}_dice" in r]))
+                              for k in ("bl", "fu2", "fu")}}
+
     save(f"bench_lesion-{args.dataset}", {
-        "dataset": args.dataset, "dataset_hash": cohort.dataset_hash[:8], "segmenter": fine.policy(),
-        "bl_volume_error": stats("bl_error"), "bl_volume_error_whole_voxel": stats("bl_error_whole_voxel"),
-        "fu2_dv_error": stats("fu2_dv_error"), "fu2_dv_error_test_A": stats("fu2_dv_error", "test-A"),
-        "fu2_dv_error_test_B": stats("fu2_dv_error", "test-B"), "fu_dv_error": stats("fu_dv_error"),
-        "seconds_per_segmentation": {"fine_grid": t_fine / len(rows), "whole_voxel": t_coarse / len(rows),
-                                     "ratio": t_fine / t_coarse},
-        "failures": sorted(({"case": r["case"], "split": r["split"], "bl_error": r["bl_error"],
-                             "fu2_dv_error": r.get("fu2_dv_error"), "boundary_cnr": r["boundary_cnr"]}
-                            for r in rows if abs(r["bl_error"]) > 0.15 or abs(r.get("fu2_dv_error", 0.0)) > 0.10),
+        "dataset": args.dataset, "dataset_hash": cohort.dataset_hash[:8],
+        "segmenter": segmenters["v2"].policy(), "candidate": segmenters["model_fit"].policy(),
+        **summary(""), "model_fit": summary("model_fit_"),
+        "seconds_per_segmentation": {"v2": seconds["v2"] / n_seg, "model_fit": seconds["model_fit"] / n_seg,
+                                     "ratio_model_fit_over_v2": seconds["model_fit"] / seconds["v2"]},
+        "failures": sorted(({"case": r["case"], "split": r["split"], "ring": r["ring"], "bl_error": r["bl_error"],
+                             "fu2_error": r.get("fu2_error"), "fu2_dv_error": r.get("fu2_dv_error"),
+                             "boundary_cnr": r["boundary_cnr"]}
+                            for r in rows if abs(r["bl_error"]) > 0.15 or abs(r.get("fu2_dv_error", 0.0)) > 0.10
+                            or abs(r.get("fu2_error", 0.0)) > 0.15),
                            key=lambda f: f["boundary_cnr"]["min"]),
         "cases": rows,
     })
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return float(2 * int((a & b).sum()) / s) if s else float("nan")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ it on every dataset with lesion masks.
 An image whose plateau does not exceed the background shell's median by ``min_contrast`` robust
 SDs (an erased lesion), or with no voxel above T connected to the seed, gives an empty mask
 (volume 0).
+
+A candidate not used by default, :class:`ModelFitSegmenter`, fits a local forward model instead
+(:mod:`harmbench.metrics.lesion_model`: the seed's shape scaled about its centre, solid or ring,
+blurred, on tissue-wise background; volume from the fitted model). Measured against version 2 in
+the same run by ``benchmarks/bench_lesion.py``; docs/metrics.md says why it is not the default.
 """
 
 from __future__ import annotations
@@ -48,9 +53,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from harmbench.metrics.lesion_model import fit_lesion_model
+
 WM_LABELS = (2, 41)
 _FULL = ndimage.generate_binary_structure(3, 3)
 VERSION = 2
+MODEL_FIT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,8 @@ class LesionSegmentation:
         threshold: intensity threshold T used (NaN when the mask was supplied).
         enhancement: lesion-to-WM enhancement ratio = median intensity of the enhancing voxels
             (mask ∩ image > T; whole mask when supplied) / W. NaN if the mask is empty.
-        volume_mm3: lesion volume in mm³ (from the fine grid; the mask's volume when supplied).
+        volume_mm3: lesion volume in mm³ (the fitted model's; the mask's volume when supplied).
+        core: fitted necrotic-core fraction (0 = solid; NaN when not fitted).
     """
 
     mask: np.ndarray
@@ -71,6 +80,7 @@ class LesionSegmentation:
     threshold: float
     enhancement: float
     volume_mm3: float = math.nan
+    core: float = math.nan
 
     @property
     def empty(self) -> bool:
@@ -105,8 +115,44 @@ def _zoom(a: np.ndarray, k: int, order: int) -> np.ndarray:
     return ndimage.zoom(a, k, order=order, mode="nearest", grid_mode=True)
 
 
-class LesionSegmenter:
-    """Seeded half-maximum segmenter on a finer grid (see module docstring).
+class _SeedReference:
+    """The local WM reference and the supplied-mask path shared by every segmenter version."""
+
+    margin_mm: float
+    wm_labels: tuple[int, ...]
+    wm_margin_mm: float
+
+    def wm_reference(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
+                     spacing: tuple[float, float, float]) -> float:
+        """Median WM intensity near the seed, outside the seed grown by 2 voxels (NaN if none)."""
+        box = roi_box(seed, spacing, max(self.margin_mm, self.wm_margin_mm))
+        img, sd = image[box], seed[box]
+        shell = ~ndimage.binary_dilation(sd, iterations=2)
+        wm = shell & np.isin(labels[box], self.wm_labels) if labels is not None else shell
+        if int(wm.sum()) < 20:
+            wm = shell
+        return float(np.median(img[wm])) if wm.any() else math.nan
+
+    def measure(self, image: np.ndarray, mask: np.ndarray, seed: np.ndarray,
+                spacing: tuple[float, float, float], labels: np.ndarray | None) -> LesionSegmentation:
+        """Wrap a supplied mask (``source="manifest"``) with its W, enhancement ratio and volume."""
+        mask = np.asarray(mask, bool)
+        volume = float(mask.sum()) * float(np.prod(spacing))
+        ref = seed if seed.any() else mask
+        if not ref.any():
+            return LesionSegmentation(mask, math.nan, math.nan, math.nan, volume)
+        w = self.wm_reference(image, ref, labels, spacing)
+        enh = float(np.median(image[mask])) / w if mask.any() and w > 0 else math.nan
+        return LesionSegmentation(mask, w, math.nan, enh, volume)
+
+
+class LesionSegmenter(_SeedReference):
+    """Version 2 (the default): seeded half-maximum segmenter on a finer grid.
+
+    Plateau P = ``percentile`` of the image in the seed; background B = median of a shell
+    ``shell_mm`` outside the current segmentation; T = (B + P)/2, three iterations; voxels above T
+    in the allowed zone (seed grown by ``grow_mm + grow_fraction × r_eq``), 26-connected to the
+    seed, holes filled; volume counted on the ``upsample``-fold grid.
 
     Args:
         margin_mm: minimum ROI margin around the seed, mm.
@@ -142,17 +188,6 @@ class LesionSegmenter:
     def policy(self) -> dict[str, object]:
         """The parameters that define the segmentation (part of the metrics' cache keys)."""
         return {"version": VERSION, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
-
-    def wm_reference(self, image: np.ndarray, seed: np.ndarray, labels: np.ndarray | None,
-                     spacing: tuple[float, float, float]) -> float:
-        """Median WM intensity near the seed, outside the seed grown by 2 voxels (NaN if none)."""
-        box = roi_box(seed, spacing, max(self.margin_mm, self.wm_margin_mm))
-        img, sd = image[box], seed[box]
-        shell = ~ndimage.binary_dilation(sd, iterations=2)
-        wm = shell & np.isin(labels[box], self.wm_labels) if labels is not None else shell
-        if int(wm.sum()) < 20:
-            wm = shell
-        return float(np.median(img[wm])) if wm.any() else math.nan
 
     def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
                 labels: np.ndarray | None = None) -> LesionSegmentation:
@@ -213,25 +248,91 @@ class LesionSegmenter:
         enh = float(np.median(enhancing)) / w if enhancing.size and w > 0 else math.nan
         return LesionSegmentation(out, w, thr, enh, volume)
 
-    def measure(self, image: np.ndarray, mask: np.ndarray, seed: np.ndarray,
-                spacing: tuple[float, float, float], labels: np.ndarray | None) -> LesionSegmentation:
-        """Wrap a supplied mask (``source="manifest"``) with its W, enhancement ratio and volume."""
-        mask = np.asarray(mask, bool)
-        volume = float(mask.sum()) * float(np.prod(spacing))
-        ref = seed if seed.any() else mask
-        if not ref.any():
-            return LesionSegmentation(mask, math.nan, math.nan, math.nan, volume)
-        w = self.wm_reference(image, ref, labels, spacing)
-        enh = float(np.median(image[mask])) / w if mask.any() and w > 0 else math.nan
-        return LesionSegmentation(mask, w, math.nan, enh, volume)
+
+class ModelFitSegmenter(_SeedReference):
+    """Candidate (not the default): local forward-model fit of a blurred solid-or-ring lesion (module docstring).
+
+    Args:
+        margin_mm: minimum margin (mm) of the box in which the WM reference W is measured.
+        cores: necrotic-core fractions tried on BL (0 = solid).
+        blurs_mm: Gaussian PSF σ values (mm) tried per image; the first is used to pick the core.
+        scales: range of the template scale s (the cohorts change volume by up to ±60 %).
+        n_scales: grid points over ``scales``.
+        band_mm, band_fraction: fit region = template grown by ``band_mm + band_fraction × r_eq``.
+        min_contrast: the fitted lesion level must exceed the background level by this many
+            residual SDs, else the lesion is not visible and the mask is empty.
+        wm_labels: FreeSurfer labels used as the WM reference of the enhancement ratio.
+        wm_margin_mm: margin around the seed box within which W is measured.
+    """
+
+    def __init__(self, *, margin_mm: float = 10.0, cores: tuple[float, ...] = (0.0, 0.45, 0.55, 0.65, 0.75),
+                 blurs_mm: tuple[float, ...] = (1.0, 0.6, 0.8, 1.2, 1.4), scales: tuple[float, float] = (0.6, 1.5),
+                 n_scales: int = 37, band_mm: float = 4.0, band_fraction: float = 0.2, min_contrast: float = 1.0,
+                 wm_labels: tuple[int, ...] = WM_LABELS, wm_margin_mm: float = 20.0) -> None:
+        if not blurs_mm or min(blurs_mm) <= 0:
+            raise ValueError(f"blurs_mm must be positive values; got {blurs_mm}")
+        if not 0 < scales[0] < 1 < scales[1]:
+            raise ValueError(f"scales must bracket 1 as (low < 1 < high); got {scales}")
+        self.margin_mm = margin_mm
+        self.cores = tuple(float(c) for c in cores)
+        self.blurs_mm = tuple(float(b) for b in blurs_mm)
+        self.scales = (float(scales[0]), float(scales[1]))
+        self.n_scales = int(n_scales)
+        self.band_mm = band_mm
+        self.band_fraction = band_fraction
+        self.min_contrast = float(min_contrast)
+        self.wm_labels = tuple(wm_labels)
+        self.wm_margin_mm = wm_margin_mm
+
+    def policy(self) -> dict[str, object]:
+        """The parameters that define the segmentation."""
+        return {"model_fit_version": MODEL_FIT_VERSION,
+                **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+    def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
+                labels: np.ndarray | None = None, core: float | None = None) -> LesionSegmentation:
+        """Segment the target lesion of ``image`` around ``seed``.
+
+        Args:
+            image: (I, J, K) prepared intensities.
+            seed: (I, J, K) boolean BL target-lesion mask (shape and centre only).
+            spacing: voxel size in mm along the array axes.
+            labels: FreeSurfer label map on the same grid (tissue-wise background, WM reference),
+                or None.
+            core: necrotic-core fraction to use (e.g. the BL fit's, :func:`segment_pair`); None
+                searches ``cores``.
+        """
+        empty = np.zeros(image.shape, bool)
+        seed = np.asarray(seed, bool)
+        if not seed.any():
+            return LesionSegmentation(empty, math.nan, math.nan, math.nan, math.nan)
+        fit = fit_lesion_model(np.asarray(image, np.float64), seed, spacing, labels,
+                               cores=self.cores if core is None else (float(core),), blurs_mm=self.blurs_mm,
+                               scales=self.scales, n_scales=self.n_scales, band_mm=self.band_mm,
+                               band_fraction=self.band_fraction)
+        w = self.wm_reference(image, seed, labels, spacing)
+        contrast = fit.lesion_level - fit.background_level
+        thr = 0.5 * (fit.lesion_level + fit.background_level)
+        if not contrast > max(self.min_contrast * fit.noise, 1e-6) or not fit.mask.any():
+            return LesionSegmentation(empty, w, thr, math.nan, 0.0, fit.core)
+        enhancing = np.asarray(image)[fit.mask & (np.asarray(image) > thr)]
+        enh = float(np.median(enhancing)) / w if enhancing.size and w > 0 else math.nan
+        return LesionSegmentation(fit.mask, w, thr, enh, fit.volume_mm3, fit.core)
 
 
-def segment_pair(segmenter: LesionSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
+def segment_pair(segmenter: LesionSegmenter | ModelFitSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
                  labels_fu: np.ndarray | None) -> tuple[LesionSegmentation, LesionSegmentation]:
-    """Segment the target lesion on BL and on FU, each with its own plateau and background."""
+    """Segment the target lesion on BL and on FU, each with its own levels.
+
+    The model-fit candidate fits the core fraction on BL and reuses it on FU (the BL prior); the
+    default half-maximum segmenter segments the two independently.
+    """
     if seed is None:
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
-    return segmenter.segment(bl, seed, spacing, labels_bl), segmenter.segment(fu, seed, spacing, lab_fu)
+    first = segmenter.segment(bl, seed, spacing, labels_bl)
+    if isinstance(segmenter, ModelFitSegmenter) and math.isfinite(first.core):
+        return first, segmenter.segment(fu, seed, spacing, lab_fu, core=first.core)
+    return first, segmenter.segment(fu, seed, spacing, lab_fu)

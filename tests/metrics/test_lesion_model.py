@@ -1,0 +1,97 @@
+"""The model-fit lesion segmenter candidate on phantoms of known volume (2 mm voxels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from harmbench.metrics.lesion_model import blurred_ball, fit_lesion_model
+from harmbench.metrics.lesion_seg import LesionSegmenter, ModelFitSegmenter, segment_pair
+
+SPACING = (2.0, 2.0, 2.0)
+SHAPE = (36, 36, 36)
+
+
+def _occupancy(centre_mm, radius_mm: float) -> np.ndarray:
+    """Ball occupancy with a one-voxel linear partial-volume ramp (as the synthetic cohort renders)."""
+    g = np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(SHAPE, SPACING)], indexing="ij", sparse=True)
+    d = np.sqrt(sum((x - c) ** 2 for x, c in zip(g, centre_mm)))
+    return np.clip(0.5 + (radius_mm - d) / SPACING[0], 0.0, 1.0)
+
+
+def _scan(radius_mm: float, rng: np.random.Generator, *, core: float = 0.0, shift=(0.0, 0.0, 0.0)):
+    """WM 0.6, oedema shell 0.45 (8 mm), enhancing lesion 0.78 (necrotic core 0.35 if ``core``),
+    0.8 mm blur, noise SD 0.01. Returns (image, true mask, true volume mm³, labels)."""
+    c = tuple(n * s / 2 + 0.3 + d for n, s, d in zip(SHAPE, SPACING, shift))
+    les, oed = _occupancy(c, radius_mm), _occupancy(c, radius_mm + 8.0)
+    img = 0.6 + (0.45 - 0.6) * oed + (0.78 - 0.45) * les
+    if core > 0:
+        img += (0.35 - 0.78) * _occupancy(c, core * radius_mm)
+    img = ndimage.gaussian_filter(img, 0.8 / SPACING[0]) + rng.normal(0, 0.01, SHAPE)
+    return img.astype(np.float32), les >= 0.5, 4.0 / 3.0 * np.pi * radius_mm**3, np.full(SHAPE, 2, np.int16)
+
+
+def test_blurred_ball_profile_is_half_at_a_flat_edge_and_integrates_to_the_ball():
+    # far from the centre the blurred edge of a large ball is an erf: 0.5 on the surface
+    assert blurred_ball(np.array([100.0]), 100.0, 1.0)[0] == pytest.approx(0.5, abs=0.01)
+    # blurring conserves the volume: ∫ 4πr² f(r) dr = 4/3 π R³
+    r = np.linspace(0.0, 20.0, 20001)
+    vol = float(np.sum(4 * np.pi * r**2 * blurred_ball(r, 5.0, 1.5)) * (r[1] - r[0]))
+    assert vol == pytest.approx(4 / 3 * np.pi * 125, rel=0.01)
+
+
+@pytest.mark.parametrize("diameter_mm", [10.0, 14.0, 22.0])
+def test_solid_lesion_volume_within_15_percent(diameter_mm):
+    # measured: +0.2 % / +2.7 % / +1.1 % (half-maximum v2: -15 % / -7 % / -4 % on the same rendering)
+    img, mask, true_mm3, lab = _scan(diameter_mm / 2, np.random.default_rng(1))
+    seg = ModelFitSegmenter().segment(img, mask, SPACING, lab)
+    assert seg.volume_mm3 == pytest.approx(true_mm3, rel=0.15)
+    assert seg.core == 0.0
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness of the candidate: a 16 mm ring (core 0.6) on this "
+                   "rendering is fitted as a ring but measures -21 % (docs/metrics.md)")
+def test_ring_lesion_is_fitted_as_a_ring_with_its_outer_volume():
+    img, mask, true_mm3, lab = _scan(8.0, np.random.default_rng(2), core=0.6)
+    seg = ModelFitSegmenter().segment(img, mask, SPACING, lab)
+    assert seg.core > 0
+    assert seg.volume_mm3 == pytest.approx(true_mm3, rel=0.15)
+
+
+def test_same_scanner_pairs_measure_the_true_change_within_010():
+    rng = np.random.default_rng(3)
+    seg = ModelFitSegmenter()
+    for radius, change, core in ((5.0, 0.0, 0.0), (6.0, 0.5, 0.0), (8.0, -0.4, 0.6), (7.0, 0.3, 0.55)):
+        bl, mask, v_bl, lab = _scan(radius, rng, core=core)
+        fu, _, v_fu, _ = _scan(radius * (1 + change) ** (1 / 3), rng, core=core,
+                               shift=tuple(rng.uniform(-0.5, 0.5, 3)))
+        s_bl, s_fu = segment_pair(seg, bl=bl, fu=fu, seed=mask, spacing=SPACING, labels_bl=lab, labels_fu=lab)
+        assert s_fu.core == s_bl.core                      # the BL core fraction is reused on FU
+        assert abs(s_fu.volume_mm3 / s_bl.volume_mm3 - v_fu / v_bl) <= 0.10, (radius, change)
+
+
+def test_a_lesion_that_moved_is_found_by_the_centre_search():
+    rng = np.random.default_rng(4)
+    bl, mask, v_bl, lab = _scan(6.0, rng)
+    fu, _, v_fu, _ = _scan(6.0 * 1.5 ** (1 / 3), rng, shift=(3.0, -2.0, 0.0))
+    s_bl, s_fu = segment_pair(ModelFitSegmenter(), bl=bl, fu=fu, seed=mask, spacing=SPACING,
+                              labels_bl=lab, labels_fu=lab)
+    assert s_fu.volume_mm3 / s_bl.volume_mm3 - 1 == pytest.approx(v_fu / v_bl - 1, abs=0.10)
+
+
+def test_an_erased_lesion_gives_an_empty_mask_and_the_policy_names_the_candidate():
+    img, mask, _, lab = _scan(6.0, np.random.default_rng(5))
+    flat = np.full_like(img, 0.6) + np.random.default_rng(6).normal(0, 0.01, SHAPE).astype(np.float32)
+    _, gone = segment_pair(ModelFitSegmenter(), bl=img, fu=flat, seed=mask, spacing=SPACING,
+                           labels_bl=lab, labels_fu=lab)
+    assert gone.empty and gone.volume_mm3 == 0.0
+    assert "model_fit_version" in ModelFitSegmenter().policy()
+    assert LesionSegmenter().policy()["version"] == 2       # the default is unchanged
+
+
+def test_fit_without_labels_uses_one_background_level():
+    img, mask, true_mm3, _ = _scan(7.0, np.random.default_rng(7))
+    fit = fit_lesion_model(img, mask, SPACING, None)
+    assert fit.volume_mm3 == pytest.approx(true_mm3, rel=0.15)
+    assert fit.lesion_level > fit.background_level

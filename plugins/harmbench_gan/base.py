@@ -3,8 +3,8 @@
 Training runs on the shared kit (:func:`harmbench.training.loop.fit`): one period per epoch,
 selection of the epoch with the highest mean validation slice SSIM or PSNR of FU->BL
 (``select_by``; the other breaks ties), optional weight averaging, and either a fixed number of
-epochs (``patience=0``) or a convergence-based stop: ``epochs`` is then the cap and the fit ends
-once the validation curve of the selection metric, smoothed over :data:`SMOOTHING_WINDOW`
+epochs (``patience=0``) or a convergence-based stop: ``epochs`` is then the cap and the fit ends,
+at the earliest after half the cap, once the validation curve of the selection metric, smoothed over :data:`SMOOTHING_WINDOW`
 epochs, has not improved by ``min_delta`` for ``patience`` epochs (or after ``time_cap``
 seconds). The fitted method keeps the kit's ``training_history_``.
 """
@@ -187,11 +187,14 @@ class GanMethod(BaseMethod):
     def _loop_config(p: ParamDict, ipe: int) -> LoopConfig:
         """The kit's loop settings: ``epochs`` x ``ipe`` iterations (the cap), selection, stop rule."""
         selection = SELECTION_PSNR if p["select_by"] == "psnr" else SELECTION
+        cap = int(p["epochs"]) * ipe
         stopping = None
         if int(p["patience"]) > 0:
+            # never before half the cap: an adversarial fit can sit on the identity plateau for a
+            # while before it moves, and a flat start must not pass for convergence
             stopping = Patience(metric=selection.metric, patience=int(p["patience"]),
-                                min_delta=float(p["min_delta"]), window=SMOOTHING_WINDOW)
-        return LoopConfig(iterations=int(p["epochs"]) * ipe, val_every=ipe, lr=float(p["lr"]),
+                                min_delta=float(p["min_delta"]), window=SMOOTHING_WINDOW, min_iterations=cap // 2)
+        return LoopConfig(iterations=cap, val_every=ipe, lr=float(p["lr"]),
                           decay_start=float(p["decay_start"]), seed=int(p["seed"]), ema=float(p["ema"]),
                           selection=selection, stopping=stopping,
                           time_cap_s=float(p["time_cap"]) if p["time_cap"] else None,

@@ -27,9 +27,9 @@ from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2Pix
 
 #: a fixed number of epochs, the best by validation SSIM (the paper's selection)
 FIXED_SCHEDULE: ParamDict = {"select_by": "ssim", "patience": 0, "min_delta": 0.0, "time_cap": 0.0}
-#: the quick presets' convergence schedule: epochs of 30 iterations, at most 16 (480 iterations,
-#: 2x the former fixed 240), stop after 4 epochs without a 0.02 dB gain of the 3-epoch mean
-#: validation PSNR, or after 10 minutes (a guard that should not bind on a 2-core CPU); the LR is
+#: the quick presets' convergence schedule: epochs of 30 iterations, at least 8 and at most 16
+#: (240-480 iterations; the former fixed schedule ran 240), stop after 4 epochs without a 0.02 dB
+#: gain of the 3-epoch mean validation PSNR, or after 10 minutes (a guard that should not bind on a 2-core CPU); the LR is
 #: constant for the first 120 iterations, then decays linearly to 0 at the cap.
 QUICK_SCHEDULE: ParamDict = {"epochs": 16, "iters_per_epoch": 30, "decay_start": 0.25, "select_by": "psnr",
                              "patience": 4, "min_delta": 0.02, "time_cap": 600.0}
@@ -73,7 +73,8 @@ class CycleGANFamily(GanMethod):
             (``quick``); the other breaks ties.
         patience: convergence-based stop: end after this many epochs without an improvement of
             the selection metric's 3-epoch trailing mean by more than ``min_delta`` (dB or SSIM
-            units); ``epochs`` is then the cap. 0: always run ``epochs`` (``paper``).
+            units), but not before half of ``epochs``, which is then the cap. 0: always run
+            ``epochs`` (``paper``).
         min_delta: see ``patience``.
         time_cap: stop after the first epoch that ends past this many seconds of training (0: no
             cap). Host-dependent: the history's ``stop_reason`` says when it bound.

@@ -97,7 +97,9 @@ def summarize(history: TrainingHistory) -> dict[str, Any]:
 
     ``curves`` maps each logged quantity to ``[[iteration, value], ...]``; ``selected_score``
     is the selection metric at the chosen iteration and ``gain_over_identity`` its difference
-    from the identity's score (None when either is unknown).
+    from the identity's score (None when either is unknown); ``near_identity`` (with
+    ``identity_gain_se`` and ``identity_margin``) says whether that gain is within noise, and
+    ``stop_rule`` is the patience rule (None for a fixed schedule).
     """
     metric = history.selection_metric
     rows = history.rows

@@ -54,7 +54,7 @@ def test_inverse_and_artifact(tmp_path, toy_cohort):
     assert meta["state"]["config"]["lambda_oml"] == 10.0 and hist["selected_iteration"] == 2
     assert hist["selection_metric"] == "val_psnr" and "val_ssim" in hist["rows"][0]   # the quick preset's rule
     assert hist["stop_rule"]["metric"] == "val_psnr" and isinstance(hist["near_identity"], bool)
-    assert 0 < hist["identity_score"] <= 1 and hist["iterations_run"] == hist["iteration_cap"] == 2
+    assert hist["identity_score"] > 10 and hist["iterations_run"] == hist["iteration_cap"] == 2
     assert {"D_bl_real", "D_bl_fake", "D_bl_acc", "G_oml"} <= set(hist["rows"][0])
     loaded = type(m).load(d)                        # a loaded model has its history
     assert loaded.training_history_ == m.training_history_

@@ -11,12 +11,18 @@ File format (JSON, ``format``/``version`` stamped)::
      "rows": [{"iteration": 60, "seconds": 3.1, "loss_G": 1.2, "loss_D": 0.6, "d_real": 0.7,
                "val_ssim": 0.81, ...}, ...],
      "selection_metric": "val_ssim", "selected_iteration": 180, "identity_score": 0.78,
-     "stop_reason": "patience", "iterations_run": 240, "iteration_cap": 600, "time_cap_s": null}
+     "stop_reason": "patience", "iterations_run": 240, "iteration_cap": 600, "time_cap_s": null,
+     "stop_rule": {"metric": "val_psnr", "patience": 3, "min_delta": 0.02, "window": 2, ...},
+     "near_identity": false, "identity_gain_se": 0.04, "identity_margin": 0.08}
 
 ``rows`` holds one entry per logged point (losses averaged since the previous row; ``val_*``
 entries only where validation ran). ``identity_score`` is the selection metric of the untrained
 identity mapping (the FU itself) on the same validation slices, so a reader can tell whether the
-chosen model moved at all.
+chosen model moved at all. ``stop_reason`` is ``iteration_cap``, ``patience`` (the smoothed
+validation curve stopped improving under ``stop_rule``) or ``time_cap``. ``near_identity`` says
+whether the selected model's gain over the identity is within ``identity_margin`` (twice the
+standard error of the per-slice paired differences, ``identity_gain_se``, or a floor); None where
+there was no validation. Fields added after version 1 default to None, so older files still load.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ class TrainingHistory:
     iterations_run: int = 0
     iteration_cap: int = 0
     time_cap_s: float | None = None
+    stop_rule: dict[str, Any] | None = None
+    near_identity: bool | None = None
+    identity_gain_se: float | None = None
+    identity_margin: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"format": HISTORY_FORMAT, "version": HISTORY_VERSION, **asdict(self)}
@@ -87,7 +97,9 @@ def summarize(history: TrainingHistory) -> dict[str, Any]:
 
     ``curves`` maps each logged quantity to ``[[iteration, value], ...]``; ``selected_score``
     is the selection metric at the chosen iteration and ``gain_over_identity`` its difference
-    from the identity's score (None when either is unknown).
+    from the identity's score (None when either is unknown); ``near_identity`` (with
+    ``identity_gain_se`` and ``identity_margin``) says whether that gain is within noise, and
+    ``stop_rule`` is the patience rule (None for a fixed schedule).
     """
     metric = history.selection_metric
     rows = history.rows
@@ -103,4 +115,6 @@ def summarize(history: TrainingHistory) -> dict[str, Any]:
             "selected_score": score, "identity_score": history.identity_score,
             "gain_over_identity": gain, "stop_reason": history.stop_reason,
             "iterations_run": history.iterations_run, "iteration_cap": history.iteration_cap,
-            "time_cap_s": history.time_cap_s, "curves": curves}
+            "time_cap_s": history.time_cap_s, "stop_rule": history.stop_rule,
+            "near_identity": history.near_identity, "identity_gain_se": history.identity_gain_se,
+            "identity_margin": history.identity_margin, "curves": curves}

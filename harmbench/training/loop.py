@@ -7,6 +7,14 @@ At the end of each period the loop logs one history row (losses averaged over th
 cumulative seconds, validation scores of the averaged networks when averaging is on), applies
 the :class:`Selection` rule, and writes a checkpoint (:mod:`harmbench.training.checkpoint`).
 
+Stopping: the iteration cap ``cfg.iterations`` always; with ``cfg.stopping`` (a
+:class:`~harmbench.training.stopping.Patience` rule) as soon as the smoothed validation curve stops
+improving (``stop_reason="patience"``); with ``cfg.time_cap_s`` after the first period that ends
+past the cap (``"time_cap"``, host-dependent). After the fit, the selected networks are scored
+against the identity map slice by slice (:func:`~harmbench.training.stopping.identity_check`); a
+gain within noise of zero sets ``near_identity`` in the history and issues a
+:class:`NearIdentityWarning`.
+
 Exact resume: torch's global RNG is reseeded at the start of every period from
 ``(seed, period)``, batches depend only on ``(seed, t)`` (:mod:`harmbench.training.sampler`) and
 checkpoints fall on period ends, so a fit interrupted after any period and resumed repeats the
@@ -19,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +42,7 @@ from harmbench.training.averaging import WeightAverage
 from harmbench.training.history import TrainingHistory
 from harmbench.training.protocol import TrainableModel
 from harmbench.training.sampler import BatchSampler
+from harmbench.training.stopping import Patience, identity_check
 from harmbench.training.validation import SliceValidator
 
 
@@ -80,6 +90,10 @@ class LoopConfig:
         selection: the model-selection rule.
         time_cap_s: stop after the first period that ends past this many seconds of training
             (None: no cap); the history says ``stop_reason="time_cap"``.
+        stopping: convergence-based stop (None: run to the cap); needs a validator. With it,
+            ``iterations`` is only the cap and ``lr_at`` still decays towards it.
+        identity_floor: smallest gain of the selection metric over the identity map that counts as
+            moving off it, besides twice its standard error over the validation slices.
     """
 
     iterations: int
@@ -90,11 +104,20 @@ class LoopConfig:
     ema: float = 0.0
     selection: Selection = field(default_factory=Selection)
     time_cap_s: float | None = None
+    stopping: Patience | None = None
+    identity_floor: float = 0.0
 
     def fingerprint(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("time_cap_s")  # a cap changes where a fit stops, not what an iteration does
+        out.pop("identity_floor")  # only a flag in the history
+        if out["stopping"] is None:
+            out.pop("stopping")  # fixed schedules keep the fingerprints (and checkpoints) they had
         return out
+
+
+class NearIdentityWarning(UserWarning):
+    """The selected model scores within noise of the identity map: the fit did not move off it."""
 
 
 def lr_at(it: int, total: int, lr: float, decay_start: float) -> float:
@@ -138,10 +161,12 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
     label = label or method
     fingerprint = {**fingerprint, "loop": cfg.fingerprint(), "n_val": 0 if validator is None else len(validator)}
     sel = cfg.selection if validator is not None else Selection(mode="last")
-    identity = validator.identity() if validator is not None else {}
+    identity_slices = validator.identity_slices() if validator is not None else {}
+    identity = {k: float(torch.from_numpy(v).mean()) for k, v in identity_slices.items()}
+    stopping = cfg.stopping if validator is not None else None
     hist = TrainingHistory(method=method, selection_metric=sel.metric if validator is not None else "",
                            identity_score=identity.get(sel.metric), iteration_cap=cfg.iterations,
-                           time_cap_s=cfg.time_cap_s)
+                           time_cap_s=cfg.time_cap_s, stop_rule=None if stopping is None else asdict(stopping))
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     period, n_periods = cfg.val_every, -(-cfg.iterations // cfg.val_every)
     with _work_dir(work_dir, label) as wd:
@@ -152,10 +177,13 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
             hist.rows, hist.selected_iteration = list(state["rows"]), int(state["selected_iteration"])
             best_key = None if state["selected_key"] is None else tuple(state["selected_key"])
         hist.stop_reason = "iteration_cap"
+        stopped = stopping is not None and start < cfg.iterations and stopping.should_stop(hist.rows)
+        if stopped:
+            hist.stop_reason = "patience"   # a finished fit resumed: nothing left to train
         model.train()
         with progress() as bar:
             task = bar.add_task(label, total=cfg.iterations, completed=start)
-            for p in range(start // period, n_periods):
+            for p in range(start // period, 0 if stopped else n_periods):
                 torch.manual_seed(cfg.seed * 100_003 + p)
                 t0, sums = time.perf_counter(), {}
                 end = min((p + 1) * period, cfg.iterations)
@@ -182,6 +210,9 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
                                             "selected_iteration": hist.selected_iteration,
                                             "selected_key": None if best_key is None else list(best_key),
                                             "fingerprint": fingerprint}, average)
+                if stopping is not None and end < cfg.iterations and stopping.should_stop(hist.rows):
+                    hist.stop_reason = "patience"
+                    break
                 if cfg.time_cap_s is not None and seconds >= cfg.time_cap_s and end < cfg.iterations:
                     hist.stop_reason = "time_cap"
                     break
@@ -190,5 +221,21 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
             checkpoint.save_best(wd, model, average)
             hist.selected_iteration = hist.iterations_run
         checkpoint.load_best(wd, model)
+    if validator is not None and sel.metric in identity_slices:
+        _check_identity(hist, validator.slices(model)[sel.metric], identity_slices[sel.metric], sel, cfg, label)
     model.eval()
     return hist
+
+
+def _check_identity(hist: TrainingHistory, scores: Any, identity: Any, sel: Selection, cfg: LoopConfig,
+                    label: str) -> None:
+    """Record how far the selected networks are from the identity map; warn when within noise."""
+    check = identity_check(list(map(float, scores)), list(map(float, identity)), metric=sel.metric,
+                           mode="min" if sel.mode == "min" else "max", floor=cfg.identity_floor)
+    hist.near_identity, hist.identity_gain_se, hist.identity_margin = (
+        check.near_identity, round(check.se, 6), round(check.margin, 6))
+    if check.near_identity:
+        warnings.warn(f"{label}: the selected model (iteration {hist.selected_iteration}) scores "
+                      f"{sel.metric} {check.gain:+.4g} over the identity map, within noise "
+                      f"(margin {check.margin:.3g}); it did not move off the identity",
+                      NearIdentityWarning, stacklevel=3)

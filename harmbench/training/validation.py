@@ -74,17 +74,21 @@ class SliceValidator:
         if not prefix:
             out.setdefault("psnr", []).append(psnr_slices(a, b))
 
-    def identity(self) -> dict[str, float]:
-        """The scores of the identity map (FU itself), for ``TrainingHistory.identity_score``."""
+    def identity_slices(self) -> dict[str, np.ndarray]:
+        """Per-slice scores (``val_ssim``, ``val_psnr``: (N,) arrays) of the identity map (FU itself)."""
         out: dict[str, list[torch.Tensor]] = {}
         for s in range(0, len(self), self.batch):
             bl = torch.from_numpy(self.bl[s:s + self.batch])[:, None]
             fu = torch.from_numpy(self.fu[s:s + self.batch])[:, None]
             self._score(_unit(bl), _unit(fu), out)
-        return {f"val_{k}": float(torch.cat(v).mean()) for k, v in out.items()}
+        return {f"val_{k}": torch.cat(v).numpy() for k, v in out.items()}
 
-    def __call__(self, model: TrainableModel) -> dict[str, float]:
-        """``val_ssim``, ``val_psnr`` (and ``val_recon_ssim`` if the model can reconstruct)."""
+    def identity(self) -> dict[str, float]:
+        """The scores of the identity map (FU itself), for ``TrainingHistory.identity_score``."""
+        return {k: float(torch.from_numpy(v).mean()) for k, v in self.identity_slices().items()}
+
+    def slices(self, model: TrainableModel) -> dict[str, np.ndarray]:
+        """Per-slice ``val_ssim``, ``val_psnr`` (and ``val_recon_ssim``) of ``model``: (N,) arrays."""
         model.eval()
         out: dict[str, list[torch.Tensor]] = {}
         reconstruct = getattr(model, "reconstruct", None)
@@ -97,4 +101,8 @@ class SliceValidator:
             if reconstruct is not None:
                 self._score(a, _unit(reconstruct(bl)), out, prefix="recon_")
         model.train()
-        return {f"val_{k}": float(torch.cat(v).mean()) for k, v in out.items()}
+        return {f"val_{k}": torch.cat(v).numpy() for k, v in out.items()}
+
+    def __call__(self, model: TrainableModel) -> dict[str, float]:
+        """``val_ssim``, ``val_psnr`` (and ``val_recon_ssim`` if the model can reconstruct): slice means."""
+        return {k: float(torch.from_numpy(v).mean()) for k, v in self.slices(model).items()}

@@ -1,8 +1,12 @@
 """Shared estimator plumbing of the 2-D GAN methods: parameters, presets, fit, transform, state.
 
 Training runs on the shared kit (:func:`harmbench.training.loop.fit`): one period per epoch,
-selection of the epoch with the highest mean validation slice SSIM of FU->BL (PSNR breaks
-ties), optional weight averaging; the fitted method keeps the kit's ``training_history_``.
+selection of the epoch with the highest mean validation slice SSIM or PSNR of FU->BL
+(``select_by``; the other breaks ties), optional weight averaging, and either a fixed number of
+epochs (``patience=0``) or a convergence-based stop: ``epochs`` is then the cap and the fit ends,
+at the earliest after half the cap, once the validation curve of the selection metric, smoothed over :data:`SMOOTHING_WINDOW`
+epochs, has not improved by ``min_delta`` for ``patience`` epochs (or after ``time_cap``
+seconds). The fitted method keeps the kit's ``training_history_``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from harmbench.params import Interval, Options
 from harmbench.training.history import TrainingHistory
 from harmbench.training.inference import harmonize_volume
 from harmbench.training.loop import LoopConfig, Selection, fit
+from harmbench.training.stopping import Patience
 from harmbench.training.validation import SliceValidator
 from harmbench.typing import ParamDict
 from harmbench.volume import Volume
@@ -38,6 +43,12 @@ _BETA = [Interval(float, 0, 1, closed="left")]
 
 #: model selection of every slice GAN: best validation SSIM of FU->BL, PSNR breaks ties
 SELECTION = Selection(metric="val_ssim", tiebreak="val_psnr", mode="max")
+#: the same by PSNR (SSIM breaks ties), ``select_by="psnr"``
+SELECTION_PSNR = Selection(metric="val_psnr", tiebreak="val_ssim", mode="max")
+#: validation points averaged (trailing mean) before the patience rule compares them
+SMOOTHING_WINDOW = 3
+#: smallest validation gain over the identity map that counts as moving off it (else: near_identity)
+IDENTITY_FLOOR = {"val_ssim": 1e-3, "val_psnr": 0.05}
 
 _COERCE = {"int": int, "float": float, "bool": bool, "str": str}
 
@@ -90,6 +101,10 @@ class GanMethod(BaseMethod):
         "infer_batch": _POSITIVE_INT,
         "infer_compile": [bool, None],
         "precision": [Options(PRECISIONS)],
+        "select_by": [Options({"ssim", "psnr"}), None],
+        "patience": [Interval(int, 0, None), None],
+        "min_delta": [Interval(float, 0, None), None],
+        "time_cap": [Interval(float, 0, None), None],
     }
 
     # ------------------------------------------------------------------ parameters
@@ -153,8 +168,7 @@ class GanMethod(BaseMethod):
         info(f"{self.name}: {len(train)} training slices {train.bl.shape[1:]}, "
              f"{0 if val is None else len(val)} validation slices, device {device}")
         ipe = p["iters_per_epoch"] or max(1, len(train) // batch_size)
-        loop = LoopConfig(iterations=int(p["epochs"]) * ipe, val_every=ipe, lr=float(p["lr"]),
-                          decay_start=float(p["decay_start"]), seed=seed, ema=float(p["ema"]), selection=SELECTION)
+        loop = self._loop_config(p, ipe)
         validator = None
         if val is not None and len(val):
             sub = val.subset(int(p["val_slices"]))
@@ -168,6 +182,23 @@ class GanMethod(BaseMethod):
                                      fingerprint=fingerprint, method=self.name)
         self.model_ = model
         self.config_ = cfg
+
+    @staticmethod
+    def _loop_config(p: ParamDict, ipe: int) -> LoopConfig:
+        """The kit's loop settings: ``epochs`` x ``ipe`` iterations (the cap), selection, stop rule."""
+        selection = SELECTION_PSNR if p["select_by"] == "psnr" else SELECTION
+        cap = int(p["epochs"]) * ipe
+        stopping = None
+        if int(p["patience"]) > 0:
+            # never before half the cap: an adversarial fit can sit on the identity plateau for a
+            # while before it moves, and a flat start must not pass for convergence
+            stopping = Patience(metric=selection.metric, patience=int(p["patience"]),
+                                min_delta=float(p["min_delta"]), window=SMOOTHING_WINDOW, min_iterations=cap // 2)
+        return LoopConfig(iterations=cap, val_every=ipe, lr=float(p["lr"]),
+                          decay_start=float(p["decay_start"]), seed=int(p["seed"]), ema=float(p["ema"]),
+                          selection=selection, stopping=stopping,
+                          time_cap_s=float(p["time_cap"]) if p["time_cap"] else None,
+                          identity_floor=IDENTITY_FLOOR[selection.metric])
 
     # ------------------------------------------------------------------ transform
     def _harmonize(self, vol: Volume, name: str) -> Volume:

@@ -6,9 +6,11 @@ Parameters whose default is ``None`` come from the variant, then from the chosen
 * ``paper`` — the published configuration (Hwang et al., Sci Rep 2026; REFERENCE.md §1/§3/§4),
   for a GPU: whole 256² slices, ResNet-9 / ngf 64, global-pooled discriminator, BCE, batch 16,
   50 epochs, Adam 2e-4, linear decay to 0 over the whole run.
-* ``quick`` — a CPU-tractable configuration for ``synth-quick`` (~2 mm volumes): narrow nets, a
-  fixed number of iterations on random 64² crops (the generators are fully convolutional and
-  harmonize whole slices at inference).
+* ``quick`` — a CPU-tractable configuration for ``synth-quick`` (~2 mm volumes): narrow nets on
+  random 48² / 64² crops (the generators are fully convolutional and harmonize whole slices at
+  inference), trained until the smoothed validation PSNR stops improving, within an iteration
+  cap (``epochs`` x ``iters_per_epoch``) and a time cap; the epoch with the best validation PSNR
+  is kept.
 """
 
 from __future__ import annotations
@@ -23,17 +25,25 @@ from harmbench_gan.base import GanMethod
 from harmbench_gan.losses import OML_FORMS
 from harmbench_gan.models import CycleConfig, CycleModel, Pix2PixConfig, Pix2PixModel
 
+#: a fixed number of epochs, the best by validation SSIM (the paper's selection)
+FIXED_SCHEDULE: ParamDict = {"select_by": "ssim", "patience": 0, "min_delta": 0.0, "time_cap": 0.0}
+#: the quick presets' convergence schedule: epochs of 30 iterations, at least 8 and at most 16
+#: (240-480 iterations; the former fixed schedule ran 240), stop after 4 epochs without a 0.02 dB
+#: gain of the 3-epoch mean validation PSNR, or after 10 minutes (a guard that should not bind on a 2-core CPU); the LR is
+#: constant for the first 120 iterations, then decays linearly to 0 at the cap.
+QUICK_SCHEDULE: ParamDict = {"epochs": 16, "iters_per_epoch": 30, "decay_start": 0.25, "select_by": "psnr",
+                             "patience": 4, "min_delta": 0.02, "time_cap": 600.0}
+
 _CYCLE_PRESETS: dict[str, ParamDict] = {
     "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
               "discriminator": "global", "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.0,
-              "val_slices": 0},
-    "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16,
-              "discriminator": "patch", "residual": True, "crop": 48, "lr": 5e-4, "decay_start": 0.5,
-              "val_slices": 32},
+              "val_slices": 0, **FIXED_SCHEDULE},
+    "quick": {"batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16, "discriminator": "patch", "residual": True,
+              "crop": 48, "lr": 5e-4, "val_slices": 32, **QUICK_SCHEDULE},
     # conformance checks (`harmbench check-plugin`): a few steps of a tiny net, seconds
     "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
              "discriminator": "patch", "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5,
-             "val_slices": 4},
+             "val_slices": 4, **FIXED_SCHEDULE},
 }
 
 _CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=True,
@@ -59,6 +69,15 @@ class CycleGANFamily(GanMethod):
         lr, beta1, beta2: Adam. ``beta2=0.99`` as the paper's text; the authors' code uses 0.999.
         decay_start: fraction of training after which the LR decays linearly to 0 (paper: 0).
         val_slices: validation slices scored per epoch for model selection (0: all).
+        select_by: the validation metric of model selection, ``ssim`` (``paper``) or ``psnr``
+            (``quick``); the other breaks ties.
+        patience: convergence-based stop: end after this many epochs without an improvement of
+            the selection metric's 3-epoch trailing mean by more than ``min_delta`` (dB or SSIM
+            units), but not before half of ``epochs``, which is then the cap. 0: always run
+            ``epochs`` (``paper``).
+        min_delta: see ``patience``.
+        time_cap: stop after the first epoch that ends past this many seconds of training (0: no
+            cap). Host-dependent: the history's ``stop_reason`` says when it bound.
         ema: decay of a moving average of the generator weights used for validation, selection
             and the saved model (0 = off, the paper).
         discriminator: ``global`` (authors' globally pooled D; ``paper``) or ``patch`` (70x70
@@ -106,7 +125,9 @@ class CycleGANFamily(GanMethod):
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
                  ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5, beta2: float = 0.99, decay_start: float | None = None,
-                 val_slices: int | None = None, ema: float = 0.0, discriminator: str | None = None,
+                 val_slices: int | None = None, select_by: str | None = None, patience: int | None = None,
+                 min_delta: float | None = None, time_cap: float | None = None, ema: float = 0.0,
+                 discriminator: str | None = None,
                  d_norm: str = "instance", gan_loss: str = "bce", lambda_adv: float = 1.0, lambda_ccl: float = 5.0,
                  lambda_oml: float | None = None, lambda_identity: float | None = None, oml_form: str = "paper",
                  pool_size: int = 0, flip: bool = True, device: str = "auto", seed: int = 0,
@@ -177,11 +198,13 @@ class Pix2Pix(GanMethod):
                                 deterministic=True)
     presets: ClassVar[dict[str, ParamDict]] = {
         "paper": {"epochs": 200, "iters_per_epoch": None, "batch_size": 1, "ngf": 64, "ndf": 64, "depth": 8,
-                  "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0},
-        "quick": {"epochs": 4, "iters_per_epoch": 60, "batch_size": 4, "ngf": 16, "ndf": 16, "depth": 6,
-                  "residual": True, "crop": 64, "lr": 5e-4, "decay_start": 0.5, "val_slices": 32},
+                  "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.5, "val_slices": 0,
+                  **FIXED_SCHEDULE},
+        "quick": {"batch_size": 4, "ngf": 16, "ndf": 16, "depth": 6, "residual": True, "crop": 64, "lr": 5e-4,
+                  "val_slices": 32, **QUICK_SCHEDULE},
         "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "ndf": 4, "depth": 5,
-                 "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5, "val_slices": 4},
+                 "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5, "val_slices": 4,
+                 **FIXED_SCHEDULE},
     }
     _model_class = Pix2PixModel
     _config_class = Pix2PixConfig
@@ -197,7 +220,8 @@ class Pix2Pix(GanMethod):
                  depth: int | None = None, residual: bool | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5,
                  beta2: float = 0.999, decay_start: float | None = None, val_slices: int | None = None,
-                 ema: float = 0.0,
+                 select_by: str | None = None, patience: int | None = None, min_delta: float | None = None,
+                 time_cap: float | None = None, ema: float = 0.0,
                  norm: str = "batch", dropout: float = 0.5, gan_loss: str = "bce", lambda_adv: float = 1.0,
                  lambda_l1: float = 100.0, flip: bool = True, device: str = "auto", seed: int = 0,
                  work_dir: str | None = None, infer_batch: int | None = None,

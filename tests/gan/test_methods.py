@@ -52,8 +52,9 @@ def test_inverse_and_artifact(tmp_path, toy_cohort):
     assert meta["method"] == "oml-cyclegan" and sorted(meta["torch"]) == ["G_bl2fu", "G_fu2bl"]
     hist = meta["state"]["training_history"]
     assert meta["state"]["config"]["lambda_oml"] == 10.0 and hist["selected_iteration"] == 2
-    assert hist["selection_metric"] == "val_ssim" and "val_ssim" in hist["rows"][0]
-    assert 0 < hist["identity_score"] <= 1 and hist["iterations_run"] == hist["iteration_cap"] == 2
+    assert hist["selection_metric"] == "val_psnr" and "val_ssim" in hist["rows"][0]   # the quick preset's rule
+    assert hist["stop_rule"]["metric"] == "val_psnr" and isinstance(hist["near_identity"], bool)
+    assert hist["identity_score"] > 10 and hist["iterations_run"] == hist["iteration_cap"] == 2
     assert {"D_bl_real", "D_bl_fake", "D_bl_acc", "G_oml"} <= set(hist["rows"][0])
     loaded = type(m).load(d)                        # a loaded model has its history
     assert loaded.training_history_ == m.training_history_
@@ -122,7 +123,27 @@ def test_model_config_comes_from_the_parameters():
     assert cfg.lambda_identity == 2.5 and cfg.n_down == CycleConfig.n_down and isinstance(cfg.lr, float)
 
 
+def test_quick_presets_train_to_convergence_within_caps_and_paper_keeps_a_fixed_schedule():
+    from harmbench.training.stopping import Patience
+
+    for cls in (OMLCycleGAN, CycleGAN, CycleGANIdentity, Pix2Pix):
+        p = cls().resolved_params()
+        loop = cls._loop_config(p, int(p["iters_per_epoch"]))
+        assert (loop.iterations, loop.val_every, loop.time_cap_s) == (480, 30, 600.0), cls.name
+        assert loop.selection.metric == "val_psnr" and loop.identity_floor == 0.05
+        assert loop.stopping == Patience(metric="val_psnr", patience=4, min_delta=0.02, window=3, min_iterations=240)
+        paper = cls(preset="paper").resolved_params()
+        fixed = cls._loop_config(paper, 100)
+        assert fixed.stopping is None and fixed.time_cap_s is None and fixed.selection.metric == "val_ssim"
+        assert fixed.iterations == 100 * int(paper["epochs"])
+    # a run spec switches the quick preset back to a fixed schedule
+    p = registry.build_method("cyclegan-id", {"patience": 0, "time_cap": 0.0}).resolved_params()
+    assert OMLCycleGAN._loop_config(p, 30).stopping is None
+
+
 @pytest.mark.parametrize(("name", "params", "message"), [
+    ("oml-cyclegan", {"patience": -1}, r"parameter 'patience' must be an int in \[0, inf\)"),
+    ("pix2pix", {"select_by": "lpips"}, r"parameter 'select_by' must be one of"),
     ("oml-cyclegan", {"lr": -1}, r"oml-cyclegan: parameter 'lr' must be a float in \(0, inf\) or None; got -1"),
     ("cyclegan", {"discriminator": "big"}, r"parameter 'discriminator' must be one of"),
     ("cyclegan-id", {"lambda_identity": -2.5}, r"parameter 'lambda_identity' must be a float in \[0, inf\)"),

@@ -21,7 +21,8 @@ def run(executor: str, args, tmp: Path) -> float:
     from harmbench.runspec import parse_specs
 
     cfg = EvalConfig(dataset=args.dataset, methods=parse_specs(args.methods), out=tmp / f"lb-{executor}",
-                     work_dir=tmp / f"work-{executor}", executor=executor, workers=args.workers)
+                     work_dir=tmp / f"work-{executor}", executor=executor, workers=args.workers,
+                     seeds=(0,))  # one seed: the executors are compared, not the seeds
     t0 = time.perf_counter()
     evaluate(cfg)
     return time.perf_counter() - t0

@@ -47,7 +47,7 @@ def main() -> None:
 
     def cfg(tag: str, workers: int) -> EvalConfig:
         return EvalConfig(dataset=args.dataset, methods=parse_specs(args.methods), out=tmp / f"lb-{tag}",
-                          work_dir=tmp / f"work-{tag}", workers=workers,
+                          work_dir=tmp / f"work-{tag}", workers=workers, seeds=(0,),
                           metrics=args.metrics.split(",") if args.metrics else None)
 
     def timed(c: EvalConfig):

@@ -18,10 +18,17 @@ from harmbench.leaderboard.table import Cell, Table
 TRAINING_TITLE = "Training: where each learned run stopped and which iteration it kept"
 
 
+def _fit_name(entry: Mapping[str, Any]) -> str | None:
+    """``run``, or ``run seed N`` for a fit of one of several training seeds."""
+    run, seed = entry.get("run"), entry.get("seed")
+    return run if run is None or seed is None else f"{run} seed {seed}"
+
+
 def training_runs(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{run name: training summary}`` for every run of ``runs.json`` that carries one."""
+    """``{fit name: training summary}`` for every fit of ``runs.json`` that carries one (one per
+    run and training seed: ``pix2pix seed 1``)."""
     runs = meta.get("runs") or []
-    entries = runs.items() if isinstance(runs, Mapping) else ((r.get("run"), r) for r in runs if isinstance(r, Mapping))
+    entries = runs.items() if isinstance(runs, Mapping) else ((_fit_name(r), r) for r in runs if isinstance(r, Mapping))
     return {str(name): dict(entry["training"]) for name, entry in entries
             if name is not None and isinstance(entry, Mapping) and entry.get("training")}
 
@@ -37,14 +44,19 @@ def _count(x: Any) -> str:
     return "—" if x in (None, "") else str(x)
 
 
+def _near(flag: Any) -> str:
+    return "—" if flag is None else ("yes" if flag else "no")
+
+
 def training_table(runs: Mapping[str, Mapping[str, Any]]) -> Table:
     """One row per run: iterations run / cap, stop reason, the selection and its gain over identity."""
     table = Table(("run", "iterations run / cap", "stop reason", "selected by", "selected iteration",
-                   "selected score", "identity score", "gain over identity"), title=TRAINING_TITLE)
+                   "selected score", "identity score", "gain over identity", "within noise of identity"),
+                  title=TRAINING_TITLE)
     for run, t in sorted(runs.items()):
         table.add([run, f"{_count(t.get('iterations_run'))} / {_count(t.get('iteration_cap') or None)}",
                    _count(t.get("stop_reason")), _count(t.get("selection_metric")),
                    Cell(_count(t.get("selected_iteration")), number(t.get("selected_iteration"))),
                    _score(t.get("selected_score")), _score(t.get("identity_score")),
-                   _score(t.get("gain_over_identity"), signed=True)])
+                   _score(t.get("gain_over_identity"), signed=True), _near(t.get("near_identity"))])
     return table

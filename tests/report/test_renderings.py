@@ -152,15 +152,15 @@ def test_report_has_a_training_section_only_for_runs_with_training(tmp_path, mak
     html = (_leaderboard(tmp_path, make_results, meta) / "report.html").read_text()
     page = _parse(html)
     assert 'id="training"' in html
-    training_rows = [r for r in page.rows if r[1] and r[1][0][0] == "Y" and len(r[1]) == 8]
-    run, its, stop, metric, selected, score, ident, gain = (c for c, _ in training_rows[-1][1])  # last section
-    assert (its, stop, metric, selected) == ("240 / 600", "patience", "val_ssim", "180")
+    training_rows = [r for r in page.rows if r[1] and r[1][0][0] == "Y" and len(r[1]) == 9]
+    run, its, stop, metric, selected, score, ident, gain, near = (c for c, _ in training_rows[-1][1])  # last section
+    assert (its, stop, metric, selected, near) == ("240 / 600", "patience", "val_ssim", "180", "—")
     assert (float(score), float(ident), float(gain)) == pytest.approx((0.818, 0.79, 0.028))
     assert html.count('alt="training curves ') == 1 and 'alt="training curves Y"' in html
-    start = next(i for i, r in enumerate(page.rows) if len(r[1]) == 8 and r[1][1][0] == "iterations run / cap")
+    start = next(i for i, r in enumerate(page.rows) if len(r[1]) == 9 and r[1][1][0] == "iterations run / cap")
     training = []
     for r in page.rows[start + 1:]:                  # the training table's body, up to the next table
-        if len(r[1]) != 8 or r[1][0][0] == "run":
+        if len(r[1]) != 9 or r[1][0][0] == "run":
             break
         training.append(r[1][0][0])
     assert training == ["Y"]                       # ODD (training: None) and X (no key) are absent

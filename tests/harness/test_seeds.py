@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -19,36 +18,25 @@ from harmbench.harness.plan import EvalConfig, PlannedRun, build_runs
 from harmbench.harness.runner import RESULT_COLUMNS, RESULTS_SCHEMA, first_seed_images
 from harmbench.harness.seeds import DEFAULT_SEEDS, check_seeds, parse_seeds, seeded_params
 from harmbench.hookspecs import hookimpl
-from harmbench.method import BaseMethod, Capabilities
 from harmbench.runspec import parse_specs
+
+from .gain_method import GainMethod, training_gain
 
 #: seeds every Seeded fit was called with, in call order
 FITTED: list[int] = []
 
 
-class Seeded(BaseMethod):
+class Seeded(GainMethod):
     """Learns a gain (mean BL / mean FU over the training cases) nudged by its seed: seeds differ."""
 
     name = "seeded"
-    capabilities = Capabilities(needs_training=True)
 
     def __init__(self, *, seed: int = 0):
         self.seed = seed
 
     def _fit(self, cohort):
         FITTED.append(self.seed)
-        bl = np.mean([c.volume("BL").data.mean() for c in cohort.split("train")])
-        fu = np.mean([c.volume("FU").data.mean() for c in cohort.split("train")])
-        self.gain_ = float(bl / fu) * (1.0 + 0.02 * self.seed)
-
-    def _transform(self, fu, *, reference):
-        return fu.with_data(np.clip(fu.data * self.gain_, 0.0, 1.0))
-
-    def _get_state(self):
-        return {"json": {"gain": self.gain_}}
-
-    def _set_state(self, state):
-        self.gain_ = float(state["json"]["gain"])
+        self.gain_ = training_gain(cohort) * (1.0 + 0.02 * self.seed)
 
 
 class _Plugin:

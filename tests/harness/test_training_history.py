@@ -4,46 +4,34 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from harmbench import registry
 from harmbench.harness.plan import EvalConfig
 from harmbench.harness.runner import evaluate
 from harmbench.hookspecs import hookimpl
-from harmbench.method import BaseMethod, Capabilities
 from harmbench.runspec import parse_specs
 from harmbench.training.history import HISTORY_FILE, TrainingHistory
 
+from .gain_method import GainMethod, training_gain
 
-class TinyLearned(BaseMethod):
+
+class TinyLearned(GainMethod):
     """Learns one gain (mean BL / mean FU intensity over the training cases) and logs a fake curve."""
 
     name = "tiny-learned"
-    capabilities = Capabilities(needs_training=True)
 
     def __init__(self, *, iterations: int = 3):
         self.iterations = iterations
 
     def _fit(self, cohort):
-        bl = np.mean([c.volume("BL").data.mean() for c in cohort.split("train")])
-        fu = np.mean([c.volume("FU").data.mean() for c in cohort.split("train")])
-        self.gain_ = float(bl / fu)
+        self.gain_ = training_gain(cohort)
         rows = [{"iteration": i, "seconds": 0.1 * i, "loss_G": 1.0 / i, "val_ssim": 0.5 + 0.1 * i}
                 for i in range(1, self.iterations + 1)]
         self.training_history_ = TrainingHistory(
             method=self.name, rows=rows, selection_metric="val_ssim", selected_iteration=self.iterations,
             identity_score=0.55, stop_reason="iteration_cap", iterations_run=self.iterations,
             iteration_cap=self.iterations)
-
-    def _transform(self, fu, *, reference):
-        return fu.with_data(np.clip(fu.data * self.gain_, 0.0, 1.0))
-
-    def _get_state(self):
-        return {"json": {"gain": self.gain_}}
-
-    def _set_state(self, state):
-        self.gain_ = float(state["json"]["gain"])
 
 
 class _Plugin:

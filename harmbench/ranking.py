@@ -14,7 +14,8 @@ is scored on the same cases, so the case axis is shared (crossed with the seed a
   seed pairs, then over cases. Its bootstrap resamples the seeds of A, the seeds of B and the cases.
 * :func:`rank_runs` — all of the above for a set of runs: mean with its percentile CI, the
   between-seed SD, the bootstrap distribution of each run's rank, pairwise P(A > B) with CIs, and
-  rank groups (:func:`rank_groups`).
+  rank groups (:func:`rank_groups`: decisive P(A > B) *and* a gap of means of at least the
+  endpoint's minimal meaningful difference).
 
 With a single seed the seed draw is always that seed, so the bootstrap degenerates to resampling
 cases only, and the between-seed SD is NaN (unknown), never zero.
@@ -198,12 +199,14 @@ class Pairwise:
 
 @dataclass(frozen=True)
 class Ranking:
-    """:func:`rank_runs` output: ranked runs best first, and P(A > B) for every ordered pair."""
+    """:func:`rank_runs` output: ranked runs best first, P(A > B) for every ordered pair, and the
+    minimal meaningful difference the rank groups used."""
 
     runs: tuple[RunStats, ...]
     pairs: dict[tuple[str, str], Pairwise]
     n_boot: int
     seed: int
+    min_difference: float = 0.0
 
     def pair(self, a: str, b: str) -> Pairwise:
         return self.pairs[(a, b)]
@@ -217,24 +220,43 @@ class Ranking:
         return [out[g] for g in sorted(out)]
 
 
-def rank_groups(order: Sequence[str], pairs: Mapping[tuple[str, str], Pairwise]) -> dict[str, int]:
-    """Rank groups of runs listed best first: a run joins the current group unless its comparison
-    with the group's first (best) run is decisive; then it starts the next group.
+def rank_groups(order: Sequence[str], pairs: Mapping[tuple[str, str], Pairwise],
+                means: Mapping[str, float] | None = None, min_difference: float = 0.0) -> dict[str, int]:
+    """Rank groups of runs listed best first: a run joins the current group unless it is *separated*
+    from the group's first (best) run; then it starts the next group.
 
+    Separated means the comparison is decisive (P(A > B) CI excludes ½) and, when
+    ``min_difference`` > 0, the two means differ by at least ``min_difference`` (the endpoint's
+    minimal meaningful difference): per-case wins alone do not split methods whose means are
+    practically equal (e.g. a near-identity method 0.003 dB below the identity in every case).
     Runs without a valid comparison with the group's first run are not separated from it.
     """
+    if min_difference < 0 or not np.isfinite(min_difference):
+        raise RankingError(f"min_difference must be finite and >= 0, got {min_difference}")
+    if min_difference > 0 and means is None:
+        raise RankingError("min_difference needs the runs' means")
     groups: dict[str, int] = {}
     leader, g = None, 0
     for run in order:
-        if leader is None or pairs[(leader, run)].decisive:
+        if leader is None or _separated(leader, run, pairs, means, min_difference):
             leader, g = run, g + 1
         groups[run] = g
     return groups
 
 
+def _separated(leader: str, run: str, pairs: Mapping[tuple[str, str], Pairwise],
+               means: Mapping[str, float] | None, min_difference: float) -> bool:
+    if not pairs[(leader, run)].decisive:
+        return False
+    if min_difference <= 0 or means is None:
+        return True
+    gap = abs(means[leader] - means[run])
+    return bool(np.isfinite(gap) and gap >= min_difference)
+
+
 def rank_runs(values: Mapping[str, np.ndarray], *, higher: bool, ranked: Sequence[str] | None = None,
               names: Sequence[str] = (), n_boot: int = N_BOOT, seed: int = BOOTSTRAP_SEED,
-              level: float = CI_LEVEL) -> Ranking:
+              level: float = CI_LEVEL, min_difference: float = 0.0) -> Ranking:
     """Two-level bootstrap aggregates, pairwise P(A > B), ranks and rank groups.
 
     Args:
@@ -246,6 +268,9 @@ def rank_runs(values: Mapping[str, np.ndarray], *, higher: bool, ranked: Sequenc
         n_boot: bootstrap resamples.
         seed: bootstrap seed.
         level: CI coverage.
+        min_difference: the endpoint's minimal meaningful difference of means; a run is only
+            separated into a new rank group when its gap to the group's best run reaches it (and
+            the comparison is decisive). 0: decisiveness alone.
 
     Returns:
         A :class:`Ranking`; ``runs`` ranked best first, then the unranked runs.
@@ -280,7 +305,7 @@ def rank_runs(values: Mapping[str, np.ndarray], *, higher: bool, ranked: Sequenc
         dist = rankdata(np.where(np.isfinite(samples), sign * samples, np.inf), method="average", axis=1)
         rank_ci = np.quantile(dist, [(1 - level) / 2, (1 + level) / 2], axis=0).T
     order = [ranked[i] for i in np.lexsort((np.arange(len(ranked)), ranks))] if ranked else []
-    groups = rank_groups(order, pairs)
+    groups = rank_groups(order, pairs, means, min_difference)
     position = {r: i for i, r in enumerate(ranked)}
     out = []
     for run in order + [r for r in runs if r not in position]:
@@ -291,4 +316,4 @@ def rank_runs(values: Mapping[str, np.ndarray], *, higher: bool, ranked: Sequenc
                             seed_sd(x), float(ranks[i]) if i is not None else float("nan"),
                             float(rank_ci[i, 0]) if i is not None else float("nan"),
                             float(rank_ci[i, 1]) if i is not None else float("nan"), groups.get(run, 0)))
-    return Ranking(tuple(out), pairs, n_boot, seed)
+    return Ranking(tuple(out), pairs, n_boot, seed, float(min_difference))

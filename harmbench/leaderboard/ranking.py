@@ -21,7 +21,7 @@ import pandas as pd
 
 from harmbench.leaderboard.cells import run_label, run_row
 from harmbench.leaderboard.names import BASELINE, CEILING
-from harmbench.leaderboard.summary import SEED
+from harmbench.leaderboard.summary import SEED, min_meaningful
 from harmbench.leaderboard.table import Block, Cell, Column, Heading, Paragraph, Table, spans
 from harmbench.ranking import BOOTSTRAP_SEED, N_BOOT, Ranking, RunStats, rank_runs
 
@@ -120,7 +120,7 @@ def rankings(results: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = BOOTSTR
                 continue
             methods = [r for r in mats if r not in REFERENCES]
             out[(ts, ep.key)] = (ep, rank_runs(mats, higher=ep.higher, ranked=methods, names=(ts, ep.key),
-                                               n_boot=n_boot, seed=seed))
+                                               n_boot=n_boot, seed=seed, min_difference=min_meaningful(ep.metric)))
     return out
 
 
@@ -133,7 +133,7 @@ def ranking_frame(ranked: Mapping[tuple[str, str], tuple[Endpoint, Ranking]]) ->
                          "run": r.run, "seeds": r.n_seeds, "cases": r.n_cases, "mean": r.mean, "ci_lo": r.ci_lo,
                          "ci_hi": r.ci_hi, "seed_sd": r.seed_sd, "rank": r.rank, "rank_lo": r.rank_lo,
                          "rank_hi": r.rank_hi, "group": r.group if r.group else np.nan,
-                         "n_boot": rk.n_boot, "bootstrap_seed": rk.seed})
+                         "n_boot": rk.n_boot, "bootstrap_seed": rk.seed, "min_difference": rk.min_difference})
     return pd.DataFrame(rows)
 
 
@@ -211,13 +211,18 @@ def _rank_cell(r: RunStats) -> Cell:
     return Cell(f"{r.rank:g} [{r.rank_lo:g}, {r.rank_hi:g}]", r.rank)
 
 
+def _mmd(value: float) -> str:
+    return f"{value:g}" if value > 0 else "none (decisive P(A > B) alone)"
+
+
 def rank_table(ep: Endpoint, rk: Ranking, near_identity: Collection[str] = (),
                unseeded: Collection[str] = ()) -> Table:
     """Methods best first: rank group, rank [95 % CI], mean [95 % CI], between-seed SD, seeds."""
     labels = group_labels(rk)
     better = "higher" if ep.higher else "lower"
     table = Table(("run", "group", "rank [95 % CI]", f"{ep.label} [95 % CI]", "between-seed SD", "seeds", "cases"),
-                  title=f"Rank groups, {better} is better:")
+                  title=f"Rank groups, {better} is better; minimal meaningful difference "
+                        f"{_mmd(rk.min_difference)}:")
     ordered = ([r for r in rk.runs if r.run == BASELINE] + [r for r in rk.runs if r.group]
                + [r for r in rk.runs if r.run == CEILING])
     for r in ordered:
@@ -265,7 +270,9 @@ def ranking_blocks(ranked: Mapping[tuple[str, str], tuple[Endpoint, Ranking]], t
                   "(the same cases for every run). Rank [95 % CI]: rank of the mean (1 = best) and the interval "
                   "of its bootstrap distribution. ", ("Group", "bold"), ": methods are taken best first; a "
                   "method starts a new group only when its P(A > B) against the best method of the current group "
-                  "has a CI excluding 0.5, so methods in one group are tied (not decisively different). "
+                  "has a CI excluding 0.5 and the two means differ by at least the endpoint's minimal meaningful "
+                  "difference (given under each heading), so methods in one group are tied (not decisively, or "
+                  "not meaningfully, different). "
                   "Definitions: docs/statistics.md.")
     blocks: list[Block] = [Heading("Rank groups and probability of improvement"), Paragraph(intro)]
     if single:

@@ -117,6 +117,30 @@ def test_rank_groups_start_a_new_group_on_a_decisive_comparison_with_the_groups_
     assert rank_groups(["a", "b", "c", "d"], pairs) == {"a": 1, "b": 1, "c": 2, "d": 2}
 
 
+def test_a_consistent_but_tiny_gap_is_a_tie_under_the_minimal_meaningful_difference():
+    # "stgan" sits 0.003 dB below "identity" in every case: decisive by per-case wins, not meaningful
+    rng = np.random.default_rng(5)
+    base = rng.normal(18.0, 0.5, (1, N_CASES))
+    vals = {"good": base + 4.0 + rng.normal(0, 0.2, (3, N_CASES)), "identity": base,
+            "stgan": base - 0.003 + np.zeros((3, 1))}
+    plain = rank_runs(vals, higher=True, names=("A", "psnr"))
+    assert plain.pair("identity", "stgan").decisive
+    assert {r.run: r.group for r in plain.runs} == {"good": 1, "identity": 2, "stgan": 3}
+    mmd = rank_runs(vals, higher=True, names=("A", "psnr"), min_difference=0.5)
+    assert {r.run: r.group for r in mmd.runs} == {"good": 1, "identity": 2, "stgan": 2}
+    assert mmd.min_difference == 0.5 and plain.min_difference == 0.0
+    # a large gap that is not decisive stays a tie too: both conditions are needed
+    class P:
+        def __init__(self, decisive): self.decisive = decisive
+    pairs = {("a", "b"): P(False), ("a", "c"): P(True)}
+    assert rank_groups(["a", "b", "c"], pairs, {"a": 10.0, "b": 0.0, "c": 9.8}, 0.5) == {"a": 1, "b": 1, "c": 1}
+    assert rank_groups(["a", "b", "c"], pairs, {"a": 10.0, "b": 0.0, "c": 9.0}, 0.5) == {"a": 1, "b": 1, "c": 2}
+    with pytest.raises(RankingError):
+        rank_groups(["a"], pairs, None, 0.5)
+    with pytest.raises(RankingError):
+        rank_groups(["a"], pairs, {"a": 1.0}, -1.0)
+
+
 def test_point_mean_weights_cases_and_ignores_missing():
     assert point_mean(np.array([[1.0, np.nan], [3.0, 4.0]])) == pytest.approx((1 + 3 + 4) / 3)
 

@@ -17,7 +17,8 @@ without calling scipy (whose result for that case depends on method and version:
 normal approximation). With fewer than two usable pairs the p value is NaN. The signed-rank
 test uses scipy's ``method="auto"`` (exact distribution for n ≤ 50 without ties/zeros, normal
 approximation above 50; with ties or zeros, exhaustive permutations up to n = 13, normal
-approximation above).
+approximation above). The permutation branch runs through scipy's ``permutation_test`` with a
+vectorized statistic (:func:`_signed_rank_permutation`): the same p values, ≈ 50× faster.
 
 Effect size: the mean of the paired differences d = value − baseline over the cases where both are
 finite, with the two-sided t-interval ``mean ± t(1 − α/2, n − 1) · sd(d) / √n`` (``sd`` with
@@ -79,10 +80,43 @@ def paired_test(values: Sequence[float], baseline: Sequence[float], *, test: str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample / ties notices; the result is what we report
         if test == "wilcoxon":
+            fast = _signed_rank_permutation(d)
+            if fast is not None:
+                return fast
             res = stats.wilcoxon(a, b, zero_method=WILCOXON_ZERO_METHOD, alternative="two-sided")
         else:
             res = stats.ttest_rel(a, b, alternative="two-sided")
     return float(res.statistic), float(res.pvalue)
+
+
+def _signed_rank_permutation(d: np.ndarray) -> tuple[float, float] | None:
+    """scipy's own Wilcoxon path for small samples with ties or zeros, vectorized.
+
+    For n ≤ 13 differences with ties or zeros, ``scipy.stats.wilcoxon(method="auto")`` runs
+    ``permutation_test`` over all 2^n sign flips, calling its statistic once per flip (≈ 1 s per
+    test at n = 10; it dominated rendering a three-seed leaderboard). The ranks of |d| do not
+    change under a sign flip, so the statistic W+ = Σ ranks of the positive differences is one
+    matrix product; we hand scipy's ``permutation_test`` that vectorized statistic with the same
+    settings (zeros dropped from the ranking as ``zero_method="wilcox"`` does, 9999 resamples,
+    which is exhaustive for n ≤ 13), so the p value is scipy's, bit for bit (tested). None when
+    scipy would not permute (no ties or zeros: exact distribution; n > 13: normal approximation).
+    """
+    from scipy import stats
+
+    nonzero = d != 0
+    magnitude = np.abs(d[nonzero])
+    if d.size > 13 or (nonzero.all() and np.unique(magnitude).size == magnitude.size):
+        return None
+    ranks = np.zeros(d.shape)
+    ranks[nonzero] = stats.rankdata(magnitude)
+
+    def w_plus(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.sum((x > 0) * ranks, axis=axis)
+
+    res = stats.permutation_test((d,), w_plus, permutation_type="samples", vectorized=True, n_resamples=9999,
+                                 alternative="two-sided", axis=-1)
+    w_minus = float(np.sum((d < 0) * ranks))
+    return min(float(w_plus(d)), w_minus), float(res.pvalue)
 
 
 def paired_difference(values: Sequence[float], baseline: Sequence[float], *,

@@ -80,3 +80,25 @@ def test_paired_difference_is_the_student_t_interval():
     assert paired_difference([1.5, 2.5], [1.0, 2.0]) == (0.5, 0.5, 0.5)           # sd 0: collapsed interval
     with pytest.raises(StatsError, match="confidence must be in"):
         paired_difference([1, 2], [0, 0], confidence=95)
+
+
+def test_fast_signed_rank_permutation_equals_scipy_wilcoxon_bit_for_bit():
+    """Ties and zeros send scipy to a slow per-flip permutation test; ours must give its exact numbers."""
+    import warnings
+
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    vectors = [([1.0, 2.0, 2.0, 3.0, 0.5], [0.0, 1.0, 1.0, 3.0, 0.0]),        # a zero and tied |d|
+               ([0.1, 0.2, 0.3, 0.4], [0.1, 0.1, 0.1, 0.1]),                   # a zero difference
+               ([1.0, 1.0, 1.0], [0.0, 2.0, 1.0])]                              # one zero, tied magnitudes
+    for _ in range(12):
+        k = int(rng.integers(3, 9))
+        a, b = np.round(rng.normal(0, 1, k), 1), np.round(rng.normal(0.3, 1, k), 1)
+        b[0] = a[0]
+        vectors.append((a.tolist(), b.tolist()))
+    for a, b in vectors:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
+        assert paired_test(a, b) == (float(ref.statistic), float(ref.pvalue))

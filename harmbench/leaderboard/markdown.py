@@ -32,7 +32,7 @@ from harmbench.leaderboard.ranking import (SORT_BY, Endpoint, RankOrder, change_
                                            ranking_blocks)
 from harmbench.leaderboard.ranking import rankings as compute_rankings
 from harmbench.ranking import Ranking
-from harmbench.leaderboard.summary import (BASELINE, CEILING, IDENTITY_RMS_FLOOR, higher_is_better,
+from harmbench.leaderboard.summary import (BASELINE, CEILING, IDENTITY_RMS_FLOOR, INPUT_CHANGE, higher_is_better,
                                            meaningful_improvement, min_meaningful, near_identity_runs)
 from harmbench.leaderboard.table import (Block, Cell, Document, Heading, Paragraph, Span, Table, spans,
                                          to_markdown)
@@ -51,6 +51,8 @@ TABLES = {
                       ["lesion-dice", "lesion-avg-hd", "lesion-hd95", "lesion-hd"]),
 }
 HEADLINE_TITLE = "harmbench — volume PSNR / SSIM vs BL, change-call rate"
+#: the metrics :func:`headline` reads (the "≈ identity" flag comes from the input's RMS change)
+HEADLINE_METRICS = ("psnr", "ssim", "change-any", INPUT_CHANGE)
 
 
 def _near_identity(summary: pd.DataFrame) -> set[str]:

@@ -191,3 +191,18 @@ def test_committed_leaderboards_rerender_to_the_same_markdown(tmp_path, folder):
     assert rendered == committed
     for name in committed:
         assert (out / name).read_text() == (folder / name).read_text(), name
+
+
+def test_terminal_summary_equals_the_headline_of_the_full_summary(tmp_path, make_results):
+    """The terminal summarizes only the headline's metrics; its cells must not change for that."""
+    from harmbench.leaderboard.markdown import headline
+    from harmbench.leaderboard.ranking import rankings
+    from harmbench.leaderboard.render import load_results
+
+    out = _leaderboard(tmp_path, make_results)
+    results, _ = load_results(out)
+    test_sets = sorted(set(results["test_set"]))
+    full = headline(summarize(results), test_sets, rankings(results, endpoint_keys=("psnr",)))
+    _, fast = terminal_summary(out)
+    cells = lambda t: [[(c.text, c.value) for c in row.cells] for row in t.rows]   # noqa: E731
+    assert cells(fast) == cells(full) and fast.title == full.title

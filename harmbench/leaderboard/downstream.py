@@ -6,7 +6,7 @@ Both are computed across the cases of a (test set, run), from the per-case rows 
   (:func:`harmbench.metrics.scanner_classifier.scanner_auc`; ``n`` = subjects, ``ci_lo``/``ci_hi``
   = subject-bootstrap 95 % CI, ``diff_mean`` = AUC − the original FU's AUC);
 * ``tissue-icc`` (region = tissue or structure): ICC(2,1) of the volumes of BL and the scored
-  image across cases (pingouin; ``n`` = cases, ``ci_lo``/``ci_hi`` = pingouin's 95 % CI).
+  image across cases (:func:`harmbench.stats.icc_agreement`; ``n`` = cases, ``ci_lo``/``ci_hi`` = its 95 % CI).
 
 They become rows of summary.csv (:func:`harmbench.leaderboard.summary.summarize`), a
 ``table7-downstream-test{A,B}`` document and a report figure.
@@ -15,7 +15,6 @@ They become rows of summary.csv (:func:`harmbench.leaderboard.summary.summarize`
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ from harmbench.leaderboard.table import Block, Cell, Heading, Paragraph, Table, 
 from harmbench.metrics.scanner_classifier import scanner_auc
 from harmbench.metrics.scanner_features import FEATURE, SUBJECT
 from harmbench.metrics.tissue import TISSUES
+from harmbench.stats import icc_agreement
 
 AUC = "scanner-auc"
 ICC = "tissue-icc"
@@ -44,18 +44,12 @@ TISSUE_NOTE = ("Tissue volumes: one fixed 3-class Gaussian-mixture segmenter (CS
 
 def icc(bl: pd.Series, fu: pd.Series) -> tuple[float, float, float, int]:
     """(ICC(2,1), CI low, CI high, n cases) of paired volumes indexed by case (NaNs below 3 cases)."""
-    import pingouin
-
     both = pd.concat({"bl": bl, "fu": fu}, axis=1).dropna()
     n = len(both)
     if n < 3 or float(both.to_numpy().std()) == 0.0:
         return math.nan, math.nan, math.nan, n
-    long = both.rename_axis("case").reset_index().melt(id_vars="case", var_name="rater", value_name="volume")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)     # perfect agreement divides by a zero error term
-        row = pingouin.intraclass_corr(long, targets="case", raters="rater", ratings="volume").set_index("Type")
-    lo, hi = row.loc["ICC2", "CI95%"]
-    return float(row.loc["ICC2", "ICC"]), float(lo), float(hi), n
+    value, lo, hi = icc_agreement(both.to_numpy(dtype=np.float64))
+    return value, lo, hi, n
 
 
 def downstream_summary(results: pd.DataFrame) -> pd.DataFrame:

@@ -109,7 +109,7 @@ class TissueVolumes(Metric):
 
     def policy(self) -> dict[str, object]:
         return {**super().policy(), "icc": "ICC(2,1), two-way random, absolute agreement, single rater "
-                                           "(pingouin.intraclass_corr), BL vs scored image across cases"}
+                                           "(McGraw & Wong), BL vs scored image across cases"}
 
     def structure_codes(self, labels: np.ndarray) -> np.ndarray:
         """Per value of ``labels``: 1 + index of its structure in ``structures``, 0 for none."""

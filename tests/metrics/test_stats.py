@@ -102,3 +102,28 @@ def test_fast_signed_rank_permutation_equals_scipy_wilcoxon_bit_for_bit():
             warnings.simplefilter("ignore")
             ref = stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
         assert paired_test(a, b) == (float(ref.statistic), float(ref.pvalue))
+
+
+def test_icc_agreement_equals_pingouin_icc2():
+    import warnings
+
+    import pandas as pd
+    pingouin = pytest.importorskip("pingouin")
+    from harmbench.stats import icc_agreement
+
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        n = int(rng.integers(3, 12))
+        true = rng.normal(1000, 100, n)
+        x = np.c_[true + rng.normal(0, 30, n), true + rng.normal(rng.uniform(-40, 40), 30, n)]
+        long = (pd.DataFrame(x, columns=["bl", "fu"]).rename_axis("case").reset_index()
+                .melt(id_vars="case", var_name="rater", value_name="v"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = pingouin.intraclass_corr(long, targets="case", raters="rater", ratings="v").set_index("Type")
+        value, lo, hi = icc_agreement(x)
+        assert value == pytest.approx(ref.loc["ICC2", "ICC"], abs=1e-12)
+        assert (round(lo, 2), round(hi, 2)) == tuple(ref.loc["ICC2", "CI95%"])     # pingouin rounds its CI
+    assert all(math.isnan(v) for v in icc_agreement(np.ones((2, 2))))
+    with pytest.raises(StatsError):
+        icc_agreement(np.ones(4))

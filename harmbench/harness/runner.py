@@ -140,7 +140,7 @@ def _evaluate_into(cfg: EvalConfig, cohort: Cohort, manifest: Path, layout: Work
     write_json_atomic(out / "runs.json", portable_runs(runs_meta))
     from harmbench.leaderboard.render import render_leaderboards
 
-    render_leaderboards(out, harmonized=first_seed_images(active, harm.records), manifest=str(manifest))
+    render_leaderboards(out, harmonized=first_seed_images(active, harm.records), manifest=str(manifest), reuse=True)
     return EvalResult(out, df, runs_meta, stages.failures)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from harmbench.errors import DataError
 from harmbench.io import write_text_atomic
-from harmbench.leaderboard import figures
+from harmbench.leaderboard import figures, stamp
 from harmbench.leaderboard.markdown import HEADLINE_METRICS, headline, leaderboard_documents
 from harmbench.leaderboard.report import report_html
 from harmbench.leaderboard.ranking import pairwise_frame, ranking_frame, rankings, unseeded_runs
@@ -88,15 +88,23 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: str | None = None) -> list[Path]:
+def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: str | None = None,
+                        reuse: bool = False) -> list[Path]:
     """(Re-)render every leaderboard file in ``out`` from ``results.csv`` and ``runs.json``.
 
     Tables (and montages) a previous run wrote that these results no longer produce, e.g. a test
     set left out of the rerun, are deleted, so the folder never mixes two runs' outputs. Only
     files named as harmbench names them are touched. With ``harmonized`` the montages are remade
     and any others removed; without, only montages of test sets absent from the results go.
+    With ``reuse`` (a rerun of ``harmbench evaluate``) nothing is rewritten when the previous
+    rendering had the same inputs and code (:mod:`harmbench.leaderboard.stamp`).
     """
     out = Path(out)
+    if not (out / "results.csv").exists():
+        load_results(out)                                   # the one-line "run evaluate first" error
+    current = stamp.render_stamp(out, harmonized, manifest)
+    if reuse and (previous := stamp.reusable(out, current)) is not None:
+        return previous
     results, meta = load_results(out)
     summary = summarize(results)
     ranked = rankings(results)
@@ -122,6 +130,7 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
     remove_stale_outputs(out, {str(t) for t in set(results["test_set"])}, written, montages is not None)
     written.append(write_text_atomic(out / "report.html", report_html(seed_average(results), summary, meta, documents,
                                                                      out, ranked)))
+    stamp.save(out, current, written)
     return written
 
 

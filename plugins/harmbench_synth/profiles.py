@@ -1,5 +1,9 @@
 """Scanner profiles: vendor sequence timing and image-quality parameters (PHYSICS.md §4).
 
+Every profile has a main field ``field_t``; the 3 T ones use the 3 T tissue table, the 1.5 T
+Siemens Avanto MPRAGE (:data:`SIEMENS_AVANTO_MPRAGE`) the 1.5 T one
+(:func:`harmbench_synth.tissues.tissues_at`).
+
 Timing cells are sourced (ADNI Siemens MPRAGE protocol; Philips/GE product protocols as listed in
 PHYSICS.md); image-quality cells (B1⁺ pattern, receive residual, reconstruction blur, geometric
 residual) are estimates, tuned so the Siemens -> Philips gap lands in the paper's range.
@@ -41,6 +45,7 @@ class ScannerProfile:
         geometric_residual_mm: peak residual gradient non-linearity after vendor correction, at
             100 mm from isocentre.
         gain_wm: stored integer value of white matter (vendor scaling of DICOM pixel values).
+        field_t: main magnetic field B0 in tesla (selects the tissue relaxation table).
     """
 
     name: str
@@ -67,6 +72,7 @@ class ScannerProfile:
     snr_wm: float = 30.0
     geometric_residual_mm: float = 1.0
     gain_wm: float = 500.0
+    field_t: float = 3.0
 
     @property
     def ti_prime_ms(self) -> float:
@@ -103,4 +109,20 @@ GE_BRAVO = ScannerProfile(
     orientation="RAS", snr_wm=30.0, geometric_residual_mm=1.0, gain_wm=900.0,
 )
 
-PROFILES: dict[str, ScannerProfile] = {p.name: p for p in (SIEMENS_MPRAGE, PHILIPS_TFE, GE_BRAVO)}
+#: 1.5 T Siemens MPRAGE. Timing from the ADNI-1 1.5 T Siemens protocol (Jack 2008, JMRI 27:685):
+#: TR 2400 ms, TI 1000 ms (to the k-space centre, Siemens convention), flip 8°, sagittal
+#: 1.2 mm partitions (160) with 1.25 x 1.25 mm in-plane voxels. Echo spacing 8.7 ms and TE 3.6 ms
+#: at the lower 1.5 T bandwidth (E). Transmit field: the RF wavelength at 64 MHz is twice that at
+#: 128 MHz, so the centre-bright dielectric pattern is much weaker (±4 %, E; ±15 % at 3 T).
+#: SNR: about half of 3 T at equal voxel and time (SNR ∝ B0), times the 1.875x larger voxel and
+#: the longer readout, less the lower bandwidth's gain -> white-matter SNR 24 (E).
+SIEMENS_AVANTO_MPRAGE = ScannerProfile(
+    name="siemens-avanto-1.5t-mprage", vendor="siemens", model="Siemens Magnetom Avanto 1.5T, MPRAGE",
+    tau_ms=8.7, te_ms=3.6, flip_deg=8.0, n_readout=160, n_centre=80, ti_ms=1000.0, ti_to_centre=True,
+    tr_shot_ms=2400.0, eta=0.96, b1_centre=1.04, b1_edge=0.96, rx_residual=0.12, g_factor=1.0,
+    voxel_mm=(1.2, 1.25, 1.25), acq_voxel_mm=(1.2, 1.25, 1.25), recon_blur_vox=0.0, partition_axis=0,
+    orientation="RAS", snr_wm=24.0, geometric_residual_mm=1.0, gain_wm=400.0, field_t=1.5,
+)
+
+PROFILES: dict[str, ScannerProfile] = {p.name: p for p in (SIEMENS_MPRAGE, PHILIPS_TFE, GE_BRAVO,
+                                                           SIEMENS_AVANTO_MPRAGE)}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harmbench_synth.profiles import GE_BRAVO, PHILIPS_TFE, SIEMENS_AVANTO_MPRAGE, SIEMENS_MPRAGE, ScannerProfile
+from harmbench_synth.profiles import (
+    GE_BRAVO,
+    PHILIPS_TFE,
+    SIEMENS_AVANTO_MPRAGE,
+    SIEMENS_MPRAGE,
+    ScannerProfile,
+)
 
 
 @dataclass(frozen=True)

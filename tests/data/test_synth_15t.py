@@ -63,7 +63,8 @@ def test_tissue_contrast_ordering_holds_at_15t():
 
 def _on_bl_grid(img, src_affine, bl_shape, bl_affine):
     m = np.linalg.inv(src_affine) @ bl_affine
-    return ndimage.affine_transform(img.astype(np.float32), m[:3, :3], m[:3, 3], output_shape=bl_shape, order=1)
+    return ndimage.affine_transform(img.astype(np.float32), m[:3, :3], m[:3, 3], output_shape=bl_shape,
+                                    order=1)
 
 
 def test_15t_shift_is_subtler_than_philips_on_the_same_anatomy():

@@ -18,6 +18,7 @@ part scales with B0): cortex ×1.27, WM ×1.24, caudate ×1.41, putamen ×1.76 (
 25:748); the rest E. Lesion compartments (more free water, less macromolecular MT) get a weaker
 field dependence (E). Gadobutrol relaxivity is slightly higher at 1.5 T: r1 = 5.2 vs 5.0 L mmol⁻¹ s⁻¹
 in plasma at 37 °C (Rohrer 2005, Invest Radiol 40:715), a factor 1.04 on every ΔR1_Gd.
+The literature figures were not re-checked against the originals here (see docs/datasets.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """One scanner session: quantitative maps -> stored scanner image, label map and lesion mask.
 
-Pipeline (PHYSICS.md "suggested per-scan pipeline"): paint the session's lesions into the maps ->
+Pipeline (PHYSICS.md "suggested per-scan pipeline"): take the subject's property maps at the
+scanner's field strength, paint the session's lesions into them ->
 post-contrast R1 = R1₀ + ΔR1_Gd · gd_scale(delay) -> MPRAGE signal with the session's B1⁺ field ->
 point-spread blur -> resample onto the scanner's native grid through the head pose and the
 residual gradient non-linearity -> receive field -> Rician noise -> vendor gain, rounded to int16
@@ -29,7 +30,7 @@ from harmbench_synth.physics import (
     transmit_field,
 )
 from harmbench_synth.profiles import ScannerProfile
-from harmbench_synth.tissues import TISSUES
+from harmbench_synth.tissues import tissues_at
 
 CHUNK_VOXELS = 2_000_000
 
@@ -81,7 +82,7 @@ def scanner_grid(p: ScannerProfile, *, scale: float, fov_mm: tuple[float, float,
 
 def reference_wm_signal(p: ScannerProfile) -> float:
     """MPRAGE signal of normal white matter at nominal B1 (post-contrast), the SNR/gain reference."""
-    wm = TISSUES["cerebral-wm"]
+    wm = tissues_at(p.field_t)["cerebral-wm"]
     return float(mprage_signal(np.array([1000.0 / wm.t1 + wm.dr1]), np.array([wm.pd]),
                                np.array([1000.0 / wm.t2s]), 1.0, p)[0])
 
@@ -92,7 +93,7 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
     """Simulate one session.
 
     Args:
-        anat: the subject's anatomy on the simulation grid.
+        anat: the subject's anatomy on the simulation grid (carrying maps at ``p.field_t``).
         lesions: lesions in their state for this session; ``lesions[0]`` is the target.
         p: scanner profile.
         scale: preset resolution scale (1 = native protocol voxels).
@@ -101,9 +102,9 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
         rng: the session's random generator.
         gd_delay_min: minutes between contrast injection and the k-space centre.
     """
-    maps = anat.maps()
+    maps = anat.maps(p.field_t)
     for les in lesions:
-        paint(maps, anat.labels, anat.affine, les)
+        paint(maps, anat.labels, anat.affine, les, p.field_t)
     r1 = maps["r1"] + maps["dr1"] * np.float32(gd_scale(gd_delay_min))
 
     h = anat.spacing

@@ -6,12 +6,15 @@ diffeomorphic displacement ``u_d`` (a stationary velocity field integrated by sc
 squaring, so the map is invertible) and a ventricle-expansion field ``u_v`` (mild atrophy). The
 quantitative maps (R1, PD, R2*, ΔR1_Gd) and the label map are sampled through that mapping onto
 the simulation grid, in *head coordinates* (mm, MNI-like, head centre near ``HEAD_CENTRE``).
+The maps are at 3 T; a subject drawn with ``fields=(3.0, 1.5)`` also carries the 1.5 T maps
+(same anatomy, the tissue table of :func:`harmbench_synth.tissues.tissues_at`).
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 from scipy import ndimage
@@ -34,6 +37,7 @@ class SubjectAnatomy:
             gadolinium ΔR1 at 5 min (1/s).
         affine: 4x4 voxel -> head-coordinate (mm) matrix.
         params: the drawn subject parameters (scale, deformation and ventricle amplitudes).
+        other_fields: the four maps at other field strengths, keyed by field in tesla.
     """
 
     labels: np.ndarray
@@ -43,13 +47,20 @@ class SubjectAnatomy:
     dr1: np.ndarray
     affine: np.ndarray
     params: dict
+    other_fields: dict = dc_field(default_factory=dict)
 
     @property
     def spacing(self) -> float:
         return float(self.affine[0, 0])
 
-    def maps(self) -> dict[str, np.ndarray]:
-        """Fresh copies of the four property maps (to paint lesions into)."""
+    def maps(self, field_t: float = 3.0) -> dict[str, np.ndarray]:
+        """Fresh copies of the four property maps at ``field_t`` tesla (to paint lesions into).
+
+        Raises:
+            KeyError: the subject was drawn without that field.
+        """
+        if field_t != 3.0:
+            return {k: v.copy() for k, v in self.other_fields[field_t].items()}
         return {"r1": self.r1.copy(), "pd": self.pd.copy(), "r2s": self.r2s.copy(), "dr1": self.dr1.copy()}
 
 
@@ -73,6 +84,17 @@ def reference_maps(sim_spacing: float) -> dict[str, np.ndarray]:
         out[key] = ndimage.gaussian_filter(arr, sigma) if sigma > 0.05 else arr
     out["ventricle_field"] = _ventricle_field(hm.labels, hm.affine)
     return out
+
+
+@functools.lru_cache(maxsize=2)
+def reference_field_maps(sim_spacing: float, field_t: float) -> dict[str, np.ndarray]:
+    """``r1``, ``pd``, ``r2s``, ``dr1`` of the reference head at ``field_t`` tesla, smoothed as in
+    :func:`reference_maps` (which holds the 3 T maps)."""
+    hm = head_model(base_spacing(sim_spacing))
+    maps = property_maps(hm.labels, hm.texture, hm.csf_fraction, field_t)
+    sigma = np.sqrt(max((sim_spacing / 2.5) ** 2 - (hm.spacing / 2.5) ** 2, 0.0)) / hm.spacing
+    return {key: ndimage.gaussian_filter(arr, sigma) if sigma > 0.05 else arr
+            for key, arr in zip(("r1", "pd", "r2s", "dr1"), maps)}
 
 
 def _ventricle_field(labels: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -130,12 +152,14 @@ def _head_region(sim_spacing: float) -> np.ndarray:
     return ndimage.distance_transform_edt(head == 0, sampling=sim_spacing) <= 16.0
 
 
-def subject_anatomy(rng: np.random.Generator, sim_spacing: float) -> SubjectAnatomy:
+def subject_anatomy(rng: np.random.Generator, sim_spacing: float,
+                    fields: tuple[float, ...] = (3.0,)) -> SubjectAnatomy:
     """Draw one subject and sample its head onto the simulation grid.
 
     Args:
         rng: the subject's random generator (same seed -> same subject).
         sim_spacing: simulation grid spacing in mm.
+        fields: field strengths (tesla) whose property maps the subject carries; 3 T always.
     """
     ref = reference_maps(sim_spacing)
     region = _head_region(sim_spacing)
@@ -156,6 +180,17 @@ def subject_anatomy(rng: np.random.Generator, sim_spacing: float) -> SubjectAnat
     del pts, fidx, disp, mni
     labels = np.zeros(shape, np.int16)
     labels[region] = ndimage.map_coordinates(ref["labels"], bidx, order=0, mode="constant", cval=0)
+    maps = _sample_maps(ref, bidx, region, shape)
+    other = {f: _sample_maps(reference_field_maps(sim_spacing, f), bidx, region, shape)
+             for f in dict.fromkeys(fields) if f != 3.0}
+    params = {"scale": [round(float(s), 4) for s in scale], "deformation_rms_mm": round(amp, 3),
+              "ventricle_expansion_mm": round(vent, 3)}
+    return SubjectAnatomy(labels=labels, affine=aff, params=params, other_fields=other, **maps)
+
+
+def _sample_maps(ref: dict[str, np.ndarray], bidx: np.ndarray, region: np.ndarray,
+                 shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The four property maps of ``ref`` sampled at reference-head indices ``bidx`` (air outside)."""
     maps = {}
     for key, fill in (("r1", 0.25), ("pd", 0.0), ("r2s", 10.0), ("dr1", 0.0)):
         arr = np.full(shape, fill, np.float32)
@@ -165,6 +200,4 @@ def subject_anatomy(rng: np.random.Generator, sim_spacing: float) -> SubjectAnat
     air = maps["pd"] <= 1e-4
     maps["r1"][air] = 0.25
     maps["r2s"][air] = 10.0
-    params = {"scale": [round(float(s), 4) for s in scale], "deformation_rms_mm": round(amp, 3),
-              "ventricle_expansion_mm": round(vent, 3)}
-    return SubjectAnatomy(labels=labels, affine=aff, params=params, **maps)
+    return maps

@@ -1,6 +1,7 @@
 """Build a synthetic traveling-subject cohort: plan the cases, simulate them, write the manifest.
 
-Each case: BL on the preset's baseline scanner, FU on the follow-up scanner (another vendor),
+Each case: BL on the preset's baseline scanner, FU on the follow-up scanner (another vendor or
+another field strength),
 FU2 on the baseline scanner again, each with its own head pose, gadolinium delay, fields and
 noise. Test-A cases keep every lesion identical at BL and FU; test-B cases scale the target
 lesion's volume by a recorded ``change`` (±20-60 %); train/val cases are half stable, half
@@ -77,7 +78,7 @@ def plan_cases(preset: Preset, seed: int) -> list[CasePlan]:
 def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> CaseResult:
     """Simulate and write the BL, FU and FU2 sessions of one case."""
     anat = subject_anatomy(np.random.default_rng(np.random.SeedSequence([seed, 1, plan.subject_index])),
-                           preset.sim_spacing)
+                           preset.sim_spacing, fields=preset.fields_t)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2, plan.index]))
     n_les = int(rng.integers(1, 4))
     target = float(rng.uniform(*preset.target_diameter_mm))

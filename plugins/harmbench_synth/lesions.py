@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from harmbench_synth.motion import rotation_matrix
-from harmbench_synth.tissues import R1_PLASMA, TISSUES
+from harmbench_synth.tissues import R1_PLASMA, gd_relaxivity_factor, lesion_t1_at, tissues_at
 
 WM_LABELS = (2, 41, 7, 46, 77, 251, 252, 253, 254, 255)
 LESION_LABEL = {"left": 25, "right": 57}  # FreeSurfer Left-Lesion / Right-Lesion
@@ -134,7 +134,8 @@ def place_lesions(rng: np.random.Generator, labels: np.ndarray, affine: np.ndarr
     return placed
 
 
-def paint(maps: dict[str, np.ndarray], labels: np.ndarray, affine: np.ndarray, lesion: Lesion) -> None:
+def paint(maps: dict[str, np.ndarray], labels: np.ndarray, affine: np.ndarray, lesion: Lesion,
+          field_t: float = 3.0) -> None:
     """Blend one lesion's oedema, enhancing tissue and necrotic core into property maps in place.
 
     Args:
@@ -142,7 +143,9 @@ def paint(maps: dict[str, np.ndarray], labels: np.ndarray, affine: np.ndarray, l
         labels: label map of the grid (oedema spreads only into white matter).
         affine: voxel -> head-coordinate matrix of the grid.
         lesion: the lesion (in its state for this session).
+        field_t: main field in tesla (the tissue values and gadolinium relaxivity there).
     """
+    tissues = tissues_at(field_t)
     h = float(np.linalg.norm(affine[:3, 0]))
     reach = max(lesion.reach, lesion.oedema * 1.3) + 2 * h
     inv = np.linalg.inv(affine)
@@ -164,13 +167,15 @@ def paint(maps: dict[str, np.ndarray], labels: np.ndarray, affine: np.ndarray, l
             sub[key] += weight * np.float32(val)
 
     if lesion.oedema > 0:
-        ed = TISSUES["oedema"]
+        ed = tissues["oedema"]
         d = rho * lesion.radius  # approximate distance from the centre in mm
         w = np.clip((lesion.oedema - d) / (0.35 * lesion.oedema), 0.0, 1.0) ** 0.7
         w *= np.isin(labels[box], WM_LABELS)
         blend(w.astype(np.float32), ed.t1, ed.pd, ed.t2s, ed.dr1)
-    blend(occ, lesion.t1, TISSUES["enhancing"].pd, TISSUES["enhancing"].t2s, R1_PLASMA * lesion.gd_mm)
+    r1_gd = R1_PLASMA if field_t == 3.0 else R1_PLASMA * gd_relaxivity_factor(field_t)
+    blend(occ, lesion_t1_at(lesion.t1, field_t), tissues["enhancing"].pd, tissues["enhancing"].t2s,
+          r1_gd * lesion.gd_mm)
     if lesion.core > 0:
-        nec = TISSUES["necrosis"]
+        nec = tissues["necrosis"]
         core = np.clip(0.5 + (lesion.core - rho) * surf_mm / h, 0.0, 1.0).astype(np.float32)
         blend(core, nec.t1, nec.pd, nec.t2s, nec.dr1)

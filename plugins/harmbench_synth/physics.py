@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 
 from harmbench_synth.profiles import ScannerProfile
+from harmbench_synth.tissues import tissues_at
 
 
 def mprage_signal(r1: np.ndarray, pd: np.ndarray, r2s: np.ndarray, b1: np.ndarray | float,
@@ -147,6 +148,7 @@ def psf_sigma_mm(p: ScannerProfile, scale: float, sim_spacing: float) -> np.ndar
     rec = np.array(p.voxel_mm) * scale
     var = (acq / np.sqrt(12.0)) ** 2 + (p.recon_blur_vox * rec) ** 2
     part = np.zeros(3)
-    part[p.partition_axis] = t1_star_blur_vox(p) * acq[p.partition_axis]
+    r1_wm = 1000.0 / tissues_at(p.field_t)["cerebral-wm"].t1
+    part[p.partition_axis] = t1_star_blur_vox(p, r1_wm) * acq[p.partition_axis]
     var = var + part**2 - (sim_spacing / np.sqrt(12.0)) ** 2
     return np.sqrt(np.clip(var, 0.0, None))

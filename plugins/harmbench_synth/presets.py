@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harmbench_synth.profiles import GE_BRAVO, PHILIPS_TFE, SIEMENS_MPRAGE, ScannerProfile
+from harmbench_synth.profiles import (
+    GE_BRAVO,
+    PHILIPS_TFE,
+    SIEMENS_AVANTO_MPRAGE,
+    SIEMENS_MPRAGE,
+    ScannerProfile,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,11 @@ class Preset:
         return float(self.scale)
 
     @property
+    def fields_t(self) -> tuple[float, ...]:
+        """Field strengths (tesla) of the preset's scanners, baseline first."""
+        return tuple(dict.fromkeys((self.bl.field_t, self.fu.field_t)))
+
+    @property
     def n_cases(self) -> int:
         return self.n_train + self.n_val + self.n_test_a + self.n_test_b
 
@@ -55,6 +66,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            30, 6, 10, 8, scale=2.0, fov_mm=(192.0, 224.0, 192.0), prepare_spacing=2.0),
     Preset("synth-quick-ge", "synthetic Siemens MPRAGE->GE BRAVO cohort, 2 mm grid, 30/6/10/8 cases",
            30, 6, 10, 8, scale=2.0, fov_mm=(192.0, 224.0, 192.0), prepare_spacing=2.0, fu=GE_BRAVO),
+    Preset("synth-quick-15t", "synthetic Siemens MPRAGE 3T->Siemens MPRAGE 1.5T cohort (a subtler shift), "
+           "2 mm grid, 30/6/10/8 cases", 30, 6, 10, 8, scale=2.0, fov_mm=(192.0, 224.0, 192.0),
+           prepare_spacing=2.0, fu=SIEMENS_AVANTO_MPRAGE),
     Preset("synth-paper", "synthetic Siemens->Philips cohort at the paper's geometry (1 mm, 256^3, "
            "103/26/20/17 cases)", 103, 26, 20, 17, scale=1.0, fov_mm=(256.0, 256.0, 256.0),
            prepare_spacing=1.0, repeat_fraction=0.7),

@@ -1,5 +1,9 @@
 """Scanner profiles: vendor sequence timing and image-quality parameters (PHYSICS.md §4).
 
+Every profile has a main field ``field_t``; the 3 T ones use the 3 T tissue table, the 1.5 T
+Siemens Avanto MPRAGE (:data:`SIEMENS_AVANTO_MPRAGE`) the 1.5 T one
+(:func:`harmbench_synth.tissues.tissues_at`).
+
 Timing cells are sourced (ADNI Siemens MPRAGE protocol; Philips/GE product protocols as listed in
 PHYSICS.md); image-quality cells (B1⁺ pattern, receive residual, reconstruction blur, geometric
 residual) are estimates, tuned so the Siemens -> Philips gap lands in the paper's range.
@@ -41,6 +45,7 @@ class ScannerProfile:
         geometric_residual_mm: peak residual gradient non-linearity after vendor correction, at
             100 mm from isocentre.
         gain_wm: stored integer value of white matter (vendor scaling of DICOM pixel values).
+        field_t: main magnetic field B0 in tesla (selects the tissue relaxation table).
     """
 
     name: str
@@ -67,6 +72,7 @@ class ScannerProfile:
     snr_wm: float = 30.0
     geometric_residual_mm: float = 1.0
     gain_wm: float = 500.0
+    field_t: float = 3.0
 
     @property
     def ti_prime_ms(self) -> float:
@@ -103,4 +109,21 @@ GE_BRAVO = ScannerProfile(
     orientation="RAS", snr_wm=30.0, geometric_residual_mm=1.0, gain_wm=900.0,
 )
 
-PROFILES: dict[str, ScannerProfile] = {p.name: p for p in (SIEMENS_MPRAGE, PHILIPS_TFE, GE_BRAVO)}
+#: 1.5 T Siemens MPRAGE. Sequence timing of the ADNI-1 1.5 T Siemens MPRAGE (Jack 2008, JMRI
+#: 27:685): TR 2400 ms, TI 1000 ms (to the k-space centre, Siemens convention), flip 8°, sagittal
+#: partitions; echo spacing 8.7 ms and TE 3.6 ms at the lower 1.5 T bandwidth (E). Voxel: 1 mm
+#: isotropic, as in clinical post-contrast 3D T1 for metastases (ADNI-1 used 1.25 x 1.25 x 1.2 mm
+#: for SNR; see docs/datasets.md for that variant's figures). Transmit field: the RF wavelength in
+#: tissue at 64 MHz is about twice that at 128 MHz, so the centre-bright dielectric pattern is
+#: much weaker (±4 %, E; ±15 % at 3 T). SNR ∝ B0 at equal voxel and time: white-matter SNR 16 with
+#: no parallel imaging (g = 1), against 30 / g 1.1 on the 3 T Skyra (E).
+SIEMENS_AVANTO_MPRAGE = ScannerProfile(
+    name="siemens-avanto-1.5t-mprage", vendor="siemens", model="Siemens Magnetom Avanto 1.5T, MPRAGE",
+    tau_ms=8.7, te_ms=3.6, flip_deg=8.0, n_readout=160, n_centre=80, ti_ms=1000.0, ti_to_centre=True,
+    tr_shot_ms=2400.0, eta=0.96, b1_centre=1.04, b1_edge=0.96, rx_residual=0.12, g_factor=1.0,
+    voxel_mm=(1.0, 1.0, 1.0), acq_voxel_mm=(1.0, 1.0, 1.0), recon_blur_vox=0.0, partition_axis=0,
+    orientation="RAS", snr_wm=16.0, geometric_residual_mm=1.0, gain_wm=400.0, field_t=1.5,
+)
+
+PROFILES: dict[str, ScannerProfile] = {p.name: p for p in (SIEMENS_MPRAGE, PHILIPS_TFE, GE_BRAVO,
+                                                           SIEMENS_AVANTO_MPRAGE)}

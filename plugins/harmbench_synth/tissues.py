@@ -1,10 +1,24 @@
-"""Per-tissue relaxation, proton density and gadolinium uptake at 3 T (PHYSICS.md §1-2).
+"""Per-tissue relaxation, proton density and gadolinium uptake at 3 T and 1.5 T (PHYSICS.md §1-2).
 
 Every FreeSurfer label (and every private head-shell code) maps to a :class:`Tissue`. Values are
 the ones in ``../shared/PHYSICS.md``: the MPRAGE-fit T1 of WM (838 ms) and cortex (1607 ms),
 Wright 2008 for caudate/putamen, Gelman 1999 for pallidum; estimates (E) elsewhere. ``dr1`` is the
 gadolinium-induced R1 increase (1/s) five minutes after 0.1 mmol/kg gadobutrol:
 ΔR1 = r1 · [Gd] with r1 = 4.97 (tissue/plasma) or 3.47 (blood) L mmol⁻¹ s⁻¹.
+
+Field strength: :data:`TISSUES` is the 3 T table (every 3 T profile uses it unchanged).
+:func:`tissues_at` derives the table at another field from per-tissue field factors
+(:data:`FIELD_FACTORS_1P5T`): T1 of brain tissue scales as B0^β with β ≈ 0.38 (Rooney 2007, MRM
+57:308; WM and cortex alike), so T1(1.5 T) = T1(3 T) / 2^0.38 = 0.77 · T1(3 T) (WM 838 -> 645 ms,
+cortex 1607 -> 1236 ms; Stanisz 2005 measured 884 / 1124 ms at 1.5 T with another method). CSF T1
+does not depend on the field (Rooney 2007). Blood: 1441 ms at 1.5 T (Stanisz 2005, MRM 54:507)
+against 1650 ms here at 3 T (Lu 2004). Fat 343 vs 382 ms, skeletal muscle 1008 vs 1412 ms, bone
+marrow 549 vs 586 ms (de Bazelaire 2004, Radiology 230:652). T2* is longer at 1.5 T (the R2′
+part scales with B0): cortex ×1.27, WM ×1.24, caudate ×1.41, putamen ×1.76 (Peters 2007, MRI
+25:748); the rest E. Lesion compartments (more free water, less macromolecular MT) get a weaker
+field dependence (E). Gadobutrol relaxivity is slightly higher at 1.5 T: r1 = 5.2 vs 5.0 L mmol⁻¹ s⁻¹
+in plasma at 37 °C (Rohrer 2005, Invest Radiol 40:715), a factor 1.04 on every ΔR1_Gd.
+The literature figures were not re-checked against the originals here (see docs/datasets.md).
 """
 
 from __future__ import annotations
@@ -66,6 +80,22 @@ TISSUES: dict[str, Tissue] = {
     "oedema": Tissue(1350.0, 0.86, 55.0, 0.05),
 }
 
+#: (T1 divisor, T2* multiplier) from 3 T to 1.5 T per tissue (sources in the module docstring).
+_BRAIN_T1 = 2.0**0.38  # Rooney 2007: T1 ∝ B0^β, β ≈ 0.38 for WM and GM
+FIELD_FACTORS_1P5T: dict[str, tuple[float, float]] = {
+    "cerebral-wm": (_BRAIN_T1, 1.24), "cortex": (_BRAIN_T1, 1.27),
+    "cerebellar-wm": (_BRAIN_T1, 1.24), "cerebellar-cortex": (_BRAIN_T1, 1.27),
+    "caudate": (_BRAIN_T1, 1.41), "putamen": (_BRAIN_T1, 1.76), "pallidum": (_BRAIN_T1, 1.6),
+    "thalamus": (_BRAIN_T1, 1.3), "hippocampus-amygdala": (_BRAIN_T1, 1.27),
+    "accumbens": (_BRAIN_T1, 1.35), "brainstem": (_BRAIN_T1, 1.24), "ventral-dc": (_BRAIN_T1, 1.3),
+    "csf": (1.0, 1.0), "blood": (1650.0 / 1441.0, 1.3), "choroid-plexus": (_BRAIN_T1, 1.27),
+    "dura": (1.2, 1.2), "bone": (1.0, 1.2), "marrow": (586.0 / 549.0, 1.4),
+    "muscle": (1412.0 / 1008.0, 1.2), "fat": (382.0 / 343.0, 1.2), "skin": (1.2, 1.2),
+    "air": (1.0, 1.0),
+    "enhancing": (2.0**0.30, 1.25), "necrosis": (2.0**0.15, 1.1), "oedema": (2.0**0.30, 1.25),
+}
+GD_RELAXIVITY_1P5T = 5.2 / 5.0  # r1(1.5 T) / r1(3 T), gadobutrol in plasma (Rohrer 2005)
+
 #: FreeSurfer ID (or shell code) -> tissue name; anything not listed is treated as cerebral WM.
 LABEL_TISSUE: dict[int, str] = {
     0: "air", 2: "cerebral-wm", 41: "cerebral-wm", 77: "cerebral-wm", 85: "cerebral-wm",
@@ -84,36 +114,73 @@ LABEL_TISSUE: dict[int, str] = {
 }
 
 
-def tissue_of(label: int) -> Tissue:
-    """Tissue parameters of a FreeSurfer ID or shell code (cortex for 1000-2999)."""
+FIELDS_T = (3.0, 1.5)  # field strengths with a tissue table
+
+
+def tissues_at(field_t: float = 3.0) -> dict[str, Tissue]:
+    """The tissue table at ``field_t`` tesla: :data:`TISSUES` itself at 3 T.
+
+    Raises:
+        ValueError: no table for that field (only 3 T and 1.5 T are modelled).
+    """
+    if field_t == 3.0:
+        return TISSUES
+    if field_t != 1.5:
+        raise ValueError(f"no tissue table at {field_t} T; known fields: {', '.join(map(str, FIELDS_T))}")
+    return _TISSUES_1P5T
+
+
+def gd_relaxivity_factor(field_t: float = 3.0) -> float:
+    """Gadolinium r1 at ``field_t`` relative to 3 T (1.0 at 3 T)."""
+    tissues_at(field_t)
+    return 1.0 if field_t == 3.0 else GD_RELAXIVITY_1P5T
+
+
+def lesion_t1_at(t1_3t: float, field_t: float = 3.0) -> float:
+    """Native T1 (ms) of enhancing lesion tissue at ``field_t``, from its 3 T value."""
+    tissues_at(field_t)
+    return t1_3t if field_t == 3.0 else t1_3t / FIELD_FACTORS_1P5T["enhancing"][0]
+
+
+_TISSUES_1P5T: dict[str, Tissue] = {
+    name: Tissue(t.t1 / FIELD_FACTORS_1P5T[name][0], t.pd, t.t2s * FIELD_FACTORS_1P5T[name][1],
+                 t.dr1 * GD_RELAXIVITY_1P5T)
+    for name, t in TISSUES.items()
+}
+
+
+def tissue_of(label: int, field_t: float = 3.0) -> Tissue:
+    """Tissue parameters of a FreeSurfer ID or shell code (cortex for 1000-2999) at ``field_t``."""
+    table = tissues_at(field_t)
     if 1000 <= label < 3000:
-        return TISSUES["cortex"]
-    return TISSUES[LABEL_TISSUE.get(int(label), "cerebral-wm")]
+        return table["cortex"]
+    return table[LABEL_TISSUE.get(int(label), "cerebral-wm")]
 
 
-def property_maps(labels: np.ndarray, texture: np.ndarray, csf_fraction: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def property_maps(labels: np.ndarray, texture: np.ndarray, csf_fraction: np.ndarray,
+                  field_t: float = 3.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Voxel-wise native R1 (1/s), PD, R2* (1/s) and ΔR1_Gd (1/s) of a labelled head.
 
     Args:
         labels: int (X, Y, Z) FreeSurfer IDs / shell codes.
         texture: float (X, Y, Z) multiplicative R1 texture (1 = tissue mean).
         csf_fraction: float (X, Y, Z) CSF fraction of CSF-labelled voxels (the rest is cortex).
+        field_t: main field in tesla (tissue table of :func:`tissues_at`).
 
     Returns:
         Four float32 arrays of the input shape.
     """
     lo = int(labels.min())
     ids = np.arange(lo, int(labels.max()) + 1)
-    table = np.array([[1000.0 / tissue_of(u).t1, tissue_of(u).pd, 1000.0 / tissue_of(u).t2s,
-                       tissue_of(u).dr1] for u in ids], dtype=np.float32)
+    tis = [tissue_of(u, field_t) for u in ids]
+    table = np.array([[1000.0 / t.t1, t.pd, 1000.0 / t.t2s, t.dr1] for t in tis], dtype=np.float32)
     props = table[labels.astype(np.int64) - lo]
     r1, pd, r2s, dr1 = (np.ascontiguousarray(props[..., i]) for i in range(4))
     r1 *= texture
     csf = csf_fraction > 0
     if csf.any():
         f = csf_fraction[csf]
-        gm, water = TISSUES["cortex"], TISSUES["csf"]
+        gm, water = tissues_at(field_t)["cortex"], tissues_at(field_t)["csf"]
         r1[csf] = f * (1000.0 / water.t1) + (1 - f) * (1000.0 / gm.t1)
         pd[csf] = f * water.pd + (1 - f) * gm.pd
         r2s[csf] = f * (1000.0 / water.t2s) + (1 - f) * (1000.0 / gm.t2s)

@@ -47,7 +47,8 @@ def render_stamp(out: Path, harmonized: dict | None, manifest: str | None) -> st
     meta: Any = json.loads(runs.read_text()) if runs.exists() else {}
     if isinstance(meta, dict):
         meta = {k: v for k, v in meta.items() if k not in VOLATILE}
-    extra = {"runs": meta, "harmonized": harmonized, "manifest": manifest, "directions": _declared_directions(),
+    images = sorted((repr(k), json.dumps(v, sort_keys=True, default=str)) for k, v in (harmonized or {}).items())
+    extra = {"runs": meta, "harmonized": images, "manifest": manifest, "directions": _declared_directions(),
              "source": source_digest()}
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     return h.hexdigest()

@@ -49,6 +49,15 @@ def test_unchanged_inputs_reuse_the_rendering_and_changes_rerender(tmp_path, mak
     assert (out / "table3-volumewise-testA.md").read_text() != old
 
 
+def test_the_stamp_covers_the_harness_images_keyed_by_run_and_case(tmp_path, make_results):
+    from harmbench.leaderboard.stamp import render_stamp
+
+    out = _folder(tmp_path, make_results)
+    a = render_stamp(out, {("Y", "c0"): {"FU": "/w/a.nii.gz"}}, "m.csv")
+    assert a == render_stamp(out, {("Y", "c0"): {"FU": "/w/a.nii.gz"}}, "m.csv")
+    assert a != render_stamp(out, {("Y", "c0"): {"FU": "/w/b.nii.gz"}}, "m.csv") != render_stamp(out, None, None)
+
+
 def test_a_damaged_stamp_renders_again(tmp_path, make_results):
     out = _folder(tmp_path, make_results)
     render_leaderboards(out, reuse=True)

@@ -45,6 +45,10 @@ class Capabilities:
         needs_seen_scanner: ``transform`` works only for FU scanners present in the training
             data (e.g. ComBat's per-site estimates); ``harmbench harmonize`` declines an unseen
             scanner for such a method instead of warning.
+        diagnostic: a sanity check of the benchmark, not a harmonization candidate (``identity``:
+            the floor; ``copy-reference``: returns the patient's BL, the adversary that a
+            similarity-only benchmark would crown). Leaderboards show its rows, marked
+            "(diagnostic)", but never rank or bold them.
     """
 
     needs_training: bool = True
@@ -56,6 +60,7 @@ class Capabilities:
     has_inverse: bool = False
     deterministic: bool = True
     needs_seen_scanner: bool = False
+    diagnostic: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -183,6 +183,7 @@ def _provenance(ctx: StageContext, planned: list[PlannedRun], device: str, stage
                    "device": device, "seed": cfg.seeds[0], "seeds": list(cfg.seeds),
                    "executor": cfg.executor},
         "runs": [{"run": p.name, "method": p.method, "seed": p.seed, "params": p.params, "skipped": p.skip,
+                  "diagnostic": bool(registry.get_method(p.method).capabilities.diagnostic),
                   "fit_seconds": (models.get(p.key) or {}).get("seconds"),
                   "model_dir": (models.get(p.key) or {}).get("model_dir"),
                   "training": (models.get(p.key) or {}).get("training")} for p in planned],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import pandas as pd
 
@@ -13,6 +15,25 @@ from harmbench.leaderboard.table import Cell, Column, Row, as_cells
 
 REF_LABELS = {BASELINE: "original FU (reference)", CEILING: "FU2, same scanner (ceiling)"}
 IDENTITY_SUFFIX = " (≈ identity)"
+DIAGNOSTIC_SUFFIX = " (diagnostic)"
+#: runs of the leaderboard being rendered whose method declares ``Capabilities.diagnostic``
+_DIAGNOSTIC: ContextVar[frozenset[str]] = ContextVar("harmbench_diagnostic_runs", default=frozenset())
+
+
+@contextmanager
+def diagnostics(runs: Iterable[str]) -> Iterator[None]:
+    """Render with ``runs`` marked "(diagnostic)": labelled, styled as reference rows, never
+    ranked or bolded (:func:`harmbench.leaderboard.names.diagnostic_runs` reads them from runs.json)."""
+    token = _DIAGNOSTIC.set(frozenset(runs))
+    try:
+        yield
+    finally:
+        _DIAGNOSTIC.reset(token)
+
+
+def is_diagnostic(run: str) -> bool:
+    """True if ``run`` is a diagnostic of the leaderboard being rendered."""
+    return run in _DIAGNOSTIC.get()
 
 
 def _nan(x: float | None) -> bool:
@@ -73,7 +94,10 @@ def run_order(summary: pd.DataFrame) -> list[str]:
 
 
 def run_label(run: str, near_identity: Collection[str] = ()) -> str:
-    """Display name of a run: reference rows spelled out, " (≈ identity)" appended when flagged."""
+    """Display name of a run: reference rows spelled out, " (diagnostic)" or " (≈ identity)" appended
+    when flagged (a diagnostic is labelled as such only: the identity is ≈ identity by design)."""
+    if is_diagnostic(run):
+        return run + DIAGNOSTIC_SUFFIX
     return REF_LABELS.get(run, run) + (IDENTITY_SUFFIX if run in near_identity else "")
 
 
@@ -82,9 +106,11 @@ def run_row(run: str, cells: Iterable[Cell | str], near_identity: Collection[str
     """The row of ``run``: ``before`` (e.g. its test set), its label, then ``cells``; flagged
     reference / ≈ identity."""
     return Row((*as_cells(before), Cell(run_label(run, near_identity)), *as_cells(cells)),
-               reference=run in REF_LABELS, near_identity=run in near_identity)
+               reference=run in REF_LABELS or is_diagnostic(run),
+               near_identity=run in near_identity and not is_diagnostic(run))
 
 
 def run_column(run: str, near_identity: Collection[str] = ()) -> Column:
     """A column headed by ``run`` (runs as columns), with the same flags as :func:`run_row`."""
-    return Column(run_label(run, near_identity), reference=run in REF_LABELS, near_identity=run in near_identity)
+    return Column(run_label(run, near_identity), reference=run in REF_LABELS or is_diagnostic(run),
+                  near_identity=run in near_identity and not is_diagnostic(run))

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 import pandas as pd
 
-from harmbench.leaderboard.cells import fmt_diff, mean_cell, number, p_cell, run_order, run_row
+from harmbench.leaderboard.cells import fmt_diff, is_diagnostic, mean_cell, number, p_cell, run_order, run_row
 from harmbench.leaderboard.cells import run_column
 from harmbench.leaderboard.downstream import downstream_blocks
 from harmbench.leaderboard.instruments import change_table as instrument_change_table
@@ -77,7 +77,7 @@ def bold_run(rows: pd.DataFrame, metric: str, near_identity: Collection[str]) ->
     FU itself is best has no bold.
     """
     hib = higher_is_better(metric)
-    cand = rows[~rows["run"].isin([CEILING])].dropna(subset=["mean"])
+    cand = rows[~rows["run"].isin([CEILING]) & ~rows["run"].map(is_diagnostic)].dropna(subset=["mean"])
     if cand.empty or hib is None:
         return None
     best = cand.loc[cand["mean"].idxmax() if hib else cand["mean"].idxmin()]

@@ -6,3 +6,9 @@ from __future__ import annotations
 BASELINE = "original-fu"
 #: the same-scanner rescan FU2: the ceiling of what harmonization can reach
 CEILING = "same-scanner-fu2"
+
+
+def diagnostic_runs(meta: dict) -> frozenset[str]:
+    """Runs that runs.json records as diagnostics (``Capabilities.diagnostic``: identity,
+    copy-reference); empty for files written before the flag existed."""
+    return frozenset(str(r["run"]) for r in meta.get("runs", []) if isinstance(r, dict) and r.get("diagnostic"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harmbench.leaderboard.cells import run_label, run_row
+from harmbench.leaderboard.cells import is_diagnostic, run_label, run_row
 from harmbench.leaderboard.names import BASELINE, CEILING
 from harmbench.leaderboard.summary import SEED, min_meaningful
 from harmbench.leaderboard.table import Block, Cell, Column, Heading, Paragraph, Table, spans
@@ -118,7 +118,7 @@ def rankings(results: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = BOOTSTR
             mats = matrices(res, ts, ep)
             if not mats:
                 continue
-            methods = [r for r in mats if r not in REFERENCES]
+            methods = [r for r in mats if r not in REFERENCES and not is_diagnostic(r)]
             out[(ts, ep.key)] = (ep, rank_runs(mats, higher=ep.higher, ranked=methods, names=(ts, ep.key),
                                                n_boot=n_boot, seed=seed, min_difference=min_meaningful(ep.metric)))
     return out
@@ -207,7 +207,7 @@ def seed_sd_cell(r: RunStats, digits: int, unseeded: Collection[str] = ()) -> Ce
 
 def _rank_cell(r: RunStats) -> Cell:
     if not r.group:
-        return Cell("reference")
+        return Cell("diagnostic" if is_diagnostic(r.run) else "reference")
     return Cell(f"{r.rank:g} [{r.rank_lo:g}, {r.rank_hi:g}]", r.rank)
 
 
@@ -224,6 +224,7 @@ def rank_table(ep: Endpoint, rk: Ranking, near_identity: Collection[str] = (),
                   title=f"Rank groups, {better} is better; minimal meaningful difference "
                         f"{_mmd(rk.min_difference)}:")
     ordered = ([r for r in rk.runs if r.run == BASELINE] + [r for r in rk.runs if r.group]
+               + [r for r in rk.runs if not r.group and r.run not in REFERENCES]     # diagnostics
                + [r for r in rk.runs if r.run == CEILING])
     for r in ordered:
         table.add(run_row(r.run, [Cell(labels.get(r.run, "—"), float(r.group) if r.group else None), _rank_cell(r),
@@ -237,7 +238,8 @@ def pairwise_table(ep: Endpoint, rk: Ranking, near_identity: Collection[str] = (
     """Rows A (methods best first), columns B (methods, then the original FU): P(A > B) [95 % CI];
     a decisive comparison (CI excludes ½) is bold."""
     methods = [r.run for r in rk.runs if r.group]
-    cols = methods + [r for r in (BASELINE,) if any(x.run == r for x in rk.runs)]
+    diagnostic = [r.run for r in rk.runs if not r.group and r.run not in REFERENCES]
+    cols = methods + diagnostic + [r for r in (BASELINE,) if any(x.run == r for x in rk.runs)]
     table = Table(("A \\ B", *(Column(run_label(c, near_identity)) for c in cols)),
                   title=f"P(A > B), {ep.label}: per case over all seed pairs (ties ½), mean over cases; "
                         "95 % CI; bold: decisive (CI excludes 0.5)")
@@ -262,7 +264,7 @@ def ranking_blocks(ranked: Mapping[tuple[str, str], tuple[Endpoint, Ranking]], t
         return []
     seeds = sorted({r.n_seeds for _, rk in items for r in rk.runs if r.group})
     n_boot, boot_seed = items[0][1].n_boot, items[0][1].seed
-    single = max(seeds) < 2
+    single = max(seeds, default=1) < 2            # no ranked method (only diagnostics): nothing to spread
     intro = spans("Dataset ", (dataset, "code"), f", test set {test_set}. Methods ranked per endpoint; the original "
                   "FU and the same-scanner FU2 are reference rows (not ranked). Mean over seeds and cases with a 95 % "
                   f"percentile CI from a two-level bootstrap ({n_boot} resamples, bootstrap seed {boot_seed}): "

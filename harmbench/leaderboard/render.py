@@ -12,6 +12,8 @@ import pandas as pd
 from harmbench.errors import DataError
 from harmbench.io import write_text_atomic
 from harmbench.leaderboard import figures, stamp
+from harmbench.leaderboard.cells import diagnostics
+from harmbench.leaderboard.names import diagnostic_runs
 from harmbench.leaderboard.markdown import HEADLINE_METRICS, headline, leaderboard_documents
 from harmbench.leaderboard.report import report_html
 from harmbench.leaderboard.ranking import pairwise_frame, ranking_frame, rankings, unseeded_runs
@@ -106,6 +108,13 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
     if reuse and (previous := stamp.reusable(out, current)) is not None:
         return previous
     results, meta = load_results(out)
+    with diagnostics(diagnostic_runs(meta)):
+        written = _render(out, results, meta, harmonized, manifest)
+    stamp.save(out, current, written)
+    return written
+
+
+def _render(out: Path, results: pd.DataFrame, meta: dict, harmonized: dict | None, manifest: str | None) -> list[Path]:
     summary = summarize(results)
     ranked = rankings(results)
     unseeded = unseeded_runs(results, results_schema(meta))
@@ -130,7 +139,6 @@ def render_leaderboards(out: Path, *, harmonized: dict | None = None, manifest: 
     remove_stale_outputs(out, {str(t) for t in set(results["test_set"])}, written, montages is not None)
     written.append(write_text_atomic(out / "report.html", report_html(seed_average(results), summary, meta, documents,
                                                                      out, ranked)))
-    stamp.save(out, current, written)
     return written
 
 
@@ -167,9 +175,14 @@ def terminal_summary(out: Path) -> tuple[str, Table]:
     Returns the leaderboard folder and the :class:`~harmbench.leaderboard.table.Table`
     (render it with :func:`harmbench.console.rich_table`).
     """
-    results, _ = load_results(out)
+    results, meta = load_results(out)
+    with diagnostics(diagnostic_runs(meta)):
+        return str(out), _headline(results)
+
+
+def _headline(results: pd.DataFrame) -> Table:
     ranked = rankings(results, endpoint_keys=("psnr",))
     # the headline reads these metrics only; each metric's summary rows depend on its own values alone
     # (the Holm family is not shown), so summarizing just them gives the same cells, much faster
     shown = results[results["metric"].isin(HEADLINE_METRICS)]
-    return str(out), headline(summarize(shown), sorted(set(results["test_set"])), ranked)
+    return headline(summarize(shown), sorted(set(results["test_set"])), ranked)

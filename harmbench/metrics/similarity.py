@@ -29,8 +29,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
-from harmbench.metrics.region import (case_head_region, case_slice_frame, cut_slices, grow, head_region, kept_slices,
-                                      zero_outside)
+from harmbench.metrics.region import case_head_region, case_slice_frame, cut_slices, grow, zero_outside
 from harmbench.volume import require_same_grid
 
 DATA_RANGE = 1.0

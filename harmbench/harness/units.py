@@ -327,12 +327,13 @@ def _case_inputs(manifest: str, case_id: str, session: str) -> tuple[Any, dict[s
     the label maps and the lesion masks; the work is the ``case`` and ``session`` stores of
     :class:`~harmbench.metrics.shared.SharedWork`. All are kept for the next image of the same case
     in this process (the score stage orders its units case by case), keyed on the manifest's
-    identity (path, size, times) like :func:`_case`, and the case; only the last case is kept, so
-    memory stays bounded.
+    identity (path, size, times) like :func:`_case`, the case and the state (size, times) of every
+    file of the case, so a rewritten image is read again; only the last case is kept, so memory
+    stays bounded.
     """
     case = _case(manifest, case_id)
     st = Path(manifest).stat()
-    key = (str(manifest), st.st_size, st.st_mtime_ns, st.st_ctime_ns, case_id)
+    key = (str(manifest), st.st_size, st.st_mtime_ns, st.st_ctime_ns, case_id, _files_state(case))
     hit = _CASE_INPUTS.get(key)
     if hit is None or hit[0] is not case:
         _CASE_INPUTS.clear()  # drop the previous case before loading this one
@@ -346,6 +347,21 @@ def _case_inputs(manifest: str, case_id: str, session: str) -> tuple[Any, dict[s
         sessions[session] = (fixed, {})
     fixed, session_store = sessions[session]
     return case, fixed, (case_store, session_store)
+
+
+def _files_state(case: Any) -> tuple:
+    """(path, inode, size, mtime, ctime) of every image, label map and lesion mask of ``case``."""
+    out = []
+    for session in sorted(case.sessions):
+        ref = case.ref(session)
+        for path in (ref.image, ref.labels, ref.lesion):
+            if path is not None:
+                try:
+                    st = Path(path).stat()
+                    out.append((str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+                except OSError:
+                    out.append((str(path), None))
+    return tuple(out)
 
 
 _COHORTS: dict[tuple, Cohort] = {}

@@ -107,3 +107,21 @@ def test_score_case_unit_isolates_a_failing_image(toy_manifest, tmp_path):
     assert [o.error is None for o in out] == [True, False, True]
     assert "missing.nii" in out[1].error
     assert out[0].result["rows"] and out[2].result["rows"]
+
+
+def test_case_inputs_are_kept_until_a_file_changes(tmp_path):
+    from harmbench.harness import units
+    from harmbench.io import load_volume
+    from harmbench.testing.toy import write_toy_cohort
+
+    manifest = str(write_toy_cohort(tmp_path))
+    case = Cohort.from_manifest(manifest).cases[0]
+    first = units._case_inputs(manifest, case.case_id, "FU")
+    assert units._case_inputs(manifest, case.case_id, "FU")[1]["bl"] is first[1]["bl"]
+    path = case.ref("BL").image
+    vol = load_volume(path)
+    save_volume(vol.with_data(vol.data * 0.5), path)
+    again = units._case_inputs(manifest, case.case_id, "FU")
+    assert again[1]["bl"] is not first[1]["bl"] and again[2][0] is not first[2][0]
+    assert np.array_equal(again[1]["bl"].data, vol.data * 0.5)
+    units._CASE_INPUTS.clear()

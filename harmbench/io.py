@@ -214,6 +214,8 @@ def load_volume(path: PathLike, *, allow_nonfinite: bool = False, **meta: Any) -
     try:
         with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
             data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
+        if isinstance(data, np.memmap):  # an uncompressed float32 file: read it now, keep no open map
+            data = np.array(data)
     except Exception as exc:
         raise DataError(f"cannot read voxel data from {p} ({type(exc).__name__})") from None
     if not allow_nonfinite:

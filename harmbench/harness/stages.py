@@ -22,7 +22,8 @@ from harmbench.harness.calibration import calibrate_metrics
 from harmbench.harness.executor import Executor, Outcome, Placement, Task
 from harmbench.harness.layout import RunCache, WorkLayout
 from harmbench.harness.plan import REFERENCE_RUNS, EvalConfig, PlannedRun
-from harmbench.harness.units import cached_harmonization, fit_unit, harmonize_unit, metric_instance, score_unit
+from harmbench.harness.units import (cached_harmonization, fit_unit, harmonize_unit, metric_instance,
+                                     score_case_unit)
 
 R = TypeVar("R")
 #: ``(fit key, case id)``: the key of a harmonized image and of its scores; the fit key is
@@ -170,9 +171,15 @@ def calibrate_stage(ctx: StageContext) -> StageResult[dict[str, dict[str, Any]]]
 
 def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
                 calibrated: dict[str, dict[str, Any]]) -> StageResult[Scores]:
-    """Score the reference runs and every harmonized image with every metric."""
+    """Score the reference runs and every harmonized image with every metric.
+
+    One task per case (:func:`score_case_unit`) scores all of that case's images, so the case's share
+    of the metrics' work (BL features, masks, segmentations: :mod:`harmbench.metrics.shared`) is
+    computed once; each image keeps its own cache records and its own failure.
+    """
     t0 = time.perf_counter()
-    tasks, meta = [], {}
+    jobs: dict[str, list[tuple[RunCase, dict[str, Any], bool]]] = {case.case_id: [] for _, case in ctx.cases}
+    meta = {}
     # one cache record per (metric policy, scored image): changing one metric re-scores only it
     keys = {m: ctx.layout.score_key(metric_instance(m, calibrated.get(m)).policy()) for m in ctx.metrics}
     for ref_run, session in REFERENCE_RUNS.items():
@@ -180,9 +187,8 @@ def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
             if not case.has(session):
                 continue
             recs = ctx.layout.score_records(keys, ref_run, case.case_id)
-            tasks.append(Task((ref_run, case.case_id), score_unit,
-                              (case.case_id, ctx.manifest, None, None, recs, session, calibrated),
-                              placement=Placement(in_process=_all_exist(recs))))
+            jobs[case.case_id].append(((ref_run, case.case_id), _score_job(
+                case.case_id, ctx.manifest, None, None, recs, session, calibrated), _all_exist(recs)))
             meta[(ref_run, case.case_id)] = (letter, "reference", ref_run, None)
     for p in ctx.runs:
         run_dir = ctx.run_cache(p).score_dir
@@ -192,16 +198,26 @@ def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
                 continue
             files = h["files"]
             recs = ctx.layout.score_records(keys, run_dir, case.case_id)
-            tasks.append(Task((p.key, case.case_id), score_unit,
-                              (case.case_id, ctx.manifest, files["harmonized"], files.get("recon"), recs, "FU",
-                               calibrated, h.get("source")),
-                              placement=Placement(in_process=h.get("cached", True) and _all_exist(recs))))
+            jobs[case.case_id].append(((p.key, case.case_id), _score_job(
+                case.case_id, ctx.manifest, files["harmonized"], files.get("recon"), recs, "FU", calibrated,
+                h.get("source")), h.get("cached", True) and _all_exist(recs)))
             meta[(p.key, case.case_id)] = (letter, p.method, p.name, p.seed)
-    outcomes, failures = run_tasks(ctx, tasks, "scoring", "score")
+    tasks = [Task((case_id,), score_case_unit, ([job for _, job, _ in group],),
+                  placement=Placement(in_process=all(done for _, _, done in group)))
+             for case_id, group in jobs.items() if group]
+    outcomes, _ = run_tasks(ctx, tasks, "scoring", "score")
+    results: list[Outcome] = []
+    for task, o in zip(tasks, outcomes):
+        tags = [tag for tag, _, _ in jobs[task.tag[0]]]
+        if o.error:  # the whole case failed (e.g. its worker died): every image of it fails
+            results += [Outcome(tag, o.result, o.error) for tag in tags]
+        else:
+            results += [Outcome(tag, r.result, r.error) for tag, r in zip(tags, o.result)]
+    failures = tuple({"stage": "score", "tag": list(o.tag), "error": o.error} for o in results if o.error)
     rows: list[dict[str, Any]] = []
     seconds: dict[str, list[float]] = {}
     unavailable: dict[str, str] = {}
-    for o in outcomes:
+    for o in results:
         if o.error:
             continue
         letter, method, run, seed = meta[tuple(o.tag)]
@@ -212,6 +228,13 @@ def score_stage(ctx: StageContext, harm: dict[RunCase, dict],
         unavailable.update(o.result.get("unavailable", {}))
     scores = Scores(rows, {k: sum(v) / len(v) for k, v in seconds.items()}, unavailable)
     return StageResult(scores, failures, time.perf_counter() - t0)
+
+
+def _score_job(case_id: str, manifest: str, image: str | None, recon: str | None, records: dict[str, str],
+               session: str, params: dict[str, dict[str, Any]], source: str | None = None) -> dict[str, Any]:
+    """Keyword arguments of one :func:`score_unit` call."""
+    return {"case_id": case_id, "manifest": manifest, "image": image, "recon": recon, "records": records,
+            "session": session, "params": params, "source": source}
 
 
 def _all_exist(records: dict[str, str]) -> bool:

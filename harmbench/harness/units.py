@@ -26,6 +26,7 @@ from harmbench.harness.cache import commit_dir, read_json, temp_dir_beside, writ
 from harmbench.io import save_volume
 from harmbench.method import BaseMethod
 from harmbench.metrics.base import ScoringContext
+from harmbench.metrics.shared import SharedWork
 from harmbench.preprocess.intensity import invert_scale
 from harmbench.preprocess.settings import PREPROCESSING_FILE, record_for_cohort, write_preprocessing
 from harmbench.training.history import TrainingHistory, summarize
@@ -116,20 +117,43 @@ def _model_complete(model_dir: Path) -> bool:
 
 
 def load_fitted(method: str, params: dict[str, Any], model_dir: str | None) -> BaseMethod:
+    """The fitted ``method`` from ``model_dir`` (or a new one that needs no fit).
+
+    The last model loaded in this process is kept for the next unit of the same fit (the harmonize
+    stage runs a fit's cases one after another), keyed on the folder and its ``artifact.json``
+    (size and times), so a refitted model is read again. ``transform`` never changes a method.
+    """
     cls = registry.get_method(method)
-    if model_dir:
-        return cls.load(model_dir)
-    return registry.build_method(method, params, check=False)  # checked at planning
+    if not model_dir:
+        return registry.build_method(method, params, check=False)  # checked at planning
+    from harmbench.artifacts import ARTIFACT_FILE
+
+    try:
+        st = (Path(model_dir) / ARTIFACT_FILE).stat()
+        key = (method, str(Path(model_dir).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    except OSError:
+        return cls.load(model_dir)  # load reports the missing model
+    hit = _FITTED.get(key)
+    if hit is None:
+        _FITTED.clear()
+        hit = _FITTED[key] = cls.load(model_dir)
+    return hit
+
+
+#: the last fitted model loaded in this process (:func:`load_fitted`)
+_FITTED: dict[tuple, BaseMethod] = {}
 
 
 def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, manifest: str, case_id: str,
                    out_dir: str) -> dict:
     """Harmonize one case's FU (and, with an inverse, reconstruct BL->FU->BL).
 
-    Writes ``<out_dir>/FU_harmonized.nii.gz`` (prepared [0, 1] space, for scoring),
-    ``FU_harmonized_native.nii.gz`` (in the BL scanner's units: the case's BL scaling inverted,
+    Writes ``<out_dir>/FU_harmonized.nii`` (prepared [0, 1] space, for scoring),
+    ``FU_harmonized_native.nii`` (in the BL scanner's units: the case's BL scaling inverted,
     as ``harmbench harmonize`` writes it) and
-    optionally ``BL_recon.nii.gz``; ``record.json`` is written last and marks completion.
+    optionally ``BL_recon.nii``; ``record.json`` is written last and marks completion.
+    The images are uncompressed NIfTI (:data:`IMAGE_SUFFIX`): gzip saves ≈ 13 % of a float32
+    image with noise and costs ≈ 20x the write time. Records made with ``.nii.gz`` names stay valid.
     """
     out = Path(out_dir)
     rec = cached_harmonization(out)
@@ -142,15 +166,15 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
     t0 = time.perf_counter()
     h = m.transform(fu, reference=bl if m.capabilities.needs_reference else None)
     seconds = time.perf_counter() - t0
-    files = {"harmonized": "FU_harmonized.nii.gz"}
+    files = {"harmonized": f"FU_harmonized{IMAGE_SUFFIX}"}
     save_volume(h, out / files["harmonized"])
     scale = case.ref("BL").scale  # a harmonized FU belongs in the BL scanner's units
     if scale is not None:
-        files["native"] = "FU_harmonized_native.nii.gz"
+        files["native"] = f"FU_harmonized_native{IMAGE_SUFFIX}"
         save_volume(h.with_data(invert_scale(h.data, *scale)), out / files["native"])
     if m.capabilities.has_inverse:
         recon = m.transform(m.inverse_transform(bl), reference=bl if m.capabilities.needs_reference else None)
-        files["recon"] = "BL_recon.nii.gz"
+        files["recon"] = f"BL_recon{IMAGE_SUFFIX}"
         save_volume(recon, out / files["recon"])
     rec = {"files": files, "seconds": seconds, "source": _source_digest(out, files)}
     write_json(out / RECORD, rec)
@@ -158,6 +182,8 @@ def harmonize_unit(method: str, params: dict[str, Any], model_dir: str | None, m
 
 
 RECORD = "record.json"
+#: suffix of the images a harmonize unit writes: uncompressed NIfTI (see :func:`harmonize_unit`)
+IMAGE_SUFFIX = ".nii"
 SCORED_FILES = ("harmonized", "recon")
 
 
@@ -243,6 +269,20 @@ def score_unit(case_id: str, manifest: str, image: str | None, recon: str | None
     return {"rows": rows, "seconds": seconds, "unavailable": unavailable, "cached": not todo}
 
 
+def score_case_unit(jobs: list[dict[str, Any]]) -> list:
+    """:func:`score_unit` for several images of one case, one after another in this process.
+
+    ``jobs`` holds one dict of :func:`score_unit` keyword arguments per image (all of one case).
+    Scoring a case's images together computes the case's share of the metrics' work once
+    (:mod:`harmbench.metrics.shared`), whichever worker runs it. Returns one
+    :class:`~harmbench.harness.executor.Outcome` per job, in order: a failing image becomes an
+    outcome with ``error`` set and never stops the others.
+    """
+    from harmbench.harness.executor import Task, run_task
+
+    return [run_task(Task((i,), score_unit, kwargs=job)) for i, job in enumerate(jobs)]
+
+
 def _score_record(path: Path, source: str | None) -> dict | None:
     rec = read_json(path)
     if not isinstance(rec, dict) or "rows" not in rec:
@@ -260,17 +300,68 @@ def metric_instance(name: str, params: dict[str, Any] | None = None):
 
 def _scoring_context(case_id: str, manifest: str, image: str | None, recon: str | None,
                      session: str) -> ScoringContext:
+    """The context of one scored image; the case's own images and work are shared (:func:`_case_inputs`)."""
     from harmbench.io import load_volume
 
-    case = _case(manifest, case_id)
-    scored: Volume = load_volume(image) if image else case.volume(session)
-    return ScoringContext(
-        case=case, bl=case.volume("BL"), fu=scored, fu_original=case.volume("FU"),
+    case, fixed, stores = _case_inputs(manifest, case_id, session)
+    scored: Volume = load_volume(image) if image else fixed["session"]
+    ctx = ScoringContext(
+        case=case, bl=fixed["bl"], fu=scored, fu_original=fixed["fu_original"],
         recon=load_volume(recon) if recon else None,
-        labels_bl=case.labels("BL"), labels_fu=case.labels(session),
-        lesion_bl=case.lesion("BL"), lesion_fu=case.lesion(session),
+        labels_bl=fixed["labels_bl"], labels_fu=fixed["labels_fu"],
+        lesion_bl=fixed["lesion_bl"], lesion_fu=fixed["lesion_fu"],
         slice_range=case.slice_range, change=case.change,
     )
+    ctx.shared = SharedWork(*stores)
+    return ctx
+
+
+#: the last case scored in this process: ``{key: (case, inputs, case store, {session: (inputs, store)})}``
+_CASE_INPUTS: dict[tuple, tuple] = {}
+
+
+def _case_inputs(manifest: str, case_id: str, session: str) -> tuple[Any, dict[str, Any], tuple[dict, dict]]:
+    """The case, its fixed inputs for ``session`` and its shared metric work.
+
+    The inputs are BL, the original FU, the session's image (the scored image of a reference row),
+    the label maps and the lesion masks; the work is the ``case`` and ``session`` stores of
+    :class:`~harmbench.metrics.shared.SharedWork`. All are kept for the next image of the same case
+    in this process (the score stage orders its units case by case), keyed on the manifest's
+    identity (path, size, times) like :func:`_case`, the case and the state (size, times) of every
+    file of the case, so a rewritten image is read again; only the last case is kept, so memory
+    stays bounded.
+    """
+    case = _case(manifest, case_id)
+    st = Path(manifest).stat()
+    key = (str(manifest), st.st_size, st.st_mtime_ns, st.st_ctime_ns, case_id, _files_state(case))
+    hit = _CASE_INPUTS.get(key)
+    if hit is None or hit[0] is not case:
+        _CASE_INPUTS.clear()  # drop the previous case before loading this one
+        base = {"bl": case.volume("BL"), "fu_original": case.volume("FU"), "labels_bl": case.labels("BL"),
+                "lesion_bl": case.lesion("BL")}
+        hit = _CASE_INPUTS[key] = (case, base, {}, {})
+    _, base, case_store, sessions = hit
+    if session not in sessions:
+        fixed = {**base, "labels_fu": case.labels(session), "lesion_fu": case.lesion(session),
+                 "session": base["fu_original"] if session == "FU" else case.volume(session)}
+        sessions[session] = (fixed, {})
+    fixed, session_store = sessions[session]
+    return case, fixed, (case_store, session_store)
+
+
+def _files_state(case: Any) -> tuple:
+    """(path, inode, size, mtime, ctime) of every image, label map and lesion mask of ``case``."""
+    out = []
+    for session in sorted(case.sessions):
+        ref = case.ref(session)
+        for path in (ref.image, ref.labels, ref.lesion):
+            if path is not None:
+                try:
+                    st = Path(path).stat()
+                    out.append((str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+                except OSError:
+                    out.append((str(path), None))
+    return tuple(out)
 
 
 _COHORTS: dict[tuple, Cohort] = {}

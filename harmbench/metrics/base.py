@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from harmbench.metrics.shared import SharedWork
 
 if TYPE_CHECKING:
     from harmbench.data.cohort import Case
@@ -40,6 +42,9 @@ class ScoringContext:
         lesion_bl / lesion_fu: ground-truth lesion masks on the BL grid (None if unknown).
         slice_range: kept axial slices ``(start, stop)`` along ``bl.axial_axis``.
         change: true relative target-lesion volume change (None if unknown).
+        shared: work the metrics of this context share (:mod:`harmbench.metrics.shared`); not a
+            constructor argument, so a copy (``dataclasses.replace``) starts with its own. The
+            harness may attach a ``case`` store shared with other images of the same case.
     """
 
     case: Case
@@ -53,6 +58,7 @@ class ScoringContext:
     lesion_fu: np.ndarray | None = None
     slice_range: tuple[int, int] | None = None
     change: float | None = None
+    shared: SharedWork = field(default_factory=SharedWork, init=False, repr=False, compare=False)
 
 
 class Metric(abc.ABC):

@@ -52,6 +52,7 @@ from scipy.sparse import csgraph
 
 from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
+from harmbench.metrics.shared import params_key
 from harmbench.volume import require_same_grid
 
 #: Table-4 regions -> FreeSurfer label IDs (left + right merged; REFERENCE.md §2).
@@ -264,22 +265,32 @@ class RegionalCnr(Metric):
             exclude: voxels removed from every background after erosion (e.g. the
                 :meth:`exclusion_zone`); None removes nothing.
         """
+        masks = self.region_masks(labels, exclude=exclude)
+        return {r: (math.nan, math.nan) if m is None else cnr_parts(image, m[0], m[1], min_voxels=self.min_voxels)
+                for r, m in masks.items()}
+
+    def region_masks(self, labels: np.ndarray, *, exclude: np.ndarray | None = None
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+        """(ROI, background) masks of every configured region (None where the ROI is absent).
+
+        They depend on the label map (and ``exclude``) only, not on the image: :meth:`region_parts`
+        without the image.
+        """
         # NIfTI arrays are often Fortran-ordered; np.isin would copy them to C order on every call
         labels = np.ascontiguousarray(labels)
         eroded: dict[tuple[int, ...], np.ndarray] = {}
-        out = {}
+        out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
         for region, ids in self.regions.items():
             roi = region_mask(labels, ids)
             if not roi.any():
-                out[region] = (math.nan, math.nan)
+                out[region] = None
                 continue
             bg_ids = self._background_ids(ids)
             if bg_ids not in eroded:
                 bg = region_mask(labels, bg_ids)
                 bg = ndimage.binary_erosion(bg, iterations=self.erode) if self.erode > 0 else bg
                 eroded[bg_ids] = bg & ~exclude if exclude is not None else bg
-            bg = eroded[bg_ids] & ~_grow(roi, self.erode)
-            out[region] = cnr_parts(image, roi, bg, min_voxels=self.min_voxels)
+            out[region] = (roi, eroded[bg_ids] & ~_grow(roi, self.erode))
         return out
 
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
@@ -288,10 +299,17 @@ class RegionalCnr(Metric):
         lab_fu = ctx.labels_fu if ctx.labels_fu is not None else lab_bl
         if lab_bl is None or lab_fu is None:
             return [MetricValue(m, r, math.nan) for r in self.regions for m in self.emits]
-        # one zone for both images, so BL and FU are measured on the same background voxels
-        zone = self.exclusion_zone(ctx, [lab_bl, lab_fu]) if self.exclude_lesions else None
-        p_bl = self.region_parts(ctx.bl.data, lab_bl, exclude=zone)
-        p_fu = self.region_parts(ctx.fu.data, lab_fu, exclude=zone)
+        # one zone for both images, so BL and FU are measured on the same background voxels; the
+        # zone, the backgrounds and BL's parts depend on the case and session only: once per both
+        key = params_key(self.policy())
+        zone = ctx.shared.for_session(("cnr-zone", key), lambda: self.exclusion_zone(
+            ctx, [lab_bl, lab_fu])) if self.exclude_lesions else None
+        p_bl = ctx.shared.for_session(("cnr-bl", key), lambda: self.region_parts(ctx.bl.data, lab_bl, exclude=zone))
+        # = region_parts(fu, lab_fu): the masks depend on the label map only
+        masks = ctx.shared.for_session(("cnr-fu-masks", key), lambda: self.region_masks(lab_fu, exclude=zone))
+        p_fu = {r: (math.nan, math.nan) if m is None else cnr_parts(ctx.fu.data, m[0], m[1],
+                                                                   min_voxels=self.min_voxels)
+                for r, m in masks.items()}
         out = []
         for r in self.regions:
             (c_bl, sd_bl), (c_fu, sd_fu) = p_bl[r], p_fu[r]

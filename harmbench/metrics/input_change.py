@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from harmbench.masking import head_mask
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
+from harmbench.metrics.region import case_head_mask
 from harmbench.volume import require_same_grid
 
 INPUT_RMS_CHANGE = "input-rms-change"
@@ -49,5 +49,5 @@ class InputChange(Metric):
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
         require_same_grid(ctx.fu, ctx.bl)
         require_same_grid(ctx.fu_original, ctx.bl, what_a="original FU")
-        mask = head_mask(ctx.bl.data)
+        mask = case_head_mask(ctx)
         return [MetricValue(INPUT_RMS_CHANGE, "", rms_change(ctx.fu.data, ctx.fu_original.data, mask))]

@@ -16,6 +16,7 @@ import numpy as np
 from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lesion_seg import LesionSegmentation, LesionSegmenter, segment_pair
+from harmbench.metrics.shared import params_key
 from harmbench.metrics.surface import surface_scores
 from harmbench.volume import require_same_grid
 
@@ -24,19 +25,32 @@ SOURCES = ("auto", "manifest")
 
 def lesion_pair(ctx: ScoringContext, segmenter: LesionSegmenter,
                 source: str) -> tuple[LesionSegmentation, LesionSegmentation]:
-    """BL and FU target-lesion segmentations of one case (see module docstring)."""
+    """BL and FU target-lesion segmentations of one case (see module docstring).
+
+    Computed once per scored image for each segmenter policy and source (the ``lesion`` and
+    ``change-read`` metrics share it), BL's once per case (:mod:`harmbench.metrics.shared`).
+    """
     if source not in SOURCES:
         raise DataError(f"lesion source must be one of {SOURCES}; got {source!r}")
     require_same_grid(ctx.fu, ctx.bl)
+    key = ("lesion-pair", type(segmenter).__qualname__, params_key(segmenter.policy()), source)
+    return ctx.shared.for_image(key, lambda: _lesion_pair(ctx, segmenter, source, key))
+
+
+def _lesion_pair(ctx: ScoringContext, segmenter: LesionSegmenter, source: str,
+                 key: tuple) -> tuple[LesionSegmentation, LesionSegmentation]:
     spacing = ctx.bl.spacing
     seed = np.zeros(ctx.bl.shape, bool) if ctx.lesion_bl is None else np.asarray(ctx.lesion_bl, bool)
     lab_fu = ctx.labels_fu if ctx.labels_fu is not None else ctx.labels_bl
     if source == "manifest":
         fu_mask = np.zeros(ctx.bl.shape, bool) if ctx.lesion_fu is None else np.asarray(ctx.lesion_fu, bool)
-        return (segmenter.measure(ctx.bl.data, seed, seed, spacing, ctx.labels_bl),
-                segmenter.measure(ctx.fu.data, fu_mask, seed, spacing, lab_fu))
+        bl = ctx.shared.for_case(("lesion-bl",) + key[1:], lambda: segmenter.measure(
+            ctx.bl.data, seed, seed, spacing, ctx.labels_bl))
+        return bl, segmenter.measure(ctx.fu.data, fu_mask, seed, spacing, lab_fu)
+    bl = ctx.shared.for_case(("lesion-bl",) + key[1:], lambda: segmenter.segment(
+        ctx.bl.data, seed, spacing, ctx.labels_bl))
     return segment_pair(segmenter, bl=ctx.bl.data, fu=ctx.fu.data, seed=seed, spacing=spacing,
-                        labels_bl=ctx.labels_bl, labels_fu=ctx.labels_fu)
+                        labels_bl=ctx.labels_bl, labels_fu=ctx.labels_fu, bl_segmentation=bl)
 
 
 class LesionOverlap(Metric):

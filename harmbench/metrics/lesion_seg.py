@@ -100,13 +100,25 @@ def roi_box(seed: np.ndarray, spacing: tuple[float, float, float], margin_mm: fl
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """3-D hole filling, then 2-D hole filling of every slice along each axis (union)."""
+    """3-D hole filling, then 2-D hole filling of every slice along each axis (union).
+
+    The slices along one axis are filled in one call, with a structuring element that connects
+    voxels only within a slice (the 2-D cross, no neighbours along the axis): each slice is then
+    filled on its own, exactly as a loop over the slices would fill it.
+    """
     out = ndimage.binary_fill_holes(mask)
     for axis in range(mask.ndim):
-        moved = np.moveaxis(out, axis, 0)
-        filled = np.stack([ndimage.binary_fill_holes(s) for s in moved])
-        out = out | np.moveaxis(filled, 0, axis)
+        out = out | ndimage.binary_fill_holes(out, structure=_in_plane(mask.ndim, axis))
     return out
+
+
+def _in_plane(ndim: int, axis: int) -> np.ndarray:
+    """Structuring element of ``ndim`` dimensions: the (ndim-1)-D cross in the slices across ``axis``."""
+    st = np.zeros((3,) * ndim, bool)
+    index: list[slice | int] = [slice(None)] * ndim
+    index[axis] = 1
+    st[tuple(index)] = ndimage.generate_binary_structure(ndim - 1, 1)
+    return st
 
 
 def _zoom(a: np.ndarray, k: int, order: int) -> np.ndarray:
@@ -322,17 +334,19 @@ class ModelFitSegmenter(_SeedReference):
 
 def segment_pair(segmenter: LesionSegmenter | ModelFitSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
-                 labels_fu: np.ndarray | None) -> tuple[LesionSegmentation, LesionSegmentation]:
+                 labels_fu: np.ndarray | None,
+                 bl_segmentation: LesionSegmentation | None = None) -> tuple[LesionSegmentation, LesionSegmentation]:
     """Segment the target lesion on BL and on FU, each with its own levels.
 
     The model-fit candidate fits the core fraction on BL and reuses it on FU (the BL prior); the
-    default half-maximum segmenter segments the two independently.
+    default half-maximum segmenter segments the two independently. ``bl_segmentation``: BL's
+    segmentation by this ``segmenter`` with these ``seed``/``labels_bl`` when already computed.
     """
     if seed is None:
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
-    first = segmenter.segment(bl, seed, spacing, labels_bl)
+    first = segmenter.segment(bl, seed, spacing, labels_bl) if bl_segmentation is None else bl_segmentation
     if isinstance(segmenter, ModelFitSegmenter) and math.isfinite(first.core):
         return first, segmenter.segment(fu, seed, spacing, lab_fu, core=first.core)
     return first, segmenter.segment(fu, seed, spacing, lab_fu)

@@ -26,7 +26,7 @@ import numpy as np
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lpips_weights import CONV_INDICES, WeightsError, load_alexnet_weights
-from harmbench.metrics.region import kept_slices, zero_outside
+from harmbench.metrics.region import case_slice_frame, cut_slices, zero_outside
 from harmbench.volume import require_same_grid
 
 #: smallest slice side AlexNet's three pooling stages accept, rounded up
@@ -131,13 +131,15 @@ def lpips_rgb(img0: np.ndarray, img1: np.ndarray) -> float:
 
 
 def lpips_slices(reference: np.ndarray, others: tuple[np.ndarray, ...], *,
-                 batch: int = DEFAULT_BATCH) -> list[np.ndarray]:
+                 batch: int = DEFAULT_BATCH, ref_features: list | None = None) -> list[np.ndarray]:
     """Per-slice LPIPS of each stack in ``others`` against ``reference``.
 
     Args:
         reference: (N, H, W) grayscale slices in [0, 1] (BL).
         others: stacks of the same shape (harmonized FU, reconstruction ...).
         batch: slices per forward pass (bounds memory).
+        ref_features: :func:`reference_features` of ``reference`` with this ``batch`` when
+            already computed (e.g. once per case for every image scored against the same BL).
 
     Returns:
         One (N,) float64 array per entry of ``others``.
@@ -145,18 +147,33 @@ def lpips_slices(reference: np.ndarray, others: tuple[np.ndarray, ...], *,
     import torch
 
     n = reference.shape[0]
+    feats = ref_features if ref_features is not None else reference_features(reference, batch=batch)
     out = [np.empty(n) for _ in others]
     with torch.inference_mode():
-        for lo in range(0, n, batch):
+        for k, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
-            # the last chunk is padded (repeating its last slice) to the full batch so every
-            # forward pass has one shape; the padded results are dropped
-            fill = batch - (hi - lo) if n > batch else 0
-            f_ref = _features(_to_input(_fill(reference[lo:hi], fill)))
+            fill = _fill_count(n, lo, hi, batch)
             for j, img in enumerate(others):
-                d = _distance(f_ref, _features(_to_input(_fill(img[lo:hi], fill)))).double().numpy()
+                d = _distance(feats[k], _features(_to_input(_fill(img[lo:hi], fill)))).double().numpy()
                 out[j][lo:hi] = d[: hi - lo]
     return out
+
+
+def reference_features(reference: np.ndarray, *, batch: int = DEFAULT_BATCH) -> list:
+    """The trunk features of ``reference`` (N, H, W), one list per forward pass of :func:`lpips_slices`."""
+    import torch
+
+    n = reference.shape[0]
+    with torch.inference_mode():
+        return [_features(_to_input(_fill(reference[lo:min(lo + batch, n)], _fill_count(n, lo, min(lo + batch, n),
+                                                                                        batch))))
+                for lo in range(0, n, batch)]
+
+
+def _fill_count(n: int, lo: int, hi: int, batch: int) -> int:
+    """Slices added to the chunk ``[lo, hi)``: the last chunk is padded (repeating its last slice)
+    to the full batch so every forward pass has one shape; the padded results are dropped."""
+    return batch - (hi - lo) if n > batch else 0
 
 
 def _fill(stack: np.ndarray, extra: int) -> np.ndarray:
@@ -200,11 +217,14 @@ class LpipsMetric(Metric):
         vols = (ctx.fu,) + ((ctx.recon,) if ctx.recon is not None else ())
         for v in vols[1:]:
             require_same_grid(v, ctx.bl, what_a="recon image")
-        st = kept_slices(ctx.bl, vols, ctx.slice_range)
-        if st.bl.shape[0] == 0:
+        # = kept_slices of BL and the images; BL's slices and trunk features are shared per case
+        frame, bl = case_slice_frame(ctx, 0)
+        if bl.shape[0] == 0:
             vals = [np.empty(0) for _ in vols]
         else:
-            others = tuple(zero_outside(o, st.mask) for o in st.others)
-            vals = lpips_slices(zero_outside(st.bl, st.mask), others, batch=self.batch)
+            others = tuple(zero_outside(cut_slices(o, frame), frame.mask) for o in vols)
+            feats = ctx.shared.for_case(("lpips-bl", self.batch), lambda: reference_features(
+                zero_outside(bl, frame.mask), batch=self.batch))
+            vals = lpips_slices(bl, others, batch=self.batch, ref_features=feats)
         names = ("slice-lpips", "recon-slice-lpips")
         return [MetricValue(nm, "", float(np.mean(v)) if v.size else math.nan) for nm, v in zip(names, vals)]

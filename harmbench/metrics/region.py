@@ -25,12 +25,16 @@ Mask policy (the same for every similarity metric, volume- and slice-wise, SSIM,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harmbench.masking import head_mask
 from harmbench.slices import slice_indices_world, to_axial_stack
 from harmbench.volume import Volume
+
+if TYPE_CHECKING:
+    from harmbench.metrics.base import ScoringContext
 
 
 def bounding_box(mask: np.ndarray, *, pad: int = 0) -> tuple[slice, ...]:
@@ -86,22 +90,82 @@ def head_box(bl: Volume) -> tuple[slice, slice, slice]:
     return bounding_box(head_mask(bl.data))  # type: ignore[return-value]
 
 
-def head_region(bl: Volume) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
+def head_region(bl: Volume, *, mask: np.ndarray | None = None) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
     """The BL head mask and its bounding box (voxel order).
+
+    Args:
+        bl: the prepared BL volume.
+        mask: ``head_mask(bl.data)`` when already computed (:func:`case_head_mask`), else None.
 
     Returns:
         ``(mask, box)``: bool mask of ``bl``'s shape (all True if the head mask is empty, i.e. a
         constant image) and its bounding box (the full grid in that case).
     """
-    mask = head_mask(bl.data)
+    mask = head_mask(bl.data) if mask is None else mask
     if not mask.any():
         mask = np.ones(bl.shape, dtype=bool)
     return mask, bounding_box(mask)  # type: ignore[return-value]
 
 
+def case_head_mask(ctx: ScoringContext) -> np.ndarray:
+    """``head_mask(ctx.bl.data)``, computed once per case (:mod:`harmbench.metrics.shared`); read-only."""
+    return ctx.shared.for_case("bl-head-mask", lambda: head_mask(ctx.bl.data))
+
+
+def case_head_region(ctx: ScoringContext) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
+    """:func:`head_region` of ``ctx.bl``, computed once per case; the mask is read-only."""
+    return ctx.shared.for_case("bl-head-region", lambda: head_region(ctx.bl, mask=case_head_mask(ctx)))
+
+
 def zero_outside(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Copy of ``a`` (same dtype) with the voxels outside ``mask`` set to 0 (air)."""
     return np.where(mask, a, np.zeros((), dtype=a.dtype))
+
+
+@dataclass(frozen=True)
+class SliceFrame:
+    """Which axial slices and which in-plane crop the slice-wise metrics use (BL only).
+
+    Attributes:
+        crop: ``(kept slice indices, rows, cols)`` index into :func:`to_axial_stack` order.
+        index: (N,) kept slice indices.
+        inner: the in-plane head box relative to the crop.
+        mask: (N, H, W) bool BL head mask of the kept slices on the crop.
+    """
+
+    crop: tuple
+    index: np.ndarray
+    inner: tuple[slice, slice]
+    mask: np.ndarray
+
+
+def slice_frame(bl: Volume, slice_range: tuple[int, int] | None, *, pad: int = 0,
+                mask: np.ndarray | None = None) -> SliceFrame:
+    """The :class:`SliceFrame` of :func:`kept_slices` (``mask``: ``head_mask(bl.data)`` if known)."""
+    mask = head_mask(bl.data) if mask is None else mask
+    mstack = to_axial_stack(bl.with_data(mask.astype(np.float32))) > 0.5
+    keep = np.array([i for i in slice_indices_world(bl, slice_range) if mstack[i].any()], dtype=int)
+    # in-plane box from the 3-D head mask (same box for every slice of the case)
+    plane = mstack.any(axis=0)
+    outer, inner = grow(bounding_box(plane), pad, plane.shape)
+    crop = (keep,) + outer
+    return SliceFrame(crop, keep, inner, np.ascontiguousarray(mstack[crop]))  # type: ignore[arg-type]
+
+
+def cut_slices(v: Volume, frame: SliceFrame) -> np.ndarray:
+    """The kept, cropped axial slices of ``v`` (a volume on the BL grid): (N, H, W) float32."""
+    return np.ascontiguousarray(to_axial_stack(v)[frame.crop], dtype=np.float32)
+
+
+def case_slice_frame(ctx: ScoringContext, pad: int) -> tuple[SliceFrame, np.ndarray]:
+    """:func:`slice_frame` of the case and the BL slices on it, computed once per case (read-only)."""
+    def make() -> tuple[SliceFrame, np.ndarray]:
+        frame = slice_frame(ctx.bl, ctx.slice_range, pad=pad, mask=case_head_mask(ctx))
+        return frame, cut_slices(ctx.bl, frame)
+
+    frame, bl = ctx.shared.for_case(("bl-slices", pad, ctx.slice_range), make)
+    frame.mask.flags.writeable = False
+    return frame, bl
 
 
 def kept_slices(bl: Volume, others: tuple[Volume, ...], slice_range: tuple[int, int] | None,
@@ -119,16 +183,6 @@ def kept_slices(bl: Volume, others: tuple[Volume, ...], slice_range: tuple[int, 
         :class:`SliceStacks` with slices ordered inferior -> superior; images are not masked
         (``mask`` holds the BL head mask of each kept slice).
     """
-    mask = head_mask(bl.data)
-    mstack = to_axial_stack(bl.with_data(mask.astype(np.float32))) > 0.5
-    keep = np.array([i for i in slice_indices_world(bl, slice_range) if mstack[i].any()], dtype=int)
-    # in-plane box from the 3-D head mask (same box for every slice of the case)
-    plane = mstack.any(axis=0)
-    outer, inner = grow(bounding_box(plane), pad, plane.shape)
-    crop = (keep,) + outer
-
-    def cut(v: Volume) -> np.ndarray:
-        return np.ascontiguousarray(to_axial_stack(v)[crop], dtype=np.float32)
-
-    return SliceStacks(bl=cut(bl), others=tuple(cut(o) for o in others), index=keep,
-                       inner=inner, mask=np.ascontiguousarray(mstack[crop]))  # type: ignore[arg-type]
+    frame = slice_frame(bl, slice_range, pad=pad)
+    return SliceStacks(bl=cut_slices(bl, frame), others=tuple(cut_slices(o, frame) for o in others),
+                       index=frame.index, inner=frame.inner, mask=frame.mask)

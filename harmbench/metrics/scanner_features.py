@@ -44,9 +44,10 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import graycomatrix, graycoprops
 
-from harmbench.masking import head_mask
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.cnr import LESION_LABELS, region_mask
+from harmbench.metrics.region import case_head_mask
+from harmbench.metrics.shared import params_key
 from harmbench.volume import require_same_grid
 
 FEATURE = "scanner-feature"
@@ -67,8 +68,15 @@ def subject_code(subject: str) -> float:
 
 
 def analysis_mask(ctx: ScoringContext) -> np.ndarray:
-    """The brain minus every lesion (module docstring); the same voxels serve BL and the scored image."""
-    mask = ctx.labels_bl > 0 if ctx.labels_bl is not None else head_mask(ctx.bl.data)
+    """The brain minus every lesion (module docstring); the same voxels serve BL and the scored image.
+
+    Computed once per case and session (:mod:`harmbench.metrics.shared`); the array is read-only.
+    """
+    return ctx.shared.for_session("analysis-mask", lambda: _analysis_mask(ctx))
+
+
+def _analysis_mask(ctx: ScoringContext) -> np.ndarray:
+    mask = ctx.labels_bl > 0 if ctx.labels_bl is not None else case_head_mask(ctx).copy()
     for lesion in (ctx.lesion_bl, ctx.lesion_fu):
         if lesion is not None:
             mask &= lesion == 0
@@ -158,6 +166,11 @@ class ScannerFeatures(Metric):
         mask = analysis_mask(ctx)
         out = [MetricValue(SUBJECT, "", subject_code(ctx.case.subject))]
         for session, vol in (("bl", ctx.bl), ("fu", ctx.fu)):
-            feats = self.features(self.preprocess(vol.data, mask), mask, ctx.bl.axial_axis, ctx.slice_range)
+            def feats_of(v=vol) -> dict[str, float]:
+                return self.features(self.preprocess(v.data, mask), mask, ctx.bl.axial_axis, ctx.slice_range)
+
+            # BL's features depend on the case only: once per case
+            feats = ctx.shared.for_session(("scanner-bl", params_key(self.policy())), feats_of) if session == "bl" \
+                else feats_of()
             out += [MetricValue(FEATURE, f"{session}:{name}", value) for name, value in feats.items()]
         return out

@@ -25,10 +25,11 @@ import math
 from typing import ClassVar
 
 import numpy as np
+from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
-from harmbench.metrics.region import grow, head_region, kept_slices, zero_outside
+from harmbench.metrics.region import case_head_region, case_slice_frame, cut_slices, grow, zero_outside
 from harmbench.volume import require_same_grid
 
 DATA_RANGE = 1.0
@@ -54,6 +55,54 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     _, full = structural_similarity(a64, b64, data_range=DATA_RANGE, gaussian_weights=True,
                                     sigma=SSIM_SIGMA, use_sample_covariance=False, full=True)
     return full
+
+
+#: skimage's SSIM constants (``K1``, ``K2`` defaults) and Gaussian truncation (``truncate``)
+_K1, _K2, _TRUNCATE = 0.01, 0.03, 3.5
+
+
+class SsimReference:
+    """The reference (BL) side of SSIM maps, computed once and reused for every compared image.
+
+    :meth:`map` gives exactly :func:`ssim_map` (``skimage.metrics.structural_similarity`` with the
+    settings above, ``full=True``): the same Gaussian filters (``scipy.ndimage.gaussian_filter``,
+    reflect mode, truncate 3.5) and the same float64 arithmetic in the same order, but the two
+    filters of the reference (its mean and its mean square) run once instead of per image.
+
+    Args:
+        a: the reference array, 2-D or 3-D; with ``stacked`` an (N, H, W) stack of 2-D images
+            whose slices are filtered independently (a zero-width filter along axis 0, which
+            ``gaussian_filter`` skips), i.e. the per-slice 2-D SSIM of each slice.
+        stacked: treat axis 0 as a stack of 2-D images.
+    """
+
+    def __init__(self, a: np.ndarray, *, stacked: bool = False) -> None:
+        self.a = np.asarray(a, np.float64)
+        self.sigma: float | tuple[float, ...] = (0.0, SSIM_SIGMA, SSIM_SIGMA) if stacked else SSIM_SIGMA
+        self.ux = self._filter(self.a)
+        uxx = self._filter(self.a * self.a)
+        self.vx = 1.0 * (uxx - self.ux * self.ux)
+
+    @staticmethod
+    def fits(shape: tuple[int, ...], *, stacked: bool = False) -> bool:
+        """True when skimage accepts the shape without the edge padding of :func:`ssim_map`."""
+        return min(shape[1:] if stacked else shape) >= 2 * SSIM_RADIUS + 1
+
+    def _filter(self, x: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(x, self.sigma, mode="reflect", cval=0.0, truncate=_TRUNCATE)
+
+    def map(self, b: np.ndarray) -> np.ndarray:
+        """The local SSIM map of the reference vs ``b`` (same shape), float64."""
+        b64 = np.asarray(b, np.float64)
+        ux = self.ux
+        uy = self._filter(b64)
+        uyy = self._filter(b64 * b64)
+        uxy = self._filter(self.a * b64)
+        vy = 1.0 * (uyy - uy * uy)
+        vxy = 1.0 * (uxy - ux * uy)
+        c1, c2 = (_K1 * DATA_RANGE) ** 2, (_K2 * DATA_RANGE) ** 2
+        a1, a2, b1, b2 = (2 * ux * uy + c1, 2 * vxy + c2, ux**2 + uy**2 + c1, self.vx + vy + c2)
+        return (a1 * a2) / (b1 * b2)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, *, max_db: float = DEFAULT_MAX_DB) -> float:
@@ -115,6 +164,81 @@ def slice_scores(bl: np.ndarray, img: np.ndarray, inner: tuple[slice, slice], *,
     return ss, pp
 
 
+def _stack_map(ref: SsimReference | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-slice SSIM maps of (N, H, W) stacks: ``ref.map`` when given, else slice by slice."""
+    if ref is not None:
+        return ref.map(b)
+    return np.stack([ssim_map(a[i], b[i]) for i in range(a.shape[0])]) if a.shape[0] else np.zeros(a.shape)
+
+
+def _case_ssim_ref(ctx: ScoringContext, key: str, make) -> tuple:
+    return ctx.shared.for_case(("ssim-ref", key), make)
+
+
+def _volume_refs(ctx: ScoringContext) -> tuple:
+    """BL side of the volume metrics, once per case: the head box, the masked and the box reference."""
+    def make() -> tuple:
+        mask, box = case_head_region(ctx)
+        outer, inner = grow(box, SSIM_RADIUS, ctx.bl.shape)
+        m = mask[outer]
+        a = zero_outside(ctx.bl.data[outer], m)
+        fits = SsimReference.fits(a.shape)
+        raw = ctx.bl.data[outer]
+        return (box, outer, inner, m, a, a[m], SsimReference(a) if fits else None,
+                SsimReference(raw) if fits else None, ctx.bl.data[box])
+
+    return _case_ssim_ref(ctx, "volume", make)
+
+
+def _volume_pair(ctx: ScoringContext, img: np.ndarray, max_db: float, *,
+                 box_too: bool) -> tuple[float, ...]:
+    """:func:`volume_scores` of ``img`` with the head mask (and, with ``box_too``, over the box)."""
+    box, outer, inner, m, a, a_m, ref_m, ref_b, bl_box = _volume_refs(ctx)
+    b = zero_outside(img[outer], m)
+    smap = ref_m.map(b) if ref_m is not None else ssim_map(a, b)
+    out: tuple[float, ...] = (float(np.mean(smap[m])), psnr(a_m, b[m], max_db=max_db))
+    if box_too:
+        raw = img[outer]
+        smap = ref_b.map(raw) if ref_b is not None else ssim_map(ctx.bl.data[outer], raw)
+        out += (float(np.mean(smap[inner])), psnr(bl_box, img[box], max_db=max_db))
+    return out
+
+
+def _slice_refs(ctx: ScoringContext) -> tuple:
+    """BL side of the slice metrics, once per case: frame, masked stack and both references."""
+    def make() -> tuple:
+        frame, bl = case_slice_frame(ctx, SSIM_RADIUS)
+        a = zero_outside(bl, frame.mask)
+        fits = SsimReference.fits(bl.shape, stacked=True) and bl.shape[0] > 0
+        return (frame, bl, a, SsimReference(a, stacked=True) if fits else None,
+                SsimReference(bl, stacked=True) if fits else None)
+
+    return _case_ssim_ref(ctx, "slices", make)
+
+
+def _slice_pair(ctx: ScoringContext, vol, max_db: float, *, box_too: bool) -> tuple[np.ndarray, ...]:
+    """:func:`slice_scores` of ``vol`` with the head mask (and, with ``box_too``, over the box)."""
+    frame, bl, a, ref_m, ref_b = _slice_refs(ctx)
+    img = cut_slices(vol, frame)
+    mask, inner = frame.mask, frame.inner
+    n = bl.shape[0]
+    b = zero_outside(img, mask)
+    smap = _stack_map(ref_m, a, b)
+    ss, pp = np.empty(n), np.empty(n)
+    for i in range(n):
+        m = mask[i]
+        ss[i] = float(np.mean(smap[i][m]))
+        pp[i] = psnr(a[i][m], b[i][m], max_db=max_db)
+    if not box_too:
+        return ss, pp
+    smap = _stack_map(ref_b, bl, img)
+    sb, pb = np.empty(n), np.empty(n)
+    for i in range(n):
+        sb[i] = float(np.mean(smap[i][inner]))
+        pb[i] = psnr(bl[i][inner], img[i][inner], max_db=max_db)
+    return ss, pp, sb, pb
+
+
 def _mean(x: np.ndarray) -> float:
     return float(np.mean(x)) if x.size else math.nan
 
@@ -146,14 +270,13 @@ class VolumeSimilarity(Metric):
 
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
         require_same_grid(ctx.fu, ctx.bl)
-        mask, box = head_region(ctx.bl)
-        s, p = volume_scores(ctx.bl.data, ctx.fu.data, box, mask=mask, max_db=self.max_db)
-        sb, pb = volume_scores(ctx.bl.data, ctx.fu.data, box, max_db=self.max_db)
+        # = volume_scores with the head mask and over the box; the BL side is shared per case
+        s, p, sb, pb = _volume_pair(ctx, ctx.fu.data, self.max_db, box_too=True)
         out = [MetricValue("ssim", "", s), MetricValue("psnr", "", p),
                MetricValue("ssim-box", "", sb), MetricValue("psnr-box", "", pb)]
         if ctx.recon is not None:
             require_same_grid(ctx.recon, ctx.bl, what_a="recon-image")
-            s, p = volume_scores(ctx.bl.data, ctx.recon.data, box, mask=mask, max_db=self.max_db)
+            s, p = _volume_pair(ctx, ctx.recon.data, self.max_db, box_too=False)
             out += [MetricValue("recon-ssim", "", s), MetricValue("recon-psnr", "", p)]
         return out
 
@@ -191,13 +314,13 @@ class SliceSimilarity(Metric):
         vols = (ctx.fu,) + ((ctx.recon,) if ctx.recon is not None else ())
         for v in vols[1:]:
             require_same_grid(v, ctx.bl, what_a="recon image")
-        st = kept_slices(ctx.bl, vols, ctx.slice_range, pad=SSIM_RADIUS)
-        s, p = slice_scores(st.bl, st.others[0], st.inner, mask=st.mask, max_db=self.max_db)
-        sb, pb = slice_scores(st.bl, st.others[0], st.inner, max_db=self.max_db)
+        # = slice_scores of kept_slices, with the per-slice maps of all slices at once and the BL
+        # side shared per case
+        s, p, sb, pb = _slice_pair(ctx, ctx.fu, self.max_db, box_too=True)
         out = [MetricValue("slice-ssim", "", _mean(s)), MetricValue("slice-psnr", "", _mean(p)),
                MetricValue("slice-ssim-box", "", _mean(sb)), MetricValue("slice-psnr-box", "", _mean(pb))]
         if ctx.recon is not None:
-            s, p = slice_scores(st.bl, st.others[1], st.inner, mask=st.mask, max_db=self.max_db)
+            s, p = _slice_pair(ctx, ctx.recon, self.max_db, box_too=False)
             out += [MetricValue("recon-slice-ssim", "", _mean(s)),
                     MetricValue("recon-slice-psnr", "", _mean(p))]
         return out

@@ -31,6 +31,7 @@ from sklearn.mixture import GaussianMixture
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.cnr import CORTEX_PARCELS, region_mask
 from harmbench.metrics.scanner_features import analysis_mask
+from harmbench.metrics.shared import params_key
 from harmbench.volume import require_same_grid
 
 TISSUES = ("csf", "gm", "wm")
@@ -137,10 +138,14 @@ class TissueVolumes(Metric):
         require_same_grid(ctx.fu, ctx.bl)
         mask = analysis_mask(ctx)
         ml = float(np.prod(ctx.bl.spacing)) / 1000.0
-        c_bl = tissue_classes(ctx.bl.data[mask], sample=self.sample, seed=self.seed)
+        key = params_key(self.policy())
+        # BL's classes and the structure codes in the analysis mask: once per case and session
+        c_bl = ctx.shared.for_session(("tissue-bl", key), lambda: tissue_classes(
+            ctx.bl.data[mask], sample=self.sample, seed=self.seed))
         c_fu = tissue_classes(ctx.fu.data[mask], sample=self.sample, seed=self.seed)
         # structures come from BL's label map for both images: the segmentations differ, not the anatomy
-        codes = self.structure_codes(np.ascontiguousarray(ctx.labels_bl[mask])) if ctx.labels_bl is not None else None
+        codes = ctx.shared.for_session(("tissue-codes", key), lambda: self.structure_codes(
+            np.ascontiguousarray(ctx.labels_bl[mask]))) if ctx.labels_bl is not None else None
         r_bl, r_fu = self.regions(c_bl, codes), self.regions(c_fu, codes)
         out = []
         for region, m_bl in r_bl.items():

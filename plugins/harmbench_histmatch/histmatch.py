@@ -46,13 +46,36 @@ class HistogramMatching(BaseMethod):
                 ms = mr = common
         s_vals = src[ms] if ms is not None else src.ravel()
         r_vals = ref[mr] if mr is not None else ref.ravel()
-        matched = match_histograms(s_vals, r_vals)
-        # Monotone lookup table from the matched values (ties share one output value).
-        order = np.argsort(s_vals, kind="stable")
-        xs, idx = np.unique(s_vals[order], return_index=True)
-        ys = np.maximum.accumulate(matched[order][idx])
+        mapped = monotone_lookup(s_vals, match_histograms(s_vals, r_vals))
         if ms is None:
-            return fu.with_data(np.interp(src, xs, ys).astype(np.float32))
+            return fu.with_data(mapped.reshape(src.shape).astype(np.float32))
         out = np.array(src, dtype=np.float32)  # air (outside the head) keeps the FU's own values
-        out[ms] = np.interp(s_vals, xs, ys)
+        out[ms] = mapped
         return fu.with_data(out)
+
+
+def monotone_lookup(values: np.ndarray, matched: np.ndarray) -> np.ndarray:
+    """Each value's output under the monotone lookup table of the matched values (float64).
+
+    The table maps each distinct value ``x`` (ascending) to the running maximum of ``matched`` at
+    the first occurrence of ``x`` in the stably sorted ``values``, so ties share one output value
+    and the map never decreases. Every value is one of the table's nodes, so the result is
+    ``np.interp(values, xs, ys)`` (which returns ``ys[j]`` at a node ``xs[j]``) read off by group
+    index in one pass over the sorted values instead of a binary search per voxel.
+
+    Args:
+        values: 1-D intensities (finite).
+        matched: ``match_histograms`` of ``values``, same shape.
+    """
+    values = np.asarray(values).ravel()
+    if values.size == 0:
+        return np.zeros(0)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.empty(ordered.size, bool)  # the first of each run of equal values
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    ys = np.maximum.accumulate(np.asarray(matched).ravel()[order][first].astype(np.float64))
+    out = np.empty(values.size, np.float64)
+    out[order] = ys[np.cumsum(first) - 1]
+    return out

@@ -20,11 +20,12 @@ from harmbench.slices import from_axial_stack, slice_indices_world, to_axial_sta
 from harmbench.training.history import TrainingHistory
 from harmbench.training.inference import harmonize_stack
 from harmbench.training.loop import LoopConfig, Selection, fit
+from harmbench.training.stopping import Patience
 from harmbench.training.scaling import pad_stack, to_signed
 from harmbench.training.validation import SliceValidator
 from harmbench.volume import Volume
 from harmbench_stgan.data import DomainSlices
-from harmbench_stgan.model import LossWeights, StarGANv2Model, build_networks
+from harmbench_stgan.model import GUIDANCE, LossWeights, StarGANv2Model, build_networks
 
 INFERENCE_NETS = ("generator", "mapping", "style_encoder")
 _POSITIVE = [Interval(int, 1, None), None]
@@ -32,6 +33,10 @@ _WEIGHT = [Interval(float, 0, None)]
 
 #: the best validation PSNR over all validation points (see the class docstring)
 SELECTION = Selection(metric="val_psnr", tiebreak="val_ssim", mode="max", after=0.0)
+#: validation points in the trailing mean of the patience rule (as for the CycleGAN family)
+SMOOTHING_WINDOW = 3
+#: smallest validation PSNR gain (dB) over the identity map that counts as moving off it
+IDENTITY_FLOOR_DB = 0.05
 
 # CPU budget (a few minutes of training on synth-quick): narrow nets, native 2 mm slices. The
 # diversity term is off (``ds_iterations`` 0: weight 1 at iteration 0, 0 after): it rewards outputs that differ between two styles,
@@ -42,7 +47,8 @@ QUICK: dict[str, Any] = {
     "dim": 16, "max_dim": 64, "n_down": 2, "style_dim": 16, "latent_dim": 8, "mapping_dim": 64,
     "residual": True, "image_size": 0, "iterations": 200, "guidance": "alternate",
     "batch_size": 8, "crop": 48, "lr": 2e-4, "lr_mapping": 1e-5, "ds_iterations": 0,
-    "ema_beta": 0.95, "val_every": 50, "val_slices": 16}
+    "ema_beta": 0.95, "val_every": 50, "val_slices": 16, "paired_reference": False,
+    "lambda_cyc": 1.0, "decay_start": 1.0, "patience": 0, "min_delta": 0.0, "time_cap": 0.0}
 
 
 class StyleTransferGAN(BaseMethod):
@@ -127,14 +133,16 @@ class StyleTransferGAN(BaseMethod):
                   "mapping_dim": 512,
                   "residual": False, "image_size": 256, "iterations": 100_000, "guidance": "both",
                   "batch_size": 8, "crop": 0, "lr": 1e-4, "lr_mapping": 1e-6, "ds_iterations": 100_000,
-                  "ema_beta": 0.999, "val_every": 5_000, "val_slices": 64},
+                  "ema_beta": 0.999, "val_every": 5_000, "val_slices": 64, "paired_reference": False,
+                  "lambda_cyc": 1.0, "decay_start": 1.0, "patience": 0, "min_delta": 0.0, "time_cap": 0.0},
         # CPU budget (a few minutes of training on synth-quick): narrow nets, native 2 mm slices.
         "quick": QUICK,
         # Conformance / smoke tests: trains 4 iterations in seconds.
         "tiny": {"dim": 8, "max_dim": 16, "n_down": 2, "style_dim": 8, "latent_dim": 4, "mapping_dim": 16,
                  "residual": True, "image_size": 0, "iterations": 4, "guidance": "both", "batch_size": 4,
                  "crop": 0, "lr": 1e-3, "lr_mapping": 1e-5, "ds_iterations": 4, "ema_beta": 0.5,
-                 "val_every": 2, "val_slices": 4},
+                 "val_every": 2, "val_slices": 4, "paired_reference": False,
+                 "lambda_cyc": 1.0, "decay_start": 1.0, "patience": 0, "min_delta": 0.0, "time_cap": 0.0},
     }
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "preset": [str],
@@ -144,12 +152,17 @@ class StyleTransferGAN(BaseMethod):
         "residual": [bool, None],
         "image_size": [Interval(int, 0, 4096), None],
         "crop": [Interval(int, 0, None), None],
-        "guidance": [Options({"both", "alternate"}), None],
+        "guidance": [Options(set(GUIDANCE)), None],
+        "paired_reference": [bool, None],
         "lr": [Interval(float, 0, None, closed="neither"), None],
         "lr_mapping": [Interval(float, 0, None), None],
         "beta1": [Interval(float, 0, 1, closed="left")], "beta2": [Interval(float, 0, 1, closed="left")],
         "weight_decay": [Interval(float, 0, None)],
-        "lambda_reg": _WEIGHT, "lambda_sty": _WEIGHT, "lambda_ds": _WEIGHT, "lambda_cyc": _WEIGHT,
+        "lambda_reg": _WEIGHT, "lambda_sty": _WEIGHT, "lambda_ds": _WEIGHT, "lambda_cyc": [Interval(float, 0, None), None],
+        "decay_start": [Interval(float, 0, 1), None],
+        "patience": [Interval(int, 0, None), None],
+        "min_delta": [Interval(float, 0, None), None],
+        "time_cap": [Interval(float, 0, None), None],
         "ds_iterations": [Interval(int, 0, None), None],
         "ema_beta": [Interval(float, 0, 1, closed="left"), None],
         "val_slices": [Interval(int, 0, None), None],
@@ -161,12 +174,15 @@ class StyleTransferGAN(BaseMethod):
     def __init__(self, *, preset: str = "quick", dim: int | None = None, max_dim: int | None = None,
                  n_down: int | None = None, style_dim: int | None = None, latent_dim: int | None = None,
                  mapping_dim: int | None = None, residual: bool | None = None, image_size: int | None = None,
-                 iterations: int | None = None, guidance: str | None = None, batch_size: int | None = None,
+                 iterations: int | None = None, guidance: str | None = None, paired_reference: bool | None = None,
+                 batch_size: int | None = None,
                  crop: int | None = None, lr: float | None = None, lr_mapping: float | None = None,
                  beta1: float = 0.0, beta2: float = 0.99, weight_decay: float = 1e-4, lambda_reg: float = 1.0,
-                 lambda_sty: float = 1.0, lambda_ds: float = 1.0, lambda_cyc: float = 1.0,
+                 lambda_sty: float = 1.0, lambda_ds: float = 1.0, lambda_cyc: float | None = None,
                  ds_iterations: int | None = None, ema_beta: float | None = None,
-                 val_every: int | None = None, val_slices: int | None = None, seed: int = 0,
+                 val_every: int | None = None, val_slices: int | None = None, decay_start: float | None = None,
+                 patience: int | None = None, min_delta: float | None = None, time_cap: float | None = None,
+                 seed: int = 0,
                  device: str = "auto", work_dir: str | None = None) -> None:
         for name in self._param_names():
             setattr(self, name, locals()[name])
@@ -222,26 +238,41 @@ class StyleTransferGAN(BaseMethod):
         self.bl_domain_ = max(bl, key=lambda s: sum(c.has("BL") and c.ref("BL").scanner == s for c in train))
         data = DomainSlices.from_cases(train, domains, multiple=2 ** c["n_down"], image_size=c["image_size"])
         weights = LossWeights(reg=float(self.lambda_reg), sty=float(self.lambda_sty), ds=float(self.lambda_ds),
-                              cyc=float(self.lambda_cyc), ds_iterations=int(c["ds_iterations"]))
+                              cyc=float(c["lambda_cyc"]), ds_iterations=int(c["ds_iterations"]))
         model = StarGANv2Model(
             self._build(len(domains)), device=select_device(self.device), lr=float(c["lr"]),
             lr_mapping=float(c["lr_mapping"]), betas=(float(self.beta1), float(self.beta2)),
             weight_decay=float(self.weight_decay), weights=weights, latent_dim=int(c["latent_dim"]),
             seed=int(self.seed), target_domain=domains.index(self.bl_domain_), guidance=c["guidance"])
-        loop = LoopConfig(iterations=int(c["iterations"]), val_every=int(c["val_every"]), lr=float(c["lr"]),
-                          decay_start=1.0, seed=int(self.seed), ema=float(c["ema_beta"]), selection=SELECTION)
-        fingerprint = {"method": self.name, "config": c, "domains": domains, "n_slices": len(data),
+        loop = self._loop_config(c)
+        fingerprint = {"method": self.name, "config": {k: v for k, v in c.items() if k != "time_cap"}, "domains": domains, "n_slices": len(data),
                        "weights": [float(self.lambda_reg), float(self.lambda_sty), float(self.lambda_ds),
-                                   float(self.lambda_cyc), float(self.beta1), float(self.beta2),
+                                   float(c["lambda_cyc"]), float(self.beta1), float(self.beta2),
                                    float(self.weight_decay)],
                        "dataset": cohort.dataset_hash or cohort.name}
         self.training_history_ = fit(
-            model, data.sampler(batch_size=int(c["batch_size"]), seed=int(self.seed), crop=c["crop"]), loop,
+            model, data.sampler(batch_size=int(c["batch_size"]), seed=int(self.seed), crop=c["crop"],
+                               paired_reference=bool(c["paired_reference"])), loop,
             validator=self._validator([v for v in cohort.val if v.has("BL") and v.has("FU")]),
             work_dir=Path(self.work_dir) if self.work_dir is not None else None,
             fingerprint=fingerprint, method=self.name)
         self.nets_ = {k: model.nets[k].to("cpu").eval() for k in INFERENCE_NETS}
         self.mean_styles_ = self._mean_styles(data)
+
+    def _loop_config(self, c: dict[str, Any]) -> LoopConfig:
+        """The kit's loop: iteration cap, lr schedule, EMA, selection, and (``patience`` > 0) the convergence stop."""
+        cap = int(c["iterations"])
+        stopping = None
+        if int(c["patience"]) > 0:
+            # never before half the cap, as for the CycleGAN family: the residual generator starts on
+            # the identity plateau, and a flat start must not pass for convergence
+            stopping = Patience(metric=SELECTION.metric, patience=int(c["patience"]), min_delta=float(c["min_delta"]),
+                                window=SMOOTHING_WINDOW, min_iterations=cap // 2)
+        return LoopConfig(iterations=cap, val_every=int(c["val_every"]), lr=float(c["lr"]),
+                          decay_start=float(c["decay_start"]), seed=int(self.seed), ema=float(c["ema_beta"]),
+                          selection=SELECTION, stopping=stopping,
+                          time_cap_s=float(c["time_cap"]) if c["time_cap"] else None,
+                          identity_floor=IDENTITY_FLOOR_DB)
 
     def _validator(self, cases: list[Case]) -> SliceValidator | None:
         """FU/BL slices of up to ``val_slices`` evenly spaced kept slices per validation case."""

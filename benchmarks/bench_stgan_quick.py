@@ -51,6 +51,9 @@ class TestAValidator(SliceValidator):
 
     def __call__(self, model) -> dict[str, float]:
         row = super().__call__(model)
+        if not self.cases:
+            print(f"  val {row['val_psnr']:.3f} dB (ssim {row['val_ssim']:.4f})", flush=True)
+            return row
         m = self.method
         m.nets_ = {k: model.nets[k] for k in ("generator", "mapping", "style_encoder")}
         gains = [case_psnr(c.volume("BL"), m._transform(c.volume("FU"), reference=c.volume("BL"))) - i
@@ -72,8 +75,7 @@ def run_seed(cohort: Cohort, params: dict, seed: int, curve: int) -> dict:
         base = make(val_cases)
         return TestAValidator(base, m, cases[:curve], identity[:curve])
 
-    if curve:
-        m._validator = validator  # type: ignore[method-assign]
+    m._validator = validator  # type: ignore[method-assign]
     t0 = time.perf_counter()
     m.fit(cohort)
     seconds = time.perf_counter() - t0
@@ -96,6 +98,26 @@ def run_seed(cohort: Cohort, params: dict, seed: int, curve: int) -> dict:
     return out
 
 
+def score_checkpoint(cohort: Cohort, params: dict, directory: Path) -> dict:
+    """Test-A gain of the weight-averaged networks in a fit's ``work_dir/last`` (a fit still running)."""
+    m = StyleTransferGAN(**params)
+    train = cohort.train
+    m.domains_ = sorted({r.scanner for c in train for r in c.sessions.values()})
+    m.bl_domain_ = sorted({c.ref("BL").scanner for c in train})[0]
+    nets = m._build(len(m.domains_))
+    for k in ("generator", "mapping", "style_encoder"):
+        nets[k].load_state_dict(torch.load(directory / "last" / f"ema_{k}.pt", weights_only=True))
+        nets[k].eval()
+    m.nets_ = nets
+    state = json.loads((directory / "last" / "state.json").read_text())
+    gains = [case_psnr(c.volume("BL"), m._transform(c.volume("FU"), reference=c.volume("BL")))
+             - case_psnr(c.volume("BL"), c.volume("FU")) for c in cohort.split("test-A")]
+    out = {"checkpoint": str(directory), "iteration": state["iteration"], "testA_gain": round(float(np.mean(gains)), 3),
+           "testA_min_case_gain": round(float(np.min(gains)), 3)}
+    print(json.dumps(out))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default=str(Path.home() / ".cache/harmbench/datasets/synth-quick/seed-0/prepared/manifest.csv"))
@@ -103,6 +125,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="parameter override name=value (JSON value)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--label", default="quick")
+    ap.add_argument("--score-checkpoint", type=Path, default=None,
+                    help="only score the EMA networks of this running fit's work_dir/last on test A")
     ap.add_argument("--curve", type=int, default=0,
                     help="score the first N test-A cases at every validation point (0: only the final model)")
     a = ap.parse_args()
@@ -115,6 +139,9 @@ def main() -> None:
         except json.JSONDecodeError:
             params[k] = v
     cohort = Cohort.from_manifest(prepared_manifest(a.dataset))
+    if a.score_checkpoint is not None:
+        score_checkpoint(cohort, params, a.score_checkpoint)
+        return
     results = [run_seed(cohort, params, int(s), a.curve) for s in a.seeds.split(",")]
     save(f"bench_stgan_quick-{a.label}", {"dataset": a.dataset, "params": params, "threads": a.threads,
                                           "seeds": results})

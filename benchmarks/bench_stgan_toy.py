@@ -10,7 +10,7 @@ losses. The table in ``docs/methods-gan.md`` ("STGAN in the quick budget") comes
 Usage::
 
     python benchmarks/bench_stgan_toy.py [--cyc 10] [--lr 2e-3] [--guidance reference]
-        [--reg 1] [--init-std 0] [--iterations 60] [--every 20]
+        [--reg 1] [--init-std 0] [--d-lr-scale 1] [--iterations 60] [--every 20]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--reg", type=float, default=1.0, help="R1 weight")
     ap.add_argument("--init-std", type=float, default=0.0,
                     help="output-layer weights ~ N(0, std²) instead of 0 (the residual generator's identity start)")
+    ap.add_argument("--d-lr-scale", type=float, default=1.0, help="discriminator lr = this x lr")
     ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--every", type=int, default=20)
     a = ap.parse_args()
@@ -52,6 +53,8 @@ def main() -> None:
     model = StarGANv2Model(nets, device="cpu", lr=a.lr, lr_mapping=1e-5, betas=(0.0, 0.99), weight_decay=1e-4,
                            weights=LossWeights(reg=a.reg, cyc=a.cyc, ds=0.0, ds_iterations=0), latent_dim=4, seed=0,
                            target_domain=1, guidance=a.guidance)
+    for g in model.optimizers["discriminator"].param_groups:
+        g["lr"] = a.lr * a.d_lr_scale
     train, _, _ = toy._data(12, seed=1)
     _, vfu, vbl = toy._data(6, seed=2)
     sampler = train.sampler(batch_size=4, seed=0, paired_reference=True)

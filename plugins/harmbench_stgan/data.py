@@ -55,7 +55,8 @@ class DomainSlices(SliceSet):
                 n += len(st)
             for s, (i0, k, d) in start.items():
                 # the first other session (in ``sessions`` order) from another scanner, same slice positions
-                other = next((o for o in sessions if o in start and start[o][2] != d and start[o][1] == k), None)
+                other = next((o for o in sessions
+                              if o in start and start[o][2] != d and start[o][1] == k), None)
                 partners.append(np.arange(start[other][0], start[other][0] + k) if other else np.full(k, -1))
         if not stacks:
             raise DataError("stgan: no training slices")
@@ -64,7 +65,8 @@ class DomainSlices(SliceSet):
 
     def sampler(self, *, batch_size: int, seed: int, crop: int | None = None,
                 paired_reference: bool = False) -> DomainSampler:
-        return DomainSampler(self, batch_size=batch_size, seed=seed, crop=crop, paired_reference=paired_reference)
+        return DomainSampler(self, batch_size=batch_size, seed=seed, crop=crop,
+                             paired_reference=paired_reference)
 
 
 class DomainSampler:
@@ -112,13 +114,17 @@ class DomainSampler:
         ref2 = np.array([rng.choice(self.by_domain[d]) for d in y_trg])
         flip = rng.random(b) < 0.5  # left-right flips: brains are near-symmetric
         imgs = self.data.images
-        windows = random_crops(rng, b, imgs.shape, self.crop) if self.paired and self.crop is not None else None
+        windows = None  # paired references share the source's crop window
+        if self.paired and self.crop is not None:
+            windows = random_crops(rng, b, imgs.shape, self.crop)
 
         def take(ix: np.ndarray, same_window: bool = False) -> torch.Tensor:
             a = np.where(flip[:, None, None], imgs[ix][:, :, ::-1], imgs[ix])
             if self.crop is not None:
-                a = cut(a, *(windows if same_window else random_crops(rng, len(ix), a.shape, self.crop)), self.crop)
+                corners = windows if same_window else random_crops(rng, len(ix), a.shape, self.crop)
+                a = cut(a, *corners, self.crop)
             return as_batch(a)
 
-        return {"x": take(src, windows is not None), "y": torch.from_numpy(y),
-                "x_ref": take(ref, windows is not None), "x_ref2": take(ref2), "y_trg": torch.from_numpy(y_trg)}
+        same = windows is not None
+        return {"x": take(src, same), "y": torch.from_numpy(y), "x_ref": take(ref, same), "x_ref2": take(ref2),
+                "y_trg": torch.from_numpy(y_trg)}

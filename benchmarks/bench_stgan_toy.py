@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--init-std", type=float, default=0.0,
                     help="output-layer weights ~ N(0, std²) instead of 0 (the residual generator's identity start)")
     ap.add_argument("--d-lr-scale", type=float, default=1.0, help="discriminator lr = this x lr")
+    ap.add_argument("--one-way", action="store_true",
+                    help="train on FU-scanner sources only (FU -> BL; the reverse only through the cycle term): "
+                         "batches of 8 draws keep their FU-scanner samples")
     ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--every", type=int, default=20)
     a = ap.parse_args()
@@ -57,11 +60,18 @@ def main() -> None:
         g["lr"] = a.lr * a.d_lr_scale
     train, _, _ = toy._data(12, seed=1)
     _, vfu, vbl = toy._data(6, seed=2)
-    sampler = train.sampler(batch_size=4, seed=0, paired_reference=True)
+    sampler = train.sampler(batch_size=12 if a.one_way else 4, seed=0, paired_reference=True)
+    draw = sampler.batch
+    if a.one_way:
+        def draw(it: int) -> dict[str, torch.Tensor]:
+            b = sampler.batch(it)
+            keep = b["y"] == 0
+            keep[0] |= not bool(keep.any())  # never an empty batch (then one BL-scanner sample)
+            return {k: v[keep] for k, v in b.items()}
     fu, bl = torch.from_numpy(vfu)[:, None], torch.from_numpy(vbl)[:, None]
     print(f"identity {psnr(fu, bl):.2f} dB")
     for it in range(a.iterations):
-        logs = model.train_step(sampler.batch(it), it)
+        logs = model.train_step(draw(it), it)
         if (it + 1) % a.every == 0:
             out = model.translate(fu, bl)
             w = model.nets["generator"].to_img[2].weight.detach()

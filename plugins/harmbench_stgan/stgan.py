@@ -97,8 +97,8 @@ class StyleTransferGAN(BaseMethod):
     one style-conditioned generator serves both directions and starts as the identity, so
     the cycle term ``|G(G(x, s_trg), s_src) - x|`` punishes any change it cannot yet undo with
     the other domain's style; with cycle weight 10 its output layer does not move, and with 1
-    or 0 it moves but towards an average of both directions (toy: +1.9 dB at best, then below
-    the identity). The CycleGAN family, with one generator per direction, learns the same toy
+    or 0 it moves, gains at most ~2 dB and then falls below the identity (toy; also with
+    FU-scanner sources only, ``benchmarks/bench_stgan_toy.py``). The CycleGAN family, with one generator per direction, learns the same toy
     pair in 40-80 iterations. The ``quick`` preset therefore stays as it was (random references,
     alternating guidance, cycle weight 1, constant lr), with the options above left for
     further work; none of them is used by ``quick`` or ``paper``.

@@ -1,6 +1,6 @@
 """STGAN on the smooth-curve toy pair: does the generator leave the identity? (seconds per run, one thread)
 
-The pair and the data layout are those of ``tests/stgan/test_identity_trap.py`` (32² slices,
+The pair and the data layout are those of ``tests/stgan/test_stgan_identity_trap.py`` (32² slices,
 FU = a concave curve of BL, paired partners). Trains :class:`harmbench_stgan.model.StarGANv2Model`
 directly (raw networks, no weight averaging, constant lr, batch 4, paired references, 8/16
 channels, residual generator) and prints, every ``--every`` iterations, the validation PSNR of
@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "stgan"))
 
-import test_identity_trap as toy  # noqa: E402
+import test_stgan_identity_trap as toy  # noqa: E402
 from harmbench_stgan.model import LossWeights, StarGANv2Model, build_networks  # noqa: E402
 
 

@@ -93,7 +93,7 @@ class StyleTransferGAN(BaseMethod):
     slices, batch 4. Validation PSNR stayed within 0.02 dB of the identity (22.07 dB) at every
     point: lr 2e-4, seeds 0-2, iterations 25-50; lr 1e-3, seeds 0 and 1, iterations 25-150
     (both fits flagged ``near_identity``).
-    The cause, shown on the smooth-curve toy pair of ``tests/stgan/test_identity_trap.py``:
+    The cause, shown on the smooth-curve toy pair of ``tests/stgan/test_stgan_identity_trap.py``:
     one style-conditioned generator serves both directions and starts as the identity, so
     the cycle term ``|G(G(x, s_trg), s_src) - x|`` punishes any change it cannot yet undo with
     the other domain's style; with cycle weight 10 its output layer does not move, and with 1

@@ -64,6 +64,10 @@ def build_networks(*, dim: int, max_dim: int, n_down: int, style_dim: int, laten
             "discriminator": Discriminator(n_domains=n_domains, **kw)}
 
 
+#: the accepted ``guidance`` values
+GUIDANCE = ("both", "alternate", "reference")
+
+
 class StarGANv2Model:
     """Networks, optimizers and the per-iteration update.
 
@@ -78,8 +82,11 @@ class StarGANv2Model:
         latent_dim: size of the random latent code.
         seed: seed of the latent codes (iteration ``it`` draws from ``(seed, it)``).
         target_domain: domain index of the BL scanner (the style head ``translate`` uses).
-        guidance: ``"both"`` (StarGAN v2: latent- and reference-guided steps every iteration) or
-            ``"alternate"`` (latent on even, reference on odd iterations: half the cost per iteration).
+        guidance: ``"both"`` (StarGAN v2: latent- and reference-guided steps every iteration),
+            ``"alternate"`` (latent on even, reference on odd iterations: half the cost per
+            iteration) or ``"reference"`` (reference-guided steps only, the path the harmonizer
+            uses at test time; the style encoder is then updated in the reference-guided
+            generator step, and the mapping network is not trained).
     """
 
     generators = ("generator", "mapping", "style_encoder")
@@ -87,8 +94,8 @@ class StarGANv2Model:
     def __init__(self, nets: dict[str, nn.Module], *, device: str, lr: float, lr_mapping: float,
                  betas: tuple[float, float], weight_decay: float, weights: LossWeights, latent_dim: int, seed: int,
                  target_domain: int, guidance: str = "both") -> None:
-        if guidance not in ("both", "alternate"):
-            raise DataError(f"stgan: guidance must be 'both' or 'alternate'; got {guidance!r}")
+        if guidance not in GUIDANCE:
+            raise DataError(f"stgan: guidance must be one of {GUIDANCE}; got {guidance!r}")
         self.guidance, self.device = guidance, device
         self.nets = {k: n.to(device) for k, n in nets.items()}
         self.weights, self.latent_dim, self.seed = weights, latent_dim, seed
@@ -142,6 +149,8 @@ class StarGANv2Model:
         modes = ((True, (z1, z2)), (False, (b["x_ref"], b["x_ref2"])))
         if self.guidance == "alternate":
             modes = (modes[it % 2],)
+        elif self.guidance == "reference":
+            modes = (modes[1],)
         for latent, (s1, s2) in modes:
             tag = "lat" if latent else "ref"
             logs.update(self._d_step(b, s1, latent, tag))
@@ -184,5 +193,6 @@ class StarGANv2Model:
         self.optimizers["generator"].step()
         if latent:
             self.optimizers["mapping"].step()
+        if latent or self.guidance == "reference":
             self.optimizers["style_encoder"].step()
         return float(loss.detach())

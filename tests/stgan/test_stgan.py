@@ -185,7 +185,7 @@ def torch_equal(a, b) -> bool:
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"guidance": "x"}, r"stgan: parameter 'guidance' must be one of \{'alternate', 'both'\} or None; got 'x'"),
+    ({"guidance": "x"}, r"stgan: parameter 'guidance' must be one of \{'alternate', 'both', 'reference'\} or None; got 'x'"),
     ({"lr": 0}, r"parameter 'lr' must be a float in \(0, inf\)"),
     ({"n_down": 9}, r"parameter 'n_down' must be an int in \[1, 8\]"),
     ({"ema_beta": 1.5}, r"parameter 'ema_beta' must be a float in \[0, 1\)"),
@@ -199,3 +199,47 @@ def test_bad_parameters_fail_at_planning_time(params, message):
     with pytest.raises(DataError, match=message) as err:
         registry.build_method("stgan", params)
     assert "\n" not in str(err.value)
+
+
+def test_paired_references_are_the_same_subjects_other_scanner_slice(toy_manifest):
+    """``paired_reference``: the style reference of a slice is its partner (same case and position,
+    other scanner), with the same flip; FU pairs with BL, BL and FU2 with FU."""
+    from harmbench_stgan.data import DomainSlices
+
+    cohort = Cohort.from_manifest(toy_manifest)
+    cases = cohort.train
+    data = DomainSlices.from_cases(cases, ["toy-p", "toy-s"], multiple=4, image_size=None)
+    k = len(data) // (3 * len(cases))                       # slices per image (BL, FU, FU2 per case)
+    bl, fu, fu2 = np.arange(0, k), np.arange(k, 2 * k), np.arange(2 * k, 3 * k)
+    np.testing.assert_array_equal(data.partners[fu], bl)
+    np.testing.assert_array_equal(data.partners[bl], fu)
+    np.testing.assert_array_equal(data.partners[fu2], fu)
+    assert (data.domains[data.partners] != data.domains).all()
+    s = data.sampler(batch_size=8, seed=0, paired_reference=True)
+    for it in range(3):
+        b = s.batch(it)
+        assert (b["y"] != b["y_trg"]).all()
+        # the reference is the partner of the source: same anatomy, so it is close to the source
+        # up to the scanner's contrast, and far closer than a random other slice
+        own = (b["x"] - b["x_ref"]).abs().mean(dim=(1, 2, 3))
+        other = (b["x"] - b["x_ref"].roll(1, 0)).abs().mean(dim=(1, 2, 3))
+        assert float(own.mean()) < float(other.mean())
+    unpaired = data.sampler(batch_size=8, seed=0)                   # the default draw is unchanged
+    assert not torch_equal(unpaired.batch(0)["x_ref"], s.batch(0)["x_ref"])
+    assert torch_equal(unpaired.batch(0)["x"], s.batch(0)["x"])
+
+
+def test_reference_only_guidance_trains_the_style_encoder_not_the_mapping(toy_manifest):
+    import torch
+
+    cohort = Cohort.from_manifest(toy_manifest)
+    m = StyleTransferGAN(**TINY, guidance="reference", paired_reference=True).fit(cohort)
+    fresh = StyleTransferGAN(**TINY)._build(2)
+
+    def moved(name: str) -> float:
+        return sum(float((p - q).detach().abs().sum()) for p, q in
+                   zip(m.nets_[name].parameters(), fresh[name].parameters()))
+
+    assert moved("style_encoder") > 1e-3 and moved("generator") > 1e-3
+    assert moved("mapping") == 0.0
+    assert torch.isfinite(torch.from_numpy(m.mean_styles_)).all()

@@ -1,0 +1,107 @@
+"""The identity trap for STGAN (issue #23) on the smooth-curve pair of ``tests/gan/test_identity_trap.py``.
+
+The pair: smooth random "tissue" in a disc on 32² slices as BL (scanner 1), FU = a monotone
+concave curve of BL (scanner 0), FU2 = BL again; slices are paired (partners) as in a real cohort.
+The fit is quick-style, scaled down: residual generator starting as the identity, paired style
+references, reference-only guidance, cycle weight 10, lr 2e-3 decaying over the second half,
+selection by validation PSNR, the patience stop; 8/16-channel nets.
+
+**Known failure (measured 2026-11-30 on the shared 2-core AMD host, validation PSNR, identity
+14.14 dB).** Unlike the CycleGAN family (which gains 6-27 dB on this pair within 40-80 iterations),
+STGAN's single, style-conditioned generator barely leaves the identity: with cycle weight 10
+the last layer's weight norm stays below 0.005 and validation PSNR within 0.05 dB of the identity
+for 60 iterations; cycle weight 1 peaks at +1.9 dB (iteration 60) and falls below the identity
+by 100 (-1.5 dB) and 120 (-2.3 dB); cycle weight 0 falls to -3.4 dB by 50. The learning test is
+therefore an ``xfail(strict=True)``: it starts failing (XPASS) the day a change lets STGAN learn
+the curve, and must then be turned into a plain test. It is ``slow`` (≈ 45 s on the loaded host).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harmbench.training.loop import LoopConfig, NearIdentityWarning, fit
+from harmbench.training.stopping import Patience
+from harmbench.training.validation import SliceValidator
+from harmbench_stgan.data import DomainSlices
+from harmbench_stgan.model import LossWeights, StarGANv2Model, build_networks
+from harmbench_stgan.stgan import IDENTITY_FLOOR_DB, SELECTION, SMOOTHING_WINDOW
+
+@pytest.fixture(autouse=True)
+def _one_thread(few_threads):
+    """Tiny convolutions: one thread (tests/conftest.py)."""
+
+
+#: validation PSNR gain over the identity map (dB) the fit must reach
+MARGIN_DB = 3.0
+CAP = 60
+
+
+def _curve(x: np.ndarray) -> np.ndarray:
+    return (1.0 - np.exp(-2.5 * x)) / (1.0 - np.exp(-2.5))
+
+
+def _slices(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    head = (yy**2 + xx**2) < (0.4 * size) ** 2
+    out = np.zeros((n, size, size), np.float32)
+    for i in range(n):
+        t = gaussian_filter(rng.standard_normal((size, size)), 2.0)
+        t = (t - t.min()) / (t.max() - t.min())
+        out[i] = np.where(head, 0.15 + 0.7 * t, 0.0)
+    return out
+
+
+def _signed(x: np.ndarray) -> np.ndarray:
+    return (2 * x - 1).astype(np.float32)
+
+
+def _data(n: int, seed: int, shift: bool = True) -> tuple[DomainSlices, np.ndarray, np.ndarray]:
+    """Training slices (BL | FU | FU2 blocks with partners) and the validation (FU, BL) pair."""
+    bl = _slices(n, seed=seed)
+    fu = _curve(bl) if shift else bl.copy()
+    images = np.concatenate([_signed(bl), _signed(fu), _signed(bl)])
+    domains = np.concatenate([np.ones(n), np.zeros(n), np.ones(n)]).astype(np.int64)
+    idx = np.arange(n)
+    partners = np.concatenate([idx + n, idx, idx + n]).astype(np.int64)
+    return DomainSlices(images, domains, partners), _signed(fu), _signed(bl)
+
+
+def _fit(tmp_path, *, shift: bool = True, cap: int = CAP):
+    torch.manual_seed(0)
+    nets = build_networks(dim=8, max_dim=16, n_down=2, style_dim=8, latent_dim=4, mapping_dim=16, n_domains=2,
+                          residual=True)
+    model = StarGANv2Model(nets, device="cpu", lr=2e-3, lr_mapping=1e-5, betas=(0.0, 0.99), weight_decay=1e-4,
+                           weights=LossWeights(cyc=10.0, ds=0.0, ds_iterations=0), latent_dim=4, seed=0,
+                           target_domain=1, guidance="reference")
+    train, _, _ = _data(12, seed=1, shift=shift)
+    _, vfu, vbl = _data(6, seed=2, shift=shift)
+    cfg = LoopConfig(iterations=cap, val_every=5, lr=2e-3, decay_start=0.5, seed=0, ema=0.9, selection=SELECTION,
+                     stopping=Patience(metric="val_psnr", patience=4, min_delta=0.02, window=SMOOTHING_WINDOW,
+                                       min_iterations=cap // 2),
+                     identity_floor=IDENTITY_FLOOR_DB)
+    hist = fit(model, train.sampler(batch_size=4, seed=0, paired_reference=True), cfg,
+               validator=SliceValidator(vfu, vbl, reference=True), work_dir=tmp_path,
+               fingerprint={"shift": shift}, method="stgan")
+    return hist
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="STGAN's shared generator stays on the identity (module docstring)")
+def test_a_quick_stgan_fit_learns_a_smooth_intensity_curve(tmp_path, recwarn):
+    hist = _fit(tmp_path)
+    best = next(r for r in hist.rows if r["iteration"] == hist.selected_iteration)
+    assert best["val_psnr"] >= hist.identity_score + MARGIN_DB, (best["val_psnr"], hist.identity_score)
+    assert hist.near_identity is False and not [w for w in recwarn if w.category is NearIdentityWarning]
+    assert hist.stop_reason in ("patience", "iteration_cap") and hist.iterations_run <= CAP
+
+
+def test_a_stgan_fit_with_nothing_to_learn_is_flagged_near_identity(tmp_path):
+    with pytest.warns(NearIdentityWarning, match="did not move off the identity"):
+        hist = _fit(tmp_path, shift=False, cap=10)
+    assert hist.near_identity is True

@@ -1,4 +1,5 @@
-"""Testing utilities for method authors: the conformance kit and a tiny phantom cohort."""
+"""Testing utilities for method authors: the conformance kit, a tiny phantom cohort and a toy scanner
+pair with a known smooth intensity curve (:mod:`harmbench.testing.curve_pair`)."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.ndimage import gaussian_filter
 
+from harmbench.testing.curve_pair import head_slices, scanner_curve
 from harmbench.training.loop import LoopConfig, NearIdentityWarning, fit
 from harmbench.training.stopping import Patience
 from harmbench.training.validation import SliceValidator
@@ -36,27 +36,9 @@ MARGIN_DB = 3.0
 CAP = {"oml-cyclegan": 40, "cyclegan": 40, "cyclegan-id": 80}
 
 
-def _curve(x: np.ndarray) -> np.ndarray:
-    """FU scanner response: monotone, smooth and nonlinear on [0, 1], f(0) = 0, f(1) = 1 (concave)."""
-    return (1.0 - np.exp(-2.5 * x)) / (1.0 - np.exp(-2.5))
-
-
-def _slices(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
-    """(n, size, size) BL slices in [0, 1]: smooth tissue contrast in a disc of radius 0.4·size, air 0."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-    head = (yy**2 + xx**2) < (0.4 * size) ** 2
-    out = np.zeros((n, size, size), np.float32)
-    for i in range(n):
-        t = gaussian_filter(rng.standard_normal((size, size)), 2.0)
-        t = (t - t.min()) / (t.max() - t.min())
-        out[i] = np.where(head, 0.15 + 0.7 * t, 0.0)
-    return out
-
-
 def _pair(n: int, seed: int, shift: bool = True) -> PairedSlices:
-    bl = _slices(n, seed=seed)
-    fu = _curve(bl) if shift else bl.copy()
+    bl = head_slices(n, seed=seed)
+    fu = scanner_curve(bl) if shift else bl.copy()
     return PairedSlices((2 * bl - 1).astype(np.float32), (2 * fu - 1).astype(np.float32))
 
 
@@ -105,7 +87,7 @@ def test_a_fit_with_nothing_to_learn_is_flagged_near_identity(tmp_path):
 def test_the_curve_is_a_real_scanner_difference():
     """The test pair is what it claims: monotone, nonlinear, and far from the identity in PSNR."""
     x = np.linspace(0, 1, 101)
-    y = _curve(x)
+    y = scanner_curve(x)
     assert np.all(np.diff(y) > 0) and y[0] == 0 and y[-1] == pytest.approx(1.0)
     assert np.max(np.abs(y - x)) > 0.2 and np.max(np.abs(y - np.polyval(np.polyfit(x, y, 1), x))) > 0.05
     pair = _pair(6, seed=2)

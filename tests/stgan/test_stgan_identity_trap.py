@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from harmbench.testing.curve_pair import head_slices, scanner_curve
 from harmbench.training.loop import LoopConfig, NearIdentityWarning, fit
 from harmbench.training.stopping import Patience
 from harmbench.training.validation import SliceValidator
@@ -39,32 +40,14 @@ MARGIN_DB = 3.0
 CAP = 60
 
 
-def _curve(x: np.ndarray) -> np.ndarray:
-    return (1.0 - np.exp(-2.5 * x)) / (1.0 - np.exp(-2.5))
-
-
-def _slices(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-    head = (yy**2 + xx**2) < (0.4 * size) ** 2
-    out = np.zeros((n, size, size), np.float32)
-    for i in range(n):
-        t = gaussian_filter(rng.standard_normal((size, size)), 2.0)
-        t = (t - t.min()) / (t.max() - t.min())
-        out[i] = np.where(head, 0.15 + 0.7 * t, 0.0)
-    return out
-
-
 def _signed(x: np.ndarray) -> np.ndarray:
     return (2 * x - 1).astype(np.float32)
 
 
 def _data(n: int, seed: int, shift: bool = True) -> tuple[DomainSlices, np.ndarray, np.ndarray]:
     """Training slices (BL | FU | FU2 blocks with partners) and the validation (FU, BL) pair."""
-    bl = _slices(n, seed=seed)
-    fu = _curve(bl) if shift else bl.copy()
+    bl = head_slices(n, seed=seed)
+    fu = scanner_curve(bl) if shift else bl.copy()
     images = np.concatenate([_signed(bl), _signed(fu), _signed(bl)])
     domains = np.concatenate([np.ones(n), np.zeros(n), np.ones(n)]).astype(np.int64)
     idx = np.arange(n)

@@ -15,7 +15,6 @@ from harmbench.device import select_device
 from harmbench.errors import ArtifactError, DataError
 from harmbench.masking import head_mask
 from harmbench.method import BaseMethod, Capabilities, check_network_size
-from harmbench.params import Interval, Options
 from harmbench.slices import from_axial_stack, slice_indices_world, to_axial_stack
 from harmbench.training.history import TrainingHistory
 from harmbench.training.inference import harmonize_stack
@@ -25,31 +24,16 @@ from harmbench.training.scaling import pad_stack, to_signed
 from harmbench.training.validation import SliceValidator
 from harmbench.volume import Volume
 from harmbench_stgan.data import DomainSlices
-from harmbench_stgan.model import GUIDANCE, LossWeights, StarGANv2Model, build_networks
+from harmbench_stgan.model import LossWeights, StarGANv2Model, build_networks
+from harmbench_stgan.presets import PARAMETER_CONSTRAINTS, PRESETS
 
 INFERENCE_NETS = ("generator", "mapping", "style_encoder")
-_POSITIVE = [Interval(int, 1, None), None]
-_WEIGHT = [Interval(float, 0, None)]
-
 #: the best validation PSNR over all validation points (see the class docstring)
 SELECTION = Selection(metric="val_psnr", tiebreak="val_ssim", mode="max", after=0.0)
 #: validation points in the trailing mean of the patience rule (as for the CycleGAN family)
 SMOOTHING_WINDOW = 3
 #: smallest validation PSNR gain (dB) over the identity map that counts as moving off it
 IDENTITY_FLOOR_DB = 0.05
-
-# CPU budget (a few minutes of training on synth-quick): narrow nets, native 2 mm slices. The
-# diversity term is off (``ds_iterations`` 0: weight 1 at iteration 0, 0 after): it rewards outputs that differ between two styles,
-# which serves StarGAN v2's multi-modal generation, not translation to one reference, and in a
-# short run it dominated (measured: validation PSNR 2.5-3 dB below the identity at iterations
-# 150-250 with it on and lr 5e-4).
-QUICK: dict[str, Any] = {
-    "dim": 16, "max_dim": 64, "n_down": 2, "style_dim": 16, "latent_dim": 8, "mapping_dim": 64,
-    "residual": True, "image_size": 0, "iterations": 200, "guidance": "alternate",
-    "batch_size": 8, "crop": 48, "lr": 2e-4, "lr_mapping": 1e-5, "ds_iterations": 0,
-    "ema_beta": 0.95, "val_every": 50, "val_slices": 16, "paired_reference": False,
-    "lambda_cyc": 1.0, "decay_start": 1.0, "patience": 0, "min_delta": 0.0, "time_cap": 600.0}
-
 
 class StyleTransferGAN(BaseMethod):
     """Style-transfer GAN harmonization (the paper's "unsupervised STGAN" comparator).
@@ -163,50 +147,8 @@ class StyleTransferGAN(BaseMethod):
     capabilities = Capabilities(needs_training=True, needs_reference=True, min_subjects_per_site=1,
                                 supports_gpu=True, has_inverse=True, deterministic=True)
     artifact_version = 2
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        # Published settings (REFERENCE.md §5; StarGAN v2 widths at 256²; 100k iterations).
-        "paper": {"dim": 64, "max_dim": 512, "n_down": 4, "style_dim": 64, "latent_dim": 16,
-                  "mapping_dim": 512,
-                  "residual": False, "image_size": 256, "iterations": 100_000, "guidance": "both",
-                  "batch_size": 8, "crop": 0, "lr": 1e-4, "lr_mapping": 1e-6, "ds_iterations": 100_000,
-                  "ema_beta": 0.999, "val_every": 5_000, "val_slices": 64, "paired_reference": False,
-                  "lambda_cyc": 1.0, "decay_start": 1.0, "patience": 0, "min_delta": 0.0, "time_cap": 0.0},
-        # CPU budget (a few minutes of training on synth-quick): narrow nets, native 2 mm slices.
-        "quick": QUICK,
-        # Conformance / smoke tests: trains 4 iterations in seconds.
-        "tiny": {"dim": 8, "max_dim": 16, "n_down": 2, "style_dim": 8, "latent_dim": 4, "mapping_dim": 16,
-                 "residual": True, "image_size": 0, "iterations": 4, "guidance": "both", "batch_size": 4,
-                 "crop": 0, "lr": 1e-3, "lr_mapping": 1e-5, "ds_iterations": 4, "ema_beta": 0.5,
-                 "val_every": 2, "val_slices": 4, "paired_reference": False,
-                 "lambda_cyc": 1.0, "decay_start": 1.0, "patience": 0, "min_delta": 0.0, "time_cap": 0.0},
-    }
-    _parameter_constraints: ClassVar[dict[str, list]] = {
-        "preset": [str],
-        "dim": _POSITIVE, "max_dim": _POSITIVE, "style_dim": _POSITIVE, "latent_dim": _POSITIVE,
-        "mapping_dim": _POSITIVE, "iterations": _POSITIVE, "batch_size": _POSITIVE, "val_every": _POSITIVE,
-        "n_down": [Interval(int, 1, 8), None],
-        "residual": [bool, None],
-        "image_size": [Interval(int, 0, 4096), None],
-        "crop": [Interval(int, 0, None), None],
-        "guidance": [Options(set(GUIDANCE)), None],
-        "paired_reference": [bool, None],
-        "lr": [Interval(float, 0, None, closed="neither"), None],
-        "lr_mapping": [Interval(float, 0, None), None],
-        "beta1": [Interval(float, 0, 1, closed="left")], "beta2": [Interval(float, 0, 1, closed="left")],
-        "weight_decay": [Interval(float, 0, None)],
-        "lambda_reg": _WEIGHT, "lambda_sty": _WEIGHT, "lambda_ds": _WEIGHT,
-        "lambda_cyc": [Interval(float, 0, None), None],
-        "decay_start": [Interval(float, 0, 1), None],
-        "patience": [Interval(int, 0, None), None],
-        "min_delta": [Interval(float, 0, None), None],
-        "time_cap": [Interval(float, 0, None), None],
-        "ds_iterations": [Interval(int, 0, None), None],
-        "ema_beta": [Interval(float, 0, 1, closed="left"), None],
-        "val_slices": [Interval(int, 0, None), None],
-        "seed": [Interval(int, 0, None)],
-        "device": [str],
-        "work_dir": [str, Path, None],
-    }
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    _parameter_constraints: ClassVar[dict[str, list]] = PARAMETER_CONSTRAINTS
 
     def __init__(self, *, preset: str = "quick", dim: int | None = None, max_dim: int | None = None,
                  n_down: int | None = None, style_dim: int | None = None, latent_dim: int | None = None,

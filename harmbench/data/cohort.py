@@ -19,7 +19,10 @@ from harmbench.volume import Volume
 
 @dataclass(frozen=True)
 class SessionRef:
-    """One image of a case, with optional ground truth and (if prepared) scaling/slice range."""
+    """One image of a case, with optional ground truth and (if prepared) scaling/slice range.
+
+    ``lesion_mm3``: the true target-lesion volume of this image (mm³), when the manifest records it.
+    """
 
     session: str
     scanner: str
@@ -29,6 +32,7 @@ class SessionRef:
     lesion: Path | None = None
     scale: tuple[float, float] | None = None
     slice_range: tuple[int, int] | None = None
+    lesion_mm3: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ class Cohort:
             g["sessions"][row["session"]] = SessionRef(
                 session=row["session"], scanner=row["scanner"], vendor=row["vendor"],
                 image=resolve(df, row["image"]), labels=resolve(df, row.get("labels", "")),
-                lesion=resolve(df, row.get("lesion", "")), scale=scale, slice_range=slc)
+                lesion=resolve(df, row.get("lesion", "")), scale=scale, slice_range=slc,
+                lesion_mm3=float(row["lesion_mm3"]) if row.get("lesion_mm3", "") not in ("", None) else None)
             if row.get("change", "") not in ("", None):
                 g["change"] = float(row["change"])
         cases = [Case(cid, g["subject"], g["split"], g["sessions"], g["change"]) for cid, g in groups.items()]

@@ -1,7 +1,9 @@
 """The dataset manifest: one CSV row per image, paths relative to the CSV.
 
 Required columns: ``case, subject, session, scanner, vendor, split, image``.
-Optional: ``labels, lesion, change``. A *prepared* manifest (written by
+Optional: ``labels, lesion, change, lesion_mm3`` (``lesion_mm3``: the true target-lesion volume
+of that session's image in mm³, when known, e.g. a synthetic cohort's analytic volume; the
+instrument checks measure against it instead of the mask's voxel count). A *prepared* manifest (written by
 ``harmbench datasets prepare``) adds ``scale_lo, scale_hi`` (the linear map that took the raw
 intensities to [0, 1]) and ``slice_start, slice_stop`` (kept axial slices, half-open).
 """
@@ -16,7 +18,7 @@ from harmbench.errors import DataError
 from harmbench.typing import PathLike
 
 REQUIRED_COLUMNS = ("case", "subject", "session", "scanner", "vendor", "split", "image")
-OPTIONAL_COLUMNS = ("labels", "lesion", "change")
+OPTIONAL_COLUMNS = ("labels", "lesion", "change", "lesion_mm3")
 PREPARED_COLUMNS = ("scale_lo", "scale_hi", "slice_start", "slice_stop")
 SESSIONS = ("BL", "FU", "FU2")
 SPLITS = ("train", "val", "test-A", "test-B")

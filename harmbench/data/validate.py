@@ -89,6 +89,7 @@ def validate_manifest(path: PathLike, *, deep: bool = True, progress: Progress |
             problems.append(f"{where}: duplicate of row {seen[key]} (same case and session)")
         seen[key] = line
         problems.extend(_check_change(where, row.get("change", "")))
+        problems.extend(_check_volume(where, row.get("lesion_mm3", "")))
         grid = _check_files(files, row, where, problems)
         if grid is not None:
             grids[key] = grid
@@ -111,6 +112,18 @@ def _check_change(where: str, value: str) -> list[str]:
         return [f"{where}: change {value!r} is not a number"]
     if not math.isfinite(v) or v <= -1.0:
         return [f"{where}: change {value!r} must be a finite relative change > -1"]
+    return []
+
+
+def _check_volume(where: str, value: str) -> list[str]:
+    if value in ("", None):
+        return []
+    try:
+        v = float(value)
+    except ValueError:
+        return [f"{where}: lesion_mm3 {value!r} is not a number"]
+    if not math.isfinite(v) or v < 0.0:
+        return [f"{where}: lesion_mm3 {value!r} must be a finite volume >= 0"]
     return []
 
 

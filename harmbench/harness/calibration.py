@@ -35,7 +35,8 @@ def _contexts(cases: list[Case]) -> Iterator[ScoringContext]:
         bl, fu2 = c.volume("BL"), c.volume("FU2")
         yield ScoringContext(case=c, bl=bl, fu=fu2, fu_original=fu2, labels_bl=c.labels("BL"),
                              labels_fu=c.labels("FU2"), lesion_bl=c.lesion("BL"), lesion_fu=c.lesion("FU2"),
-                             slice_range=c.slice_range, change=c.change)
+                             slice_range=c.slice_range, change=c.change,
+                             lesion_bl_mm3=c.ref("BL").lesion_mm3, lesion_fu_mm3=c.ref("FU2").lesion_mm3)
 
 
 def calibrate_metrics(names: list[str], cohort: Cohort, layout: WorkLayout) -> dict[str, dict[str, Any]]:

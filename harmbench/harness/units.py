@@ -310,7 +310,8 @@ def _scoring_context(case_id: str, manifest: str, image: str | None, recon: str 
         recon=load_volume(recon) if recon else None,
         labels_bl=fixed["labels_bl"], labels_fu=fixed["labels_fu"],
         lesion_bl=fixed["lesion_bl"], lesion_fu=fixed["lesion_fu"],
-        slice_range=case.slice_range, change=case.change,
+        slice_range=case.slice_range, change=case.change, lesion_bl_mm3=case.ref("BL").lesion_mm3,
+        lesion_fu_mm3=case.ref(session).lesion_mm3 if case.has(session) else None,
     )
     ctx.shared = SharedWork(*stores)
     return ctx

@@ -42,6 +42,9 @@ class ScoringContext:
         lesion_bl / lesion_fu: ground-truth lesion masks on the BL grid (None if unknown).
         slice_range: kept axial slices ``(start, stop)`` along ``bl.axial_axis``.
         change: true relative target-lesion volume change (None if unknown).
+        lesion_bl_mm3 / lesion_fu_mm3: true target-lesion volumes (mm³) of BL and of the scored
+            session, when the manifest records them (``lesion_mm3``); else None and the
+            instrument checks use the masks' voxel volumes.
         shared: work the metrics of this context share (:mod:`harmbench.metrics.shared`); not a
             constructor argument, so a copy (``dataclasses.replace``) starts with its own. The
             harness may attach a ``case`` store shared with other images of the same case.
@@ -58,6 +61,8 @@ class ScoringContext:
     lesion_fu: np.ndarray | None = None
     slice_range: tuple[int, int] | None = None
     change: float | None = None
+    lesion_bl_mm3: float | None = None
+    lesion_fu_mm3: float | None = None
     shared: SharedWork = field(default_factory=SharedWork, init=False, repr=False, compare=False)
 
 

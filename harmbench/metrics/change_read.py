@@ -3,7 +3,7 @@
 From the BL and FU target-lesion segmentations (the fixed segmenter of
 :mod:`harmbench.metrics.lesion_seg`, or manifest masks) three objective measurements are taken:
 
-* relative volume change ΔV/V = (V_FU − V_BL) / V_BL (volumes in mm³, fine-grid estimates);
+* relative volume change ΔV/V = (V_FU − V_BL) / V_BL (the segmenter's volumes in mm³);
 * enhancement change ΔC = C_FU / C_BL − 1 of the lesion-to-WM contrast C = E − 1 = (L − W) / W
   (E: enhancement ratio of :class:`~harmbench.metrics.lesion_seg.LesionSegmentation`);
 * boundary displacement = average Hausdorff distance (mm) between the two masks.
@@ -42,7 +42,7 @@ import numpy as np
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lesion import lesion_pair
-from harmbench.metrics.lesion_seg import LesionSegmenter
+from harmbench.metrics.lesion_seg import Segmenter, default_segmenter
 from harmbench.metrics.surface import dice, surface_scores
 
 CALLS = ("change-size", "change-enhancement", "change-border", "change-any", "change-kept")
@@ -90,8 +90,8 @@ class ChangeRead(Metric):
     def policy(self) -> dict[str, object]:
         return {**super().policy(), "segmenter": self._segmenter().policy()}
 
-    def _segmenter(self) -> LesionSegmenter:
-        return LesionSegmenter(margin_mm=self.margin_mm)
+    def _segmenter(self) -> Segmenter:
+        return default_segmenter(self.margin_mm)
 
     def measure(self, ctx: ScoringContext) -> dict[str, float]:
         """The measurements and instrument values of one case (no calls)."""
@@ -100,10 +100,12 @@ class ChangeRead(Metric):
         out = dict.fromkeys(MEASURES + INSTRUMENT, nan)
         voxel = float(np.prod(ctx.bl.spacing))
         if ctx.lesion_bl is not None and np.any(ctx.lesion_bl):
-            out["lesion-volume-error-bl"] = bl.volume_mm3 / (float(np.sum(ctx.lesion_bl)) * voxel) - 1.0
+            true_bl = ctx.lesion_bl_mm3 or float(np.sum(ctx.lesion_bl)) * voxel
+            out["lesion-volume-error-bl"] = bl.volume_mm3 / true_bl - 1.0
             out["lesion-truth-dice-bl"] = dice(bl.mask, np.asarray(ctx.lesion_bl, bool))
         if ctx.lesion_fu is not None and np.any(ctx.lesion_fu):
-            out["lesion-volume-error"] = fu.volume_mm3 / (float(np.sum(ctx.lesion_fu)) * voxel) - 1.0
+            true_fu = ctx.lesion_fu_mm3 or float(np.sum(ctx.lesion_fu)) * voxel
+            out["lesion-volume-error"] = fu.volume_mm3 / true_fu - 1.0
             out["lesion-truth-dice"] = dice(fu.mask, np.asarray(ctx.lesion_fu, bool))
         if bl.empty or not bl.volume_mm3 > 0:
             return out

@@ -1,7 +1,7 @@
 """Target-lesion agreement between BL and the scored FU: Dice and Hausdorff distances (mm).
 
 The lesion is segmented on BL and on the scored image with
-:class:`harmbench.metrics.lesion_seg.LesionSegmenter` (``source="auto"``, default), or taken from
+:func:`harmbench.metrics.lesion_seg.default_segmenter` (``source="auto"``, default), or taken from
 the manifest's lesion masks (``source="manifest"``: ``ctx.lesion_bl`` vs ``ctx.lesion_fu``, i.e.
 user segmentations override the segmenter). Distances use the voxel spacing of the BL affine.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
-from harmbench.metrics.lesion_seg import LesionSegmentation, LesionSegmenter, segment_pair
+from harmbench.metrics.lesion_seg import LesionSegmentation, Segmenter, default_segmenter, segment_pair
 from harmbench.metrics.shared import params_key
 from harmbench.metrics.surface import surface_scores
 from harmbench.volume import require_same_grid
@@ -23,7 +23,7 @@ from harmbench.volume import require_same_grid
 SOURCES = ("auto", "manifest")
 
 
-def lesion_pair(ctx: ScoringContext, segmenter: LesionSegmenter,
+def lesion_pair(ctx: ScoringContext, segmenter: Segmenter,
                 source: str) -> tuple[LesionSegmentation, LesionSegmentation]:
     """BL and FU target-lesion segmentations of one case (see module docstring).
 
@@ -37,7 +37,7 @@ def lesion_pair(ctx: ScoringContext, segmenter: LesionSegmenter,
     return ctx.shared.for_image(key, lambda: _lesion_pair(ctx, segmenter, source, key))
 
 
-def _lesion_pair(ctx: ScoringContext, segmenter: LesionSegmenter, source: str,
+def _lesion_pair(ctx: ScoringContext, segmenter: Segmenter, source: str,
                  key: tuple) -> tuple[LesionSegmentation, LesionSegmentation]:
     spacing = ctx.bl.spacing
     seed = np.zeros(ctx.bl.shape, bool) if ctx.lesion_bl is None else np.asarray(ctx.lesion_bl, bool)
@@ -65,7 +65,7 @@ class LesionOverlap(Metric):
     Args:
         source: ``"auto"`` (segment BL and FU with the fixed segmenter) or ``"manifest"`` (use
             the lesion masks of the manifest as they are).
-        margin_mm: segmenter ROI margin (:class:`LesionSegmenter`).
+        margin_mm: segmenter ROI margin (:func:`~harmbench.metrics.lesion_seg.default_segmenter`).
     """
 
     name = "lesion"
@@ -79,10 +79,10 @@ class LesionOverlap(Metric):
         self.margin_mm = margin_mm
 
     def policy(self) -> dict[str, object]:
-        return {**super().policy(), "segmenter": LesionSegmenter(margin_mm=self.margin_mm).policy()}
+        return {**super().policy(), "segmenter": default_segmenter(self.margin_mm).policy()}
 
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:
-        seg = LesionSegmenter(margin_mm=self.margin_mm)
+        seg = default_segmenter(self.margin_mm)
         bl, fu = lesion_pair(ctx, seg, self.source)
         names = ("lesion-dice", "lesion-hd", "lesion-hd95", "lesion-avg-hd")
         if bl.empty:

@@ -332,7 +332,19 @@ class ModelFitSegmenter(_SeedReference):
         return LesionSegmentation(fit.mask, w, thr, enh, fit.volume_mm3, fit.core)
 
 
-def segment_pair(segmenter: LesionSegmenter | ModelFitSegmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
+Segmenter = LesionSegmenter | ModelFitSegmenter
+
+
+def default_segmenter(margin_mm: float = 10.0) -> Segmenter:
+    """The fixed segmenter the lesion and change-read metrics use: the model fit (since 2026-11-30).
+
+    Measured on synth-quick generator 3 (docs/metrics.md): BL volume median error 3.4 % against
+    version 2's 7.4 %; same-scanner ΔV/V beyond 0.10 in 3/54 cases against 8/54.
+    """
+    return ModelFitSegmenter(margin_mm=margin_mm)
+
+
+def segment_pair(segmenter: Segmenter, *, bl: np.ndarray, fu: np.ndarray, seed: np.ndarray | None,
                  spacing: tuple[float, float, float], labels_bl: np.ndarray | None,
                  labels_fu: np.ndarray | None,
                  bl_segmentation: LesionSegmentation | None = None) -> tuple[LesionSegmentation, LesionSegmentation]:

@@ -1,8 +1,10 @@
 """One scanner session: quantitative maps -> stored scanner image, label map and lesion mask.
 
 Pipeline (PHYSICS.md "suggested per-scan pipeline"): take the subject's property maps at the
-scanner's field strength, paint the session's lesions into them ->
-post-contrast R1 = R1₀ + ΔR1_Gd · gd_scale(delay) -> MPRAGE signal with the session's B1⁺ field ->
+scanner's field strength, paint the session's lesion oedema into them ->
+post-contrast R1 = R1₀ + ΔR1_Gd · gd_scale(delay) -> MPRAGE signal with the session's B1⁺ field;
+the enhancing tissue and necrotic core of each lesion mix their own signals in by volume fraction
+(partial volume adds signals, :class:`~harmbench_synth.lesions.Compartment`) ->
 point-spread blur -> resample onto the scanner's native grid through the head pose and the
 residual gradient non-linearity -> receive field -> Rician noise -> vendor gain, rounded to int16
 (as scanners store DICOM pixels). Labels are sampled nearest-neighbour through the same mapping;
@@ -103,9 +105,9 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
         gd_delay_min: minutes between contrast injection and the k-space centre.
     """
     maps = anat.maps(p.field_t)
-    for les in lesions:
-        paint(maps, anat.labels, anat.affine, les, p.field_t)
-    r1 = maps["r1"] + maps["dr1"] * np.float32(gd_scale(gd_delay_min))
+    compartments = [c for les in lesions for c in paint(maps, anat.labels, anat.affine, les, p.field_t)]
+    enhance = np.float32(gd_scale(gd_delay_min))
+    r1 = maps["r1"] + maps["dr1"] * enhance
 
     h = anat.spacing
     axes = [anat.affine[i, i] * np.arange(n, dtype=np.float32) + anat.affine[i, 3] - HEAD_CENTRE[i]
@@ -114,6 +116,11 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
     tilt = rng.normal(0.0, 0.01, 3)
     b1 = transmit_field((rel[0], rel[1], rel[2]), p, tilt)
     signal = mprage_signal(r1, maps["pd"], maps["r2s"], b1, p)
+    for c in compartments:  # partial volume of distinct tissues: their signals mix
+        ones = np.ones(c.weight.shape, np.float32)
+        own = mprage_signal(ones * np.float32(c.r1 + c.dr1 * enhance), ones * np.float32(c.pd),
+                            ones * np.float32(c.r2s), np.broadcast_to(b1, signal.shape)[c.box], p)
+        signal[c.box] += c.weight * (own - signal[c.box])
     del r1, b1, maps
     sigma = psf_sigma_mm(p, scale, h) / h
     if sigma.max() > 0.05:

@@ -31,7 +31,7 @@ from harmbench_synth.lesions import place_lesions
 from harmbench_synth.motion import random_pose
 from harmbench_synth.presets import Preset
 
-GENERATOR_VERSION = "2"  # 2: FU2 carries the FU time point's lesion change
+GENERATOR_VERSION = "3"  # 2: FU2 carries the FU time point's lesion change; 3: target lesions enhance, lesion partial volume mixes signals
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
                          "target_lesion_mm3": round(float(acq.lesion.sum()) * vox, 2)}
         res.rows.append({"case": plan.case, "subject": plan.subject, "session": session,
                          "scanner": prof.name, "vendor": prof.vendor, "split": plan.split, **files,
-                         "change": plan.change})
+                         "change": plan.change, "lesion_mm3": round(les[0].volume_mm3(), 2)})
     res.truth = {"case": plan.case, "subject": plan.subject, "split": plan.split, "change": plan.change,
                  "fu2_change": plan.change,
                  "anatomy": anat.params, "sessions": meta,

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from harmbench_synth.motion import rotation_matrix
-from harmbench_synth.tissues import R1_PLASMA, gd_relaxivity_factor, lesion_t1_at, tissues_at
+from harmbench_synth.tissues import R1_PLASMA, TISSUES, gd_relaxivity_factor, lesion_t1_at, tissues_at
 
 WM_LABELS = (2, 41, 7, 46, 77, 251, 252, 253, 254, 255)
 LESION_LABEL = {"left": 25, "right": 57}  # FreeSurfer Left-Lesion / Right-Lesion
@@ -80,8 +80,31 @@ class Lesion:
         return float(4.0 * np.pi * np.mean((self.radius * lobe) ** 3) / 3.0)
 
 
-def random_lesion(rng: np.random.Generator, centre: np.ndarray, diameter_mm: float) -> Lesion:
-    """Draw the shape and biology of a lesion of nominal ``diameter_mm`` at ``centre``."""
+#: Gadolinium concentration range of enhancing metastasis tissue at 5 min (mM; PHYSICS.md §2).
+GD_RANGE_MM = (0.08, 0.25)
+
+
+def target_gd_floor(t1_ms: float) -> float:
+    """Lowest [Gd] (mM) at which a lesion of native ``t1_ms`` is hyperintense to WM in R1 at 3 T.
+
+    A *target* lesion is a measurable enhancing lesion (RANO-BM: enhancing, well-defined margins).
+    Its post-contrast R1 = 1/T1 + r1·[Gd] must reach cerebral WM's post-contrast R1; at the low end
+    of PHYSICS.md's range (0.08 mM with T1 1900 ms) the "enhancing" tissue has a *longer* T1 than
+    WM and is as bright as the oedema around it: no reader would choose it as a target.
+    """
+    wm = TISSUES["cerebral-wm"]
+    r1_wm = 1000.0 / wm.t1 + wm.dr1
+    return float(np.clip((r1_wm - 1000.0 / t1_ms) / R1_PLASMA, GD_RANGE_MM[0], GD_RANGE_MM[1]))
+
+
+def random_lesion(rng: np.random.Generator, centre: np.ndarray, diameter_mm: float,
+                  target: bool = False) -> Lesion:
+    """Draw the shape and biology of a lesion of nominal ``diameter_mm`` at ``centre``.
+
+    ``target``: the target lesion's [Gd] is drawn between :func:`target_gd_floor` and the top of
+    :data:`GD_RANGE_MM` (the same uniform variate, so every other draw of the cohort is unchanged);
+    other lesions cover the whole range.
+    """
     axes = rng.uniform(0.8, 1.2, 3)
     axes /= np.cbrt(axes.prod())
     k = 3
@@ -92,10 +115,12 @@ def random_lesion(rng: np.random.Generator, centre: np.ndarray, diameter_mm: flo
     ring = diameter_mm >= 10 and rng.random() < 0.6
     core = float(rng.uniform(0.45, 0.75)) if ring else 0.0
     oedema = float(r * rng.uniform(1.3, 2.4) + rng.uniform(2.0, 10.0)) if diameter_mm >= 6 else 0.0
+    t1 = float(rng.uniform(1500, 1900))
+    low = target_gd_floor(t1) if target else GD_RANGE_MM[0]
+    gd = float(low + rng.random() * (GD_RANGE_MM[1] - low))
     return Lesion(centre=np.asarray(centre, float), radius=float(r), axes=axes,
                   rotation=rotation_matrix(rng.uniform(-180, 180, 3)), lobe_dirs=dirs, lobe_amp=amp,
-                  core=core, oedema=oedema, t1=float(rng.uniform(1500, 1900)),
-                  gd_mm=float(rng.uniform(0.08, 0.25)))
+                  core=core, oedema=oedema, t1=t1, gd_mm=gd)
 
 
 def place_lesions(rng: np.random.Generator, labels: np.ndarray, affine: np.ndarray,
@@ -130,13 +155,41 @@ def place_lesions(rng: np.random.Generator, labels: np.ndarray, affine: np.ndarr
             c = (affine @ np.r_[ijk, 1.0])[:3]
             if all(np.linalg.norm(c - o.centre) > 0.6 * (diam + 2 * o.reach) + 4.0 for o in placed):
                 break
-        placed.append(random_lesion(rng, c, diam))
+        placed.append(random_lesion(rng, c, diam, target=not placed))
     return placed
 
 
+@dataclass(frozen=True)
+class Compartment:
+    """A lesion compartment that fills part of some voxels: its signal mixes with what is there.
+
+    Partial volume of two distinct tissues in one voxel adds their *signals* (each relaxes with
+    its own T1); blending their relaxation rates instead makes the brighter side of an MPRAGE
+    boundary look wider (the signal is concave in R1), which moves a thin enhancing rim's apparent
+    edges by a large fraction of its thickness.
+
+    Attributes:
+        box: index box of the simulation grid.
+        weight: (box shape) volume fraction of the voxel the compartment fills, in [0, 1].
+        r1, pd, r2s, dr1: its native R1 (1/s), proton density, R2* (1/s) and gadolinium ΔR1 (1/s).
+    """
+
+    box: tuple[slice, slice, slice]
+    weight: np.ndarray
+    r1: float
+    pd: float
+    r2s: float
+    dr1: float
+
+
 def paint(maps: dict[str, np.ndarray], labels: np.ndarray, affine: np.ndarray, lesion: Lesion,
-          field_t: float = 3.0) -> None:
-    """Blend one lesion's oedema, enhancing tissue and necrotic core into property maps in place.
+          field_t: float = 3.0) -> list[Compartment]:
+    """Blend one lesion's oedema into property maps in place; return its tissue compartments.
+
+    Oedema is a graded change of the white matter's water content, so its properties are blended
+    into the maps. The enhancing tissue and the necrotic core are distinct tissues with sharp
+    borders: they are returned as :class:`Compartment` s (enhancing first, then the core inside
+    it) whose signals the acquisition mixes with the surrounding tissue's by volume fraction.
 
     Args:
         maps: ``r1``, ``pd``, ``r2s``, ``dr1`` float32 arrays on the simulation grid.
@@ -173,9 +226,11 @@ def paint(maps: dict[str, np.ndarray], labels: np.ndarray, affine: np.ndarray, l
         w *= np.isin(labels[box], WM_LABELS)
         blend(w.astype(np.float32), ed.t1, ed.pd, ed.t2s, ed.dr1)
     r1_gd = R1_PLASMA if field_t == 3.0 else R1_PLASMA * gd_relaxivity_factor(field_t)
-    blend(occ, lesion_t1_at(lesion.t1, field_t), tissues["enhancing"].pd, tissues["enhancing"].t2s,
-          r1_gd * lesion.gd_mm)
+    enh = tissues["enhancing"]
+    out = [Compartment(box, occ, 1000.0 / lesion_t1_at(lesion.t1, field_t), enh.pd, 1000.0 / enh.t2s,
+                       r1_gd * lesion.gd_mm)]
     if lesion.core > 0:
         nec = tissues["necrosis"]
         core = np.clip(0.5 + (lesion.core - rho) * surf_mm / h, 0.0, 1.0).astype(np.float32)
-        blend(core, nec.t1, nec.pd, nec.t2s, nec.dr1)
+        out.append(Compartment(box, core, 1000.0 / nec.t1, nec.pd, 1000.0 / nec.t2s, nec.dr1))
+    return out

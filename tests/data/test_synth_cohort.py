@@ -135,3 +135,26 @@ def test_raw_images_are_scanner_native(tiny_raw):
     assert bl.orientation == ("R", "A", "S") and fu.orientation == ("L", "P", "S")
     assert np.allclose(bl.spacing, 4.0) and np.allclose(fu.spacing, 3.6)
     assert bl.shape != fu.shape
+
+
+def test_target_lesions_enhance_and_other_lesions_span_the_physics_range():
+    """The target lesion is a measurable enhancing lesion: its post-contrast R1 reaches WM's.
+
+    Other lesions keep PHYSICS.md's whole [Gd] range (0.08-0.25 mM), faint ones included.
+    """
+    from harmbench_synth.lesions import GD_RANGE_MM, random_lesion, target_gd_floor
+    from harmbench_synth.tissues import R1_PLASMA, TISSUES
+
+    wm = TISSUES["cerebral-wm"]
+    r1_wm = 1000.0 / wm.t1 + wm.dr1
+    rng = np.random.default_rng(3)
+    targets = [random_lesion(rng, np.zeros(3), 15.0, target=True) for _ in range(400)]
+    others = [random_lesion(rng, np.zeros(3), 15.0) for _ in range(400)]
+    r1_targets = np.array([1000.0 / les.t1 + R1_PLASMA * les.gd_mm for les in targets])
+    assert r1_targets.min() >= r1_wm - 1e-9
+    gd_others = np.array([les.gd_mm for les in others])
+    assert GD_RANGE_MM[0] <= gd_others.min() < GD_RANGE_MM[0] + 0.01
+    assert GD_RANGE_MM[1] - 0.01 < gd_others.max() <= GD_RANGE_MM[1]
+    assert all(GD_RANGE_MM[0] <= les.gd_mm <= GD_RANGE_MM[1] for les in targets)
+    # the floor is the WM crossing: a long-T1 lesion needs more gadolinium than a short-T1 one
+    assert target_gd_floor(1900.0) > target_gd_floor(1500.0) > GD_RANGE_MM[0]

@@ -24,6 +24,9 @@ class DatasetSpec:
         prepare: keyword arguments for :func:`harmbench.preprocess.prepare_manifest`
             (e.g. ``{"spacing": 2.0}``).
         info: free-form facts shown by ``harmbench list datasets --json`` (sizes, counts).
+        generator: the builder's version, as its ``dataset.json`` records it under ``generator``
+            (e.g. ``"harmbench_synth 3"``). A cached build by another generator version is
+            rebuilt instead of reused ("" = never rebuild).
     """
 
     name: str
@@ -32,6 +35,7 @@ class DatasetSpec:
     default_seed: int = 0
     prepare: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    generator: str = ""
 
 
 def data_root() -> Path:

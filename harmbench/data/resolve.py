@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from harmbench import registry
@@ -25,10 +26,23 @@ def build_dataset(name: str, out: Path | None = None, seed: int | None = None, *
     check_dataset_folder(out, name, seed, force=force)
     manifest = out / "manifest.csv"
     if manifest.exists():
-        return manifest
+        built = _built_by(out)
+        if not spec.generator or built == spec.generator:
+            return manifest
+        info(f"{out} was built by {built or 'an unknown generator'}; rebuilding with {spec.generator}")
+        for stale in ("dataset.json", "manifest.csv"):
+            (out / stale).unlink(missing_ok=True)
     info(f"building dataset {name} (seed {seed}) into {out} ...")
     out.mkdir(parents=True, exist_ok=True)
     return Path(spec.build(out, seed))
+
+
+def _built_by(folder: Path) -> str:
+    """The ``generator`` recorded in a built dataset's ``dataset.json`` ("" if none)."""
+    try:
+        return str(json.loads((folder / "dataset.json").read_text()).get("generator", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def is_manifest_path(dataset: str) -> bool:

@@ -29,9 +29,8 @@ from harmbench_synth.acquire import acquire
 from harmbench_synth.anatomy import subject_anatomy
 from harmbench_synth.lesions import place_lesions
 from harmbench_synth.motion import random_pose
-from harmbench_synth.presets import Preset
+from harmbench_synth.presets import GENERATOR, Preset
 
-GENERATOR_VERSION = "3"  # 2: FU2 carries the FU time point's lesion change; 3: target lesions enhance, lesion partial volume mixes signals
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ def build_cohort(preset: Preset, out_dir: Path, seed: int, *, workers: int | Non
     write_json_atomic(out / "truth.json", {"cases": [r.truth for r in results]})
     write_json_atomic(out / "dataset.json", {
         "name": preset.name, "template_space": False, "dataset_hash": h.hexdigest(), "prepared": False,
-        "generator": f"harmbench_synth {GENERATOR_VERSION}", "seed": seed,
+        "generator": GENERATOR, "seed": seed,
         "prepare": {"spacing": preset.prepare_spacing},
         "scanners": {"baseline": preset.bl.name, "follow_up": preset.fu.name},
         "counts": {"train": preset.n_train, "val": preset.n_val, "test-A": preset.n_test_a,

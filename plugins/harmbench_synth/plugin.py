@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harmbench.data.datasets import DatasetSpec
 from harmbench.hookspecs import hookimpl
-from harmbench_synth.presets import PRESETS, Preset
+from harmbench_synth.presets import GENERATOR, PRESETS, Preset
 
 
 def _build(preset: Preset, out_dir: Path, seed: int) -> Path:
@@ -23,6 +23,7 @@ def spec(preset: Preset) -> DatasetSpec:
         description=preset.description,
         build=functools.partial(_build, preset),
         default_seed=0,
+        generator=GENERATOR,
         prepare={"spacing": preset.prepare_spacing},
         info={"train": preset.n_train, "val": preset.n_val, "test-A": preset.n_test_a,
               "test-B": preset.n_test_b, "baseline_scanner": preset.bl.name,

@@ -13,6 +13,14 @@ from harmbench_synth.profiles import (
 )
 
 
+#: the cohort generator's version (``dataset.json`` ``generator``; a cached build of another
+#: version is rebuilt). 2: FU2 carries the FU time point's lesion change; 3: target lesions
+#: enhance (post-contrast R1 at least WM's), lesion partial volume mixes signals, manifests
+#: record the true target-lesion volume (``lesion_mm3``).
+GENERATOR_VERSION = "3"
+GENERATOR = f"harmbench_synth {GENERATOR_VERSION}"
+
+
 @dataclass(frozen=True)
 class Preset:
     """A synthetic cohort recipe.

@@ -101,7 +101,9 @@ def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[list[Block],
         if bad:
             failed.append(f"lesion ΔV/V: {bad}/{fu2_dv.size} same-scanner pairs off the true change by > {limit:.2f}")
     blocks: list[Block] = [
-        Paragraph(spans("Volume error = measured / true − 1 against the session's true lesion mask; checks: every "
+        Paragraph(spans("Volume error = measured / true − 1 against the session's true lesion volume (the manifest's "
+                        "`lesion_mm3`, e.g. a synthetic lesion's analytic volume; else the true mask's voxel volume); "
+                        "checks: every "
                         f"BL lesion within ±{CHECKS['volume']:.0%}, same-scanner |ΔV/V − true| ≤ "
                         f"{CHECKS['stable_dv']:.2f}, same-scanner false-call rate ≤ {CHECKS['false_calls']:.0%} "
                         "(test A), sensitivity ≥ 7/8 (test B).")),

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from harmbench_synth.anatomy import HEAD_CENTRE, SubjectAnatomy
-from harmbench_synth.lesions import Lesion, paint
+from harmbench_synth.lesions import Compartment, Lesion, paint
 from harmbench_synth.motion import Pose, geometric_residual
 from harmbench_synth.physics import (
     gd_scale,
@@ -89,6 +89,27 @@ def reference_wm_signal(p: ScannerProfile) -> float:
                                np.array([1000.0 / wm.t2s]), 1.0, p)[0])
 
 
+def mix_compartments(signal: np.ndarray, compartments: list[Compartment], b1: np.ndarray | float,
+                     enhance: float, p: ScannerProfile) -> None:
+    """Mix each compartment's own signal into ``signal`` (in place) by its volume fraction, in order.
+
+    Partial volume of distinct tissues adds their signals: a voxel a fraction w of which is the
+    compartment reads (1 − w) · S(what was there) + w · S(compartment).
+
+    Args:
+        signal: MPRAGE signal of the simulation grid.
+        compartments: from :func:`~harmbench_synth.lesions.paint`, applied in order.
+        b1: relative B1⁺ on the grid (broadcastable to ``signal``).
+        enhance: gadolinium scale of this session (``gd_scale`` of the delay).
+        p: the scanner profile.
+    """
+    for c in compartments:
+        ones = np.ones(c.weight.shape, np.float32)
+        own = mprage_signal(ones * np.float32(c.r1 + c.dr1 * enhance), ones * np.float32(c.pd),
+                            ones * np.float32(c.r2s), np.broadcast_to(b1, signal.shape)[c.box], p)
+        signal[c.box] += c.weight * (own - signal[c.box])
+
+
 def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, scale: float,
             fov_mm: tuple[float, float, float], pose: Pose, rng: np.random.Generator,
             gd_delay_min: float) -> Acquisition:
@@ -116,11 +137,7 @@ def acquire(anat: SubjectAnatomy, lesions: list[Lesion], p: ScannerProfile, *, s
     tilt = rng.normal(0.0, 0.01, 3)
     b1 = transmit_field((rel[0], rel[1], rel[2]), p, tilt)
     signal = mprage_signal(r1, maps["pd"], maps["r2s"], b1, p)
-    for c in compartments:  # partial volume of distinct tissues: their signals mix
-        ones = np.ones(c.weight.shape, np.float32)
-        own = mprage_signal(ones * np.float32(c.r1 + c.dr1 * enhance), ones * np.float32(c.pd),
-                            ones * np.float32(c.r2s), np.broadcast_to(b1, signal.shape)[c.box], p)
-        signal[c.box] += c.weight * (own - signal[c.box])
+    mix_compartments(signal, compartments, b1, enhance, p)
     del r1, b1, maps
     sigma = psf_sigma_mm(p, scale, h) / h
     if sigma.max() > 0.05:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from harmbench_synth.anatomy import subject_anatomy
 from harmbench_synth.cohort import plan_cases, simulate_case
 from harmbench_synth.presets import PRESETS, Preset
@@ -158,3 +159,25 @@ def test_target_lesions_enhance_and_other_lesions_span_the_physics_range():
     assert all(GD_RANGE_MM[0] <= les.gd_mm <= GD_RANGE_MM[1] for les in targets)
     # the floor is the WM crossing: a long-T1 lesion needs more gadolinium than a short-T1 one
     assert target_gd_floor(1900.0) > target_gd_floor(1500.0) > GD_RANGE_MM[0]
+
+
+def test_lesion_partial_volume_mixes_signals_not_relaxation_rates():
+    """Half rim, half necrosis reads as the mean of the two signals (not the signal of mean R1)."""
+    from harmbench_synth.acquire import mix_compartments
+    from harmbench_synth.lesions import Compartment
+    from harmbench_synth.physics import mprage_signal
+    from harmbench_synth.profiles import SIEMENS_MPRAGE as P
+
+    def s(r1, pd, r2s):
+        return float(mprage_signal(np.array([r1]), np.array([pd]), np.array([r2s]), 1.0, P)[0])
+
+    rim, necrosis = (1000 / 1700 + 4.97 * 0.17, 0.85, 20.0), (1000 / 2600 + 0.1, 0.95, 10.0)
+    signal = np.full((1, 1, 2), s(*rim), np.float32)
+    box = (slice(0, 1), slice(0, 1), slice(0, 2))
+    core = Compartment(box, np.array([[[0.5, 1.0]]], np.float32), necrosis[0], necrosis[1], necrosis[2], 0.0)
+    mix_compartments(signal, [core], 1.0, 1.0, P)
+    assert signal[0, 0, 0] == pytest.approx(0.5 * (s(*rim) + s(*necrosis)), rel=1e-5)
+    assert signal[0, 0, 1] == pytest.approx(s(*necrosis), rel=1e-5)
+    # blending the relaxation rates instead would read brighter (the signal is concave in R1 here)
+    blended = s(*(0.5 * (a + b) for a, b in zip(rim, necrosis)))
+    assert blended > signal[0, 0, 0] * 1.05

@@ -81,3 +81,18 @@ def test_thresholds_are_parameters(cohort):
     no_seed.lesion_bl = None
     v = values(ChangeRead().compute(no_seed))
     assert all(math.isnan(v[c]) for c in CALLS + ("lesion-volume-change", "lesion-border-shift"))
+
+
+def test_volume_errors_use_the_recorded_true_volume(cohort):
+    """``lesion_mm3`` (the true volume) replaces the mask's voxel count as the instrument's truth."""
+    import dataclasses
+
+    case = cohort.split("test-A")[0]
+    ctx = _ctx(case, "FU2")
+    by_mask = ChangeRead().measure(ctx)
+    voxel = float(np.prod(ctx.bl.spacing))
+    mask_bl = float(ctx.lesion_bl.sum()) * voxel
+    true = dataclasses.replace(ctx, lesion_bl_mm3=1.25 * mask_bl, lesion_fu_mm3=0.8 * float(ctx.lesion_fu.sum()) * voxel)
+    by_truth = ChangeRead().measure(true)
+    assert (1 + by_truth["lesion-volume-error-bl"]) == pytest.approx((1 + by_mask["lesion-volume-error-bl"]) / 1.25)
+    assert (1 + by_truth["lesion-volume-error"]) == pytest.approx((1 + by_mask["lesion-volume-error"]) / 0.8)

@@ -25,7 +25,7 @@ class DatasetSpec:
             (e.g. ``{"spacing": 2.0}``).
         info: free-form facts shown by ``harmbench list datasets --json`` (sizes, counts).
         generator: the builder's version, as its ``dataset.json`` records it under ``generator``
-            (e.g. ``"harmbench_synth 3"``). A cached build by another generator version is
+            (e.g. ``"my_cohort 2"``). A cached build by another generator version is
             rebuilt instead of reused ("" = never rebuild).
     """
 

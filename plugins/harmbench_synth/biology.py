@@ -42,7 +42,9 @@ class FollowUpBiology:
 
     Attributes:
         field: (3, Fx, Fy, Fz) float32 follow-up displacement (mm) on the ``FIELD_SPACING`` grid.
-        record: the drawn amplitudes and measured sizes for ``truth.json``.
+        record: the drawn amplitudes and measured sizes for ``truth.json`` (RMS and maximum of the
+            brain shift and of the whole displacement in the brain, and what is left of it after
+            the best rigid fit, :func:`rigid_residual`).
     """
 
     field: np.ndarray
@@ -85,12 +87,29 @@ def draw_field(rng: np.random.Generator, anat: SubjectAnatomy, bio: Biology) -> 
     inside = weight > 0.5
     norm = np.sqrt((shift**2).sum(axis=0))[inside]
     total = np.sqrt((field**2).sum(axis=0))[inside]
+    _, faff = box_grid(FIELD_SPACING)
+    pts = (faff[:3, :3] @ np.argwhere(inside).T + faff[:3, 3:4]).T
+    resid = rigid_residual(pts, pts + field[:, inside].T)
     record = {"deformation_rms_mm": round(amp, 3),
               "brain_shift_rms_mm": round(float(np.sqrt((norm**2).mean())), 3),
               "brain_shift_max_mm": round(float(norm.max()), 3),
               "displacement_rms_mm": round(float(np.sqrt((total**2).mean())), 3),
+              "rigid_residual_rms_mm": round(float(np.sqrt((resid**2).mean())), 3),
+              "rigid_residual_max_mm": round(float(resid.max()), 3),
               "ventricle_expansion_mm": round(vent, 3), "sulcal_expansion_mm": round(sulc, 3)}
     return FollowUpBiology(field=field, record=record)
+
+
+def rigid_residual(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Per-point distance (mm) left after the least-squares rigid map of ``src`` onto ``dst`` (N, 3).
+
+    The best rotation and translation (Kabsch); what rigid registration could at best remove.
+    """
+    a, b = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    u, _, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt
+    return np.linalg.norm(a @ rot - b, axis=1)
 
 
 def moved(lesion: Lesion, field: np.ndarray) -> Lesion:

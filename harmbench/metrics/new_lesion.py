@@ -105,7 +105,7 @@ class NewLesion(Metric):
     emits: ClassVar[dict[str, bool | None]] = {"new-lesion-detected": True, "new-lesion-contrast": True,
                                                 "new-lesion-contrast-ratio": True, "new-lesion-count": None}
 
-    def __init__(self, *, threshold: float = 2.0, shell_mm: float = 4.0) -> None:
+    def __init__(self, *, threshold: float = 1.0, shell_mm: float = 4.0) -> None:
         self.threshold = threshold
         self.shell_mm = shell_mm
 

@@ -148,3 +148,25 @@ def test_a_non_target_lesion_can_vanish_on_test_b(tmp_path):
     assert gone >= 1 and t["lesions"][gone]["vanished"] and t["lesions"][gone]["volume_fu_mm3"] == 0.0
     assert not t["lesions"][0]["vanished"]
     assert sum(r["vanished"] for r in t["biology"]["non_target"]) == 1
+
+
+def test_new_lesion_metric_on_the_prepared_cohort(tiny_bio_prepared):
+    # scoring the original FU, the same-scanner FU2 and BL in FU's place (a "harmonizer" that
+    # returned BL: every new lesion erased)
+    from harmbench.data.cohort import Cohort
+    from harmbench.metrics.base import ScoringContext
+    from harmbench.metrics.new_lesion import NewLesion
+
+    cohort = Cohort.from_manifest(tiny_bio_prepared)
+    scores = {"FU": [], "FU2": [], "BL": []}
+    for case in cohort.split("test-B"):
+        fu = case.volume("FU")
+        for scored, session in (("FU", "FU"), ("FU2", "FU2"), ("BL", "FU")):
+            ctx = ScoringContext(case=case, bl=case.volume("BL"), fu=case.volume(scored), fu_original=fu,
+                                 labels_bl=case.labels("BL"), labels_fu=case.labels(session))
+            v = {m.metric: m.value for m in NewLesion().compute(ctx)}
+            scores[scored].append((v["new-lesion-detected"], v["new-lesion-contrast-ratio"]))
+    fu, fu2, bl = (np.array(scores[k]) for k in ("FU", "FU2", "BL"))
+    assert np.all(fu[:, 0] == 1.0) and np.allclose(fu[:, 1], 1.0)
+    assert np.all(bl[:, 0] == 0.0) and np.all(bl[:, 1] < 0.6)
+    assert np.all(fu2[:, 1] > bl[:, 1])

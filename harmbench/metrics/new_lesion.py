@@ -128,7 +128,8 @@ class NewLesion(Metric):
         ratios = [scored[i] / original[i] for i in scored
                   if np.isfinite(scored[i]) and np.isfinite(original.get(i, math.nan)) and original[i] > 0]
         finite = c[np.isfinite(c)]
-        return [MetricValue("new-lesion-detected", "", float(np.mean(np.nan_to_num(c, nan=-np.inf) > self.threshold))),
+        detected = float(np.mean(np.nan_to_num(c, nan=-np.inf) > self.threshold))
+        return [MetricValue("new-lesion-detected", "", detected),
                 MetricValue("new-lesion-contrast", "", float(finite.mean()) if finite.size else math.nan),
                 MetricValue("new-lesion-contrast-ratio", "", float(np.mean(ratios)) if ratios else math.nan),
                 MetricValue("new-lesion-count", "", float(len(scored)))]

@@ -100,7 +100,8 @@ def reference_field_maps(sim_spacing: float, field_t: float) -> dict[str, np.nda
 VENTRICLE_LABELS = (4, 43, 5, 44, 14)
 
 
-def expansion_field(labels: np.ndarray, affine: np.ndarray, ids: tuple[int, ...] = VENTRICLE_LABELS) -> np.ndarray:
+def expansion_field(labels: np.ndarray, affine: np.ndarray,
+                    ids: tuple[int, ...] = VENTRICLE_LABELS) -> np.ndarray:
     """Unit-peak gradient of the smoothed indicator of ``ids`` on the field grid, (3, Fx, Fy, Fz).
 
     Sampling the anatomy at ``x + a · field(x)`` grows the ``ids`` compartment by up to ``a`` mm
@@ -164,7 +165,8 @@ def _head_region(sim_spacing: float) -> np.ndarray:
 
 
 def subject_anatomy(rng: np.random.Generator, sim_spacing: float,
-                    fields: tuple[float, ...] = (3.0,), follow_up: np.ndarray | None = None) -> SubjectAnatomy:
+                    fields: tuple[float, ...] = (3.0,),
+                    follow_up: np.ndarray | None = None) -> SubjectAnatomy:
     """Draw one subject and sample its head onto the simulation grid.
 
     Args:

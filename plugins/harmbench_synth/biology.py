@@ -55,7 +55,7 @@ def field_at(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Displacement (mm) of a field-grid ``field`` at head-coordinate points (3, N) in mm."""
     _, faff = box_grid(FIELD_SPACING)
     idx = (np.asarray(pts, np.float64) - faff[:3, 3:4]) / FIELD_SPACING
-    return np.stack([ndimage.map_coordinates(f, idx, order=1, mode="nearest") for f in field]).astype(np.float64)
+    return np.stack([ndimage.map_coordinates(f, idx, order=1, mode="nearest") for f in field])
 
 
 def _brain_weight(anat: SubjectAnatomy) -> np.ndarray:
@@ -66,7 +66,8 @@ def _brain_weight(anat: SubjectAnatomy) -> np.ndarray:
     m = np.linalg.inv(anat.affine) @ faff
     coarse = ndimage.affine_transform(brain, m[:3, :3], m[:3, 3], output_shape=shape, order=1)
     # erode by ~4 mm before smoothing, so the field fades out inside the brain's edge
-    return np.clip(ndimage.gaussian_filter(coarse, 4.0 / FIELD_SPACING) * 2.0 - 1.0, 0.0, 1.0).astype(np.float32)
+    smooth = ndimage.gaussian_filter(coarse, 4.0 / FIELD_SPACING)
+    return np.clip(smooth * 2.0 - 1.0, 0.0, 1.0).astype(np.float32)
 
 
 def draw_field(rng: np.random.Generator, anat: SubjectAnatomy, bio: Biology) -> FollowUpBiology:
@@ -132,7 +133,8 @@ def treated(rng: np.random.Generator, lesion: Lesion, bio: Biology, *, target: b
             core = float(rng.uniform(0.3, 0.5))
     out = replace(lesion.scaled(change), core=core)
     out = replace(out, oedema=out.oedema * f)
-    return out, {"change": round(change, 4), "oedema_factor": round(f, 3), "oedema_mm_fu": round(out.oedema, 2),
+    return out, {"change": round(change, 4), "oedema_factor": round(f, 3),
+                 "oedema_mm_fu": round(out.oedema, 2),
                  "core_bl": round(lesion.core, 3), "core_fu": round(core, 3)}
 
 

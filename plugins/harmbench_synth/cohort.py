@@ -7,7 +7,9 @@ noise. Test-A cases keep every lesion identical at BL and FU; test-B cases scale
 lesion's volume by a recorded ``change`` (±20-60 %); train/val cases are half stable, half
 changing. FU2 is a same-scanner rescan at the FU time point: it shows the lesions exactly as FU
 does (the same true change), so it is the same-scanner ceiling for agreement on test A *and* for
-change detection on test B. Everything derives from
+change detection on test B. A preset with ``biology`` (off for all but ``synth-tiny-bio``) also
+gives the follow-up time point (FU and FU2 alike) a brain shift, atrophy, lesion treatment effects
+and, on test B, new and vanishing lesions (:mod:`harmbench_synth.biology`). Everything derives from
 ``numpy.random.SeedSequence([seed, ...])`` per subject and per case, so a preset + seed gives
 byte-identical files, whatever the number of worker processes.
 """
@@ -154,7 +156,8 @@ def _write_new_lesions(res: CaseResult, bio: dict, session: str, acq, case: str,
     res.hashes[path] = write_nifti(mask, acq.affine, out_dir / path, dtype=np.uint8)
     bio.setdefault("new_lesion_masks", {})[session] = path
     vox = float(abs(np.linalg.det(acq.affine[:3, :3])))
-    meta["new_lesion_mm3"] = [round(float((mask == k + 1).sum()) * vox, 2) for k in range(len(bio["new_lesions"]))]
+    meta["new_lesion_mm3"] = [round(float((mask == k + 1).sum()) * vox, 2)
+                              for k in range(len(bio["new_lesions"]))]
 
 
 def _lesion_records(bl: list[Lesion], fu: list[Lesion], bio: dict) -> list[dict]:

@@ -69,7 +69,7 @@ def test_local_contrast_is_robust_and_in_noise_units():
     mask[13:17, 13:17, 13:17] = True
     img[mask] += 0.5
     assert 4.0 < local_contrast(img, mask, (1.0, 1.0, 1.0)) < 6.0     # 0.5 / 0.1
-    img[0, 0, 0] = 1e6                                                  # outliers outside the shell do nothing
+    img[0, 0, 0] = 1e6  # an outlier outside the shell changes nothing
     assert 4.0 < local_contrast(img, mask, (1.0, 1.0, 1.0)) < 6.0
     assert math.isnan(local_contrast(img, np.zeros(img.shape, bool), (1.0, 1.0, 1.0)))
     excluded = np.ones(img.shape, bool)

@@ -123,14 +123,21 @@ def moved(lesion: Lesion, field: np.ndarray) -> Lesion:
 
 def treated(rng: np.random.Generator, lesion: Lesion, bio: Biology, *, target: bool,
             change: float = 0.0) -> tuple[Lesion, dict]:
-    """A lesion's follow-up state: volume ``change``, oedema factor, necrotic-core change (target)."""
+    """A lesion's follow-up state: volume ``change``, oedema factor, necrotic-core change.
+
+    The necrotic fraction changes only on a target whose volume changes: a stable target
+    (``change`` 0, e.g. every test-A case) keeps its enhancing tissue, so "unchanged" stays the
+    right call on it; only its oedema varies.
+    """
     f = float(rng.uniform(*bio.oedema_factor))
     core = lesion.core
-    if target:
+    if target:  # the draws do not depend on ``change``
         if core > 0:
-            core = float(np.clip(core + rng.uniform(*bio.core_shift), 0.3, 0.85))
+            shifted = float(np.clip(core + rng.uniform(*bio.core_shift), 0.3, 0.85))
+            core = shifted if change else core
         elif 2 * lesion.radius >= 10.0 and rng.random() < bio.new_necrosis:
-            core = float(rng.uniform(0.3, 0.5))
+            necrotic = float(rng.uniform(0.3, 0.5))
+            core = necrotic if change else core
     out = replace(lesion.scaled(change), core=core)
     out = replace(out, oedema=out.oedema * f)
     return out, {"change": round(change, 4), "oedema_factor": round(f, 3),

@@ -172,3 +172,20 @@ def test_new_lesion_metric_on_the_prepared_cohort(tiny_bio_prepared):
     assert np.all(fu[:, 0] == 1.0) and np.allclose(fu[:, 1], 1.0)
     assert np.all(bl[:, 0] == 0.0) and np.all(bl[:, 1] < 0.6)
     assert np.all(fu2[:, 1] > bl[:, 1])
+
+
+def test_a_biology_case_is_the_same_in_process_and_in_workers(tiny_bio_raw, tmp_path):
+    plan = next(p for p in plan_cases(PRESETS["synth-tiny-bio"], 0) if p.case == "c0010")
+    simulate_case(PRESETS["synth-tiny-bio"], 0, plan, tmp_path)
+    for name in ("FU.nii.gz", "FU2_labels.nii.gz", "FU_new_lesions.nii.gz"):
+        built = (tiny_bio_raw.parent / "cases" / "c0010" / name).read_bytes()
+        assert (tmp_path / "cases" / "c0010" / name).read_bytes() == built, name
+
+
+def test_a_stable_target_keeps_its_necrotic_core(tiny_bio_raw):
+    truth = _truth(tiny_bio_raw).values()
+    assert any(t["change"] == 0.0 and t["biology"]["target"]["core_bl"] > 0 for t in truth)
+    for t in truth:
+        rec = t["biology"]["target"]
+        if t["change"] == 0.0:
+            assert rec["core_fu"] == rec["core_bl"]

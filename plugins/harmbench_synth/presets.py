@@ -53,6 +53,18 @@ class Biology:
     new_diameter_mm: tuple[float, float] = (4.0, 10.0)
     vanish: float = 0.5
 
+    def __post_init__(self) -> None:
+        for name in ("deformation_rms_mm", "ventricle_mm", "sulcal_mm", "oedema_factor", "core_shift",
+                     "nontarget_change", "new_lesions", "new_diameter_mm"):
+            lo, hi = getattr(self, name)
+            if not lo <= hi:
+                raise ValueError(f"Biology.{name} must be a (low, high) range; got {(lo, hi)}")
+        for name in ("new_necrosis", "vanish"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Biology.{name} is a probability; got {getattr(self, name)}")
+        if self.new_lesions[0] < 0 or self.new_diameter_mm[0] <= 0 or self.oedema_factor[0] < 0:
+            raise ValueError(f"Biology counts, diameters and factors must be positive; got {self}")
+
 
 @dataclass(frozen=True)
 class Preset:

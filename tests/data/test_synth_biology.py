@@ -39,6 +39,15 @@ def test_biology_is_off_for_every_existing_preset():
     assert all(getattr(tiny, f) == getattr(bio, f) for f in fields)
 
 
+def test_biology_ranges_are_checked():
+    from harmbench_synth.presets import Biology
+
+    with pytest.raises(ValueError, match=r"Biology.ventricle_mm must be a \(low, high\) range; got \(2.0, 1.0\)"):
+        Biology(ventricle_mm=(2.0, 1.0))
+    with pytest.raises(ValueError, match="Biology.vanish is a probability"):
+        Biology(vanish=1.5)
+
+
 def test_truth_records_the_biology_of_every_case(tiny_bio_raw):
     truth = _truth(tiny_bio_raw)
     df = pd.read_csv(tiny_bio_raw)

@@ -27,11 +27,12 @@ from harmbench.io import write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers, worker_pool
 from harmbench.preprocess.guard import check_dataset_folder
 from harmbench.preprocess.nifti import write_nifti
-from harmbench_synth.acquire import acquire
+from harmbench_synth.acquire import Acquisition, acquire
 from harmbench_synth.anatomy import SubjectAnatomy, subject_anatomy
+from harmbench_synth.biology import draw_field, follow_up_lesions
 from harmbench_synth.lesions import Lesion, place_lesions
 from harmbench_synth.motion import random_pose
-from harmbench_synth.presets import GENERATOR, Preset
+from harmbench_synth.presets import GENERATOR, Biology, Preset
 
 
 
@@ -88,7 +89,7 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
     grown = [lesions[0].scaled(plan.change), *lesions[1:]]
     anat_fu, bio = anat, None
     if preset.biology is not None:
-        anat_fu, grown, bio = _follow_up(preset, seed, plan, anat, lesions)
+        anat_fu, grown, bio = _follow_up(preset, preset.biology, seed, plan, anat, lesions)
     res = CaseResult()
     sessions = (("BL", preset.bl, lesions, anat, 1.5, 2.0), ("FU", preset.fu, grown, anat_fu, 3.0, 3.0),
                 ("FU2", preset.bl, grown, anat_fu, 3.0, 3.0))
@@ -127,26 +128,23 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
     return res
 
 
-def _follow_up(preset: Preset, seed: int, plan: CasePlan, anat: SubjectAnatomy,
+def _follow_up(preset: Preset, bio: Biology, seed: int, plan: CasePlan, anat: SubjectAnatomy,
                lesions: list[Lesion]) -> tuple[SubjectAnatomy, list[Lesion], dict]:
     """The follow-up time point's anatomy, lesions and biology record (:mod:`harmbench_synth.biology`).
 
     Its draws come from ``SeedSequence([seed, 11, case])`` only; the subject is redrawn from its
     own sequence (the same subject) and sampled through the follow-up displacement.
     """
-    from harmbench_synth.biology import draw_field, follow_up_lesions
-
-    assert preset.biology is not None
     brng = np.random.default_rng(np.random.SeedSequence([seed, 11, plan.index]))
-    fu = draw_field(brng, anat, preset.biology)
+    fu = draw_field(brng, anat, bio)
     anat_fu = subject_anatomy(np.random.default_rng(np.random.SeedSequence([seed, 1, plan.subject_index])),
                               preset.sim_spacing, fields=preset.fields_t, follow_up=fu.field)
-    grown, record = follow_up_lesions(brng, fu, lesions, plan.change, plan.split, preset.biology,
+    grown, record = follow_up_lesions(brng, fu, lesions, plan.change, plan.split, bio,
                                       anat_fu.labels, anat_fu.affine)
     return anat_fu, grown, record
 
 
-def _write_new_lesions(res: CaseResult, bio: dict, session: str, acq, case: str, out_dir: Path,
+def _write_new_lesions(res: CaseResult, bio: dict, session: str, acq: Acquisition, case: str, out_dir: Path,
                        meta: dict) -> None:
     """Write ``<session>_new_lesions.nii.gz`` (value k + 1 = the k-th new lesion) and record it."""
     mask = np.zeros(acq.labels.shape, np.uint8)

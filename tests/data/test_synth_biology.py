@@ -42,7 +42,7 @@ def test_biology_is_off_for_every_existing_preset():
 def test_biology_ranges_are_checked():
     from harmbench_synth.presets import Biology
 
-    with pytest.raises(ValueError, match=r"Biology.ventricle_mm must be a \(low, high\) range; got \(2.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"ventricle_mm must be a \(low, high\) range; got \(2.0, 1.0\)"):
         Biology(ventricle_mm=(2.0, 1.0))
     with pytest.raises(ValueError, match="Biology.vanish is a probability"):
         Biology(vanish=1.5)

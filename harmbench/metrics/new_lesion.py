@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage
 
+from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.shared import params_key
 
@@ -96,6 +97,9 @@ class NewLesion(Metric):
     Args:
         threshold: contrast (robust-SD units) above which a new lesion counts as detectable.
         shell_mm: outer distance (mm) of the local-background shell.
+
+    Raises:
+        DataError: the scored session's label map is not on the scored image's grid.
     """
 
     name = "new-lesion"
@@ -121,6 +125,8 @@ class NewLesion(Metric):
         nan = [MetricValue(n, "", math.nan) for n in self.emits]
         if ctx.labels_fu is None or not new_lesion_ids(np.ascontiguousarray(ctx.labels_fu)):
             return nan
+        if ctx.labels_fu.shape != ctx.fu.shape:
+            raise DataError(f"FU label map has shape {ctx.labels_fu.shape}; the scored image has {ctx.fu.shape}")
         scored = lesion_contrasts(ctx.fu.data, ctx.labels_fu, ctx.bl.spacing, shell_mm=self.shell_mm)
         key = ("new-lesion-original", params_key(self.policy()))
         original = ctx.shared.for_case(key, lambda: self._original(ctx))

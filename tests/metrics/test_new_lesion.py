@@ -4,8 +4,10 @@ import dataclasses
 import math
 
 import numpy as np
+import pytest
 
 from harmbench import registry
+from harmbench.errors import DataError
 from harmbench.metrics.new_lesion import NEW_LESION_LABEL, NewLesion, local_contrast, new_lesion_ids
 from harmbench.volume import Volume
 
@@ -52,6 +54,12 @@ def test_an_erased_new_lesion_scores_lower_than_the_original_fu():
     assert v["new-lesion-detected"] == 0.5 < orig["new-lesion-detected"]
     assert v["new-lesion-contrast-ratio"] < 0.7 < orig["new-lesion-contrast-ratio"]
     assert v["new-lesion-contrast"] < orig["new-lesion-contrast"]
+
+
+def test_a_label_map_on_another_grid_is_refused():
+    bl, fu, labels = _case()
+    with pytest.raises(DataError, match=r"FU label map has shape \(40, 44, 35\); the scored image has"):
+        NewLesion().compute(make_ctx(bl, fu, labels=labels, labels_fu=labels[:, :, :35]))
 
 
 def test_no_new_lesion_gives_nan():

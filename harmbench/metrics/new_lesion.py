@@ -126,7 +126,8 @@ class NewLesion(Metric):
         if ctx.labels_fu is None or not new_lesion_ids(np.ascontiguousarray(ctx.labels_fu)):
             return nan
         if ctx.labels_fu.shape != ctx.fu.shape:
-            raise DataError(f"FU label map has shape {ctx.labels_fu.shape}; the scored image has {ctx.fu.shape}")
+            raise DataError(f"FU label map has shape {ctx.labels_fu.shape}; "
+                            f"the scored image has {ctx.fu.shape}")
         scored = lesion_contrasts(ctx.fu.data, ctx.labels_fu, ctx.bl.spacing, shell_mm=self.shell_mm)
         key = ("new-lesion-original", params_key(self.policy()))
         original = ctx.shared.for_case(key, lambda: self._original(ctx))

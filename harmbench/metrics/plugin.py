@@ -13,12 +13,13 @@ def core_metrics() -> list[Metric]:
     from harmbench.metrics.input_change import InputChange
     from harmbench.metrics.lesion import LesionOverlap
     from harmbench.metrics.lpips_metric import LpipsMetric
+    from harmbench.metrics.new_lesion import NewLesion
     from harmbench.metrics.scanner_features import ScannerFeatures
     from harmbench.metrics.similarity import SliceSimilarity, VolumeSimilarity
     from harmbench.metrics.tissue import TissueVolumes
 
     return [VolumeSimilarity(), SliceSimilarity(), LpipsMetric(), RegionalCnr(), LesionOverlap(),
-            ChangeRead(), InputChange(), ScannerFeatures(), TissueVolumes()]
+            ChangeRead(), InputChange(), ScannerFeatures(), TissueVolumes(), NewLesion()]
 
 
 @hookimpl

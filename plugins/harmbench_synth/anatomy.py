@@ -82,7 +82,7 @@ def reference_maps(sim_spacing: float) -> dict[str, np.ndarray]:
     out = {"labels": hm.labels, "affine": hm.affine}
     for key, arr in (("r1", r1), ("pd", pd), ("r2s", r2s), ("dr1", dr1)):
         out[key] = ndimage.gaussian_filter(arr, sigma) if sigma > 0.05 else arr
-    out["ventricle_field"] = _ventricle_field(hm.labels, hm.affine)
+    out["ventricle_field"] = expansion_field(hm.labels, hm.affine)
     return out
 
 
@@ -97,11 +97,23 @@ def reference_field_maps(sim_spacing: float, field_t: float) -> dict[str, np.nda
             for key, arr in zip(("r1", "pd", "r2s", "dr1"), maps)}
 
 
-def _ventricle_field(labels: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Unit-peak gradient of the smoothed ventricle indicator on the field grid, (3, Fx, Fy, Fz)."""
+VENTRICLE_LABELS = (4, 43, 5, 44, 14)
+
+
+def expansion_field(labels: np.ndarray, affine: np.ndarray,
+                    ids: tuple[int, ...] = VENTRICLE_LABELS) -> np.ndarray:
+    """Unit-peak gradient of the smoothed indicator of ``ids`` on the field grid, (3, Fx, Fy, Fz).
+
+    Sampling the anatomy at ``x + a · field(x)`` grows the ``ids`` compartment by up to ``a`` mm
+    (the field points into it): the ventricles by default, the sulcal CSF with ``ids=(24,)``.
+
+    Args:
+        labels: FreeSurfer label map; affine: its voxel -> head-coordinate matrix.
+        ids: labels of the compartment that expands.
+    """
     h = float(affine[0, 0])
     shape, faff = box_grid(FIELD_SPACING)
-    vent = np.isin(labels, (4, 43, 5, 44, 14)).astype(np.float32)
+    vent = np.isin(labels, ids).astype(np.float32)
     m = np.linalg.inv(affine) @ faff
     coarse = ndimage.affine_transform(ndimage.gaussian_filter(vent, 2.0 / h), m[:3, :3], m[:3, 3],
                                       output_shape=shape, order=1)
@@ -153,13 +165,17 @@ def _head_region(sim_spacing: float) -> np.ndarray:
 
 
 def subject_anatomy(rng: np.random.Generator, sim_spacing: float,
-                    fields: tuple[float, ...] = (3.0,)) -> SubjectAnatomy:
+                    fields: tuple[float, ...] = (3.0,),
+                    follow_up: np.ndarray | None = None) -> SubjectAnatomy:
     """Draw one subject and sample its head onto the simulation grid.
 
     Args:
         rng: the subject's random generator (same seed -> same subject).
         sim_spacing: simulation grid spacing in mm.
         fields: field strengths (tesla) whose property maps the subject carries; 3 T always.
+        follow_up: optional displacement (mm, (3, Fx, Fy, Fz) on the ``FIELD_SPACING`` grid) of a
+            later time point: the head at ``x`` is the subject's head at ``x + follow_up(x)``,
+            sampled from the reference head in one interpolation (no extra blur).
     """
     ref = reference_maps(sim_spacing)
     region = _head_region(sim_spacing)
@@ -172,6 +188,9 @@ def subject_anatomy(rng: np.random.Generator, sim_spacing: float,
     # head coordinates of the simulation voxels that can hold head, then the field there
     pts = np.argwhere(region).T.astype(np.float32) * np.float32(sim_spacing) + aff[:3, 3:4].astype(np.float32)
     _, faff = box_grid(FIELD_SPACING)
+    if follow_up is not None:
+        fidx = (pts - faff[:3, 3:4].astype(np.float32)) / np.float32(FIELD_SPACING)
+        pts = pts + np.stack([ndimage.map_coordinates(f, fidx, order=1, mode="nearest") for f in follow_up])
     fidx = (pts - faff[:3, 3:4].astype(np.float32)) / np.float32(FIELD_SPACING)
     disp = np.stack([ndimage.map_coordinates(f, fidx, order=1, mode="nearest") for f in field])
     c = HEAD_CENTRE.reshape(3, 1).astype(np.float32)

@@ -7,7 +7,9 @@ noise. Test-A cases keep every lesion identical at BL and FU; test-B cases scale
 lesion's volume by a recorded ``change`` (±20-60 %); train/val cases are half stable, half
 changing. FU2 is a same-scanner rescan at the FU time point: it shows the lesions exactly as FU
 does (the same true change), so it is the same-scanner ceiling for agreement on test A *and* for
-change detection on test B. Everything derives from
+change detection on test B. A preset with ``biology`` (off for all but ``synth-tiny-bio``) also
+gives the follow-up time point (FU and FU2 alike) a brain shift, atrophy, lesion treatment effects
+and, on test B, new and vanishing lesions (:mod:`harmbench_synth.biology`). Everything derives from
 ``numpy.random.SeedSequence([seed, ...])`` per subject and per case, so a preset + seed gives
 byte-identical files, whatever the number of worker processes.
 """
@@ -25,11 +27,12 @@ from harmbench.io import write_json_atomic, write_text_atomic
 from harmbench.parallel import default_workers, worker_pool
 from harmbench.preprocess.guard import check_dataset_folder
 from harmbench.preprocess.nifti import write_nifti
-from harmbench_synth.acquire import acquire
-from harmbench_synth.anatomy import subject_anatomy
-from harmbench_synth.lesions import place_lesions
+from harmbench_synth.acquire import Acquisition, acquire
+from harmbench_synth.anatomy import SubjectAnatomy, subject_anatomy
+from harmbench_synth.biology import draw_field, follow_up_lesions
+from harmbench_synth.lesions import Lesion, place_lesions
 from harmbench_synth.motion import random_pose
-from harmbench_synth.presets import GENERATOR, Preset
+from harmbench_synth.presets import GENERATOR, Biology, Preset
 
 
 
@@ -84,14 +87,17 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
     others = [float(rng.uniform(3.0, min(12.0, target))) for _ in range(n_les - 1)]
     lesions = place_lesions(rng, anat.labels, anat.affine, [target, *others])
     grown = [lesions[0].scaled(plan.change), *lesions[1:]]
+    anat_fu, bio = anat, None
+    if preset.biology is not None:
+        anat_fu, grown, bio = _follow_up(preset, preset.biology, seed, plan, anat, lesions)
     res = CaseResult()
-    sessions = (("BL", preset.bl, lesions, 1.5, 2.0), ("FU", preset.fu, grown, 3.0, 3.0),
-                ("FU2", preset.bl, grown, 3.0, 3.0))
+    sessions = (("BL", preset.bl, lesions, anat, 1.5, 2.0), ("FU", preset.fu, grown, anat_fu, 3.0, 3.0),
+                ("FU2", preset.bl, grown, anat_fu, 3.0, 3.0))
     meta = {}
-    for k, (session, prof, les, rot_sd, tr_sd) in enumerate(sessions):
+    for k, (session, prof, les, sub, rot_sd, tr_sd) in enumerate(sessions):
         srng = np.random.default_rng(np.random.SeedSequence([seed, 3, plan.index, k]))
         pose = random_pose(srng, rot_sd_deg=rot_sd, trans_sd_mm=tr_sd)
-        acq = acquire(anat, les, prof, scale=preset.scale, fov_mm=preset.fov_mm, pose=pose, rng=srng,
+        acq = acquire(sub, les, prof, scale=preset.scale, fov_mm=preset.fov_mm, pose=pose, rng=srng,
                       gd_delay_min=float(srng.uniform(4.0, 8.0)))
         files = {"image": f"cases/{plan.case}/{session}.nii.gz",
                  "labels": f"cases/{plan.case}/{session}_labels.nii.gz",
@@ -102,6 +108,8 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
         vox = float(abs(np.linalg.det(acq.affine[:3, :3])))
         meta[session] = {**acq.meta, "target_lesion_voxels": int(acq.lesion.sum()),
                          "target_lesion_mm3": round(float(acq.lesion.sum()) * vox, 2)}
+        if bio is not None and bio["new_lesions"] and session != "BL":
+            _write_new_lesions(res, bio, session, acq, plan.case, out_dir, meta[session])
         res.rows.append({"case": plan.case, "subject": plan.subject, "session": session,
                          "scanner": prof.name, "vendor": prof.vendor, "split": plan.split, **files,
                          "change": plan.change, "lesion_mm3": round(les[0].volume_mm3(), 2)})
@@ -114,7 +122,53 @@ def simulate_case(preset: Preset, seed: int, plan: CasePlan, out_dir: Path) -> C
                               "volume_bl_mm3": round(les.volume_mm3(), 2),
                               "volume_fu_mm3": round(g.volume_mm3(), 2)}
                              for les, g in zip(lesions, grown)]}
+    if bio is not None:
+        res.truth["lesions"] = _lesion_records(lesions, grown, bio)
+        res.truth["biology"] = bio
     return res
+
+
+def _follow_up(preset: Preset, bio: Biology, seed: int, plan: CasePlan, anat: SubjectAnatomy,
+               lesions: list[Lesion]) -> tuple[SubjectAnatomy, list[Lesion], dict]:
+    """The follow-up time point's anatomy, lesions and biology record (:mod:`harmbench_synth.biology`).
+
+    Its draws come from ``SeedSequence([seed, 11, case])`` only; the subject is redrawn from its
+    own sequence (the same subject) and sampled through the follow-up displacement.
+    """
+    brng = np.random.default_rng(np.random.SeedSequence([seed, 11, plan.index]))
+    fu = draw_field(brng, anat, bio)
+    anat_fu = subject_anatomy(np.random.default_rng(np.random.SeedSequence([seed, 1, plan.subject_index])),
+                              preset.sim_spacing, fields=preset.fields_t, follow_up=fu.field)
+    grown, record = follow_up_lesions(brng, fu, lesions, plan.change, plan.split, bio,
+                                      anat_fu.labels, anat_fu.affine)
+    return anat_fu, grown, record
+
+
+def _write_new_lesions(res: CaseResult, bio: dict, session: str, acq: Acquisition, case: str, out_dir: Path,
+                       meta: dict) -> None:
+    """Write ``<session>_new_lesions.nii.gz`` (value k + 1 = the k-th new lesion) and record it."""
+    mask = np.zeros(acq.labels.shape, np.uint8)
+    for k, rec in enumerate(bio["new_lesions"]):
+        mask[acq.labels == rec["label"]] = k + 1
+    path = f"cases/{case}/{session}_new_lesions.nii.gz"
+    res.hashes[path] = write_nifti(mask, acq.affine, out_dir / path, dtype=np.uint8)
+    bio.setdefault("new_lesion_masks", {})[session] = path
+    vox = float(abs(np.linalg.det(acq.affine[:3, :3])))
+    meta["new_lesion_mm3"] = [round(float((mask == k + 1).sum()) * vox, 2)
+                              for k in range(len(bio["new_lesions"]))]
+
+
+def _lesion_records(bl: list[Lesion], fu: list[Lesion], bio: dict) -> list[dict]:
+    """Per BL lesion: BL centre, diameter and volumes at BL and at the follow-up (0 if it vanished)."""
+    survivors = iter(fu[1:])
+    states = [fu[0]] + [None if r["vanished"] else next(survivors) for r in bio["non_target"]]
+    return [{"centre_mm": [round(float(c), 2) for c in les.centre],
+             "centre_fu_mm": None if g is None else [round(float(c), 2) for c in g.centre],
+             "diameter_mm": round(2 * les.radius * (1 + 0.5 * les.lobe_amp.sum()), 2),
+             "ring_enhancing": les.core > 0, "oedema_mm": round(les.oedema, 2),
+             "volume_bl_mm3": round(les.volume_mm3(), 2),
+             "volume_fu_mm3": 0.0 if g is None else round(g.volume_mm3(), 2), "vanished": g is None}
+            for les, g in zip(bl, states)]
 
 
 def _worker(args: tuple[Preset, int, CasePlan, Path]) -> CaseResult:

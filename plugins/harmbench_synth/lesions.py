@@ -36,6 +36,8 @@ class Lesion:
         oedema: oedema radius in mm (0 = none).
         t1: native T1 of the enhancing tissue (ms).
         gd_mm: gadolinium concentration of the enhancing tissue at 5 min (mM).
+        code: label-map ID of the lesion (0 = FreeSurfer Left-/Right-Lesion by side; a new
+            follow-up lesion carries its own, :data:`harmbench.metrics.new_lesion.NEW_LESION_LABEL` + k).
     """
 
     centre: np.ndarray
@@ -48,6 +50,7 @@ class Lesion:
     oedema: float
     t1: float
     gd_mm: float
+    code: int = 0
 
     @property
     def reach(self) -> float:
@@ -56,6 +59,8 @@ class Lesion:
 
     @property
     def label(self) -> int:
+        if self.code:
+            return self.code
         return LESION_LABEL["left" if self.centre[0] < 0 else "right"]
 
     def scaled(self, change: float) -> Lesion:

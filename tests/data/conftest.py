@@ -24,3 +24,25 @@ def tiny_prepared(tiny_raw):
     from harmbench.registry import get_dataset
 
     return prepare_manifest(tiny_raw, **get_dataset("synth-tiny").prepare)
+
+
+@pytest.fixture(scope="session")
+def tiny_bio_raw(tmp_path_factory):
+    """Manifest path of a synth-tiny-bio build (seed 0): synth-tiny with inter-session biology."""
+    from harmbench.registry import get_dataset
+
+    spec = get_dataset("synth-tiny-bio")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARMBENCH_WORKERS", "2")
+        return spec.build(tmp_path_factory.mktemp("synth-tiny-bio"), spec.default_seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_bio_prepared(tiny_bio_raw):
+    """Prepared manifest of :func:`tiny_bio_raw` (preset spacing; FU and FU2 rigidly registered to BL)."""
+    from harmbench.preprocess import prepare_manifest
+    from harmbench.registry import get_dataset
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARMBENCH_WORKERS", "2")
+        return prepare_manifest(tiny_bio_raw, **get_dataset("synth-tiny-bio").prepare)

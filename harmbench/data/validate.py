@@ -103,28 +103,25 @@ def validate_manifest(path: PathLike, *, deep: bool = True, progress: Progress |
     return problems
 
 
-def _check_change(where: str, value: str) -> list[str]:
+def _check_number(where: str, column: str, value: str, ok, rule: str) -> list[str]:
+    """Problems of an optional numeric cell: not a number, or failing ``ok`` (``rule`` says how)."""
     if value in ("", None):
         return []
     try:
         v = float(value)
     except ValueError:
-        return [f"{where}: change {value!r} is not a number"]
-    if not math.isfinite(v) or v <= -1.0:
-        return [f"{where}: change {value!r} must be a finite relative change > -1"]
+        return [f"{where}: {column} {value!r} is not a number"]
+    if not math.isfinite(v) or not ok(v):
+        return [f"{where}: {column} {value!r} must be {rule}"]
     return []
+
+
+def _check_change(where: str, value: str) -> list[str]:
+    return _check_number(where, "change", value, lambda v: v > -1.0, "a finite relative change > -1")
 
 
 def _check_volume(where: str, value: str) -> list[str]:
-    if value in ("", None):
-        return []
-    try:
-        v = float(value)
-    except ValueError:
-        return [f"{where}: lesion_mm3 {value!r} is not a number"]
-    if not math.isfinite(v) or v < 0.0:
-        return [f"{where}: lesion_mm3 {value!r} must be a finite volume >= 0"]
-    return []
+    return _check_number(where, "lesion_mm3", value, lambda v: v >= 0.0, "a finite volume >= 0")
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import pytest
 
 
+def _build(name: str, tmp_path_factory):
+    """Build the registered dataset ``name`` (default seed) with two worker processes."""
+    from harmbench.registry import get_dataset
+
+    spec = get_dataset(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARMBENCH_WORKERS", "2")
+        return spec.build(tmp_path_factory.mktemp(name), spec.default_seed)
+
+
 @pytest.fixture(scope="session")
 def tiny_raw(tmp_path_factory):
     """Manifest path of a synth-tiny build (seed 0) in a session temp folder, by two worker
     processes (the determinism test rebuilds cases in-process and compares bytes)."""
-    from harmbench.registry import get_dataset
-
-    spec = get_dataset("synth-tiny")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARMBENCH_WORKERS", "2")
-        return spec.build(tmp_path_factory.mktemp("synth-tiny"), spec.default_seed)
+    return _build("synth-tiny", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +34,7 @@ def tiny_prepared(tiny_raw):
 @pytest.fixture(scope="session")
 def tiny_bio_raw(tmp_path_factory):
     """Manifest path of a synth-tiny-bio build (seed 0): synth-tiny with inter-session biology."""
-    from harmbench.registry import get_dataset
-
-    spec = get_dataset("synth-tiny-bio")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARMBENCH_WORKERS", "2")
-        return spec.build(tmp_path_factory.mktemp("synth-tiny-bio"), spec.default_seed)
+    return _build("synth-tiny-bio", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -100,11 +100,11 @@ class ChangeRead(Metric):
         out = dict.fromkeys(MEASURES + INSTRUMENT, nan)
         voxel = float(np.prod(ctx.bl.spacing))
         if ctx.lesion_bl is not None and np.any(ctx.lesion_bl):
-            true_bl = ctx.lesion_bl_mm3 or float(np.sum(ctx.lesion_bl)) * voxel
+            true_bl = _true_volume(ctx.lesion_bl_mm3, ctx.lesion_bl, voxel)
             out["lesion-volume-error-bl"] = bl.volume_mm3 / true_bl - 1.0
             out["lesion-truth-dice-bl"] = dice(bl.mask, np.asarray(ctx.lesion_bl, bool))
         if ctx.lesion_fu is not None and np.any(ctx.lesion_fu):
-            true_fu = ctx.lesion_fu_mm3 or float(np.sum(ctx.lesion_fu)) * voxel
+            true_fu = _true_volume(ctx.lesion_fu_mm3, ctx.lesion_fu, voxel)
             out["lesion-volume-error"] = fu.volume_mm3 / true_fu - 1.0
             out["lesion-truth-dice"] = dice(fu.mask, np.asarray(ctx.lesion_fu, bool))
         if bl.empty or not bl.volume_mm3 > 0:
@@ -199,3 +199,10 @@ def _size_threshold(stable: list[float], changed: list[tuple[float, float]]) -> 
             break
         run.append(i)
     return float(grid[run[len(run) // 2]])
+
+
+def _true_volume(recorded: float | None, mask: np.ndarray, voxel: float) -> float:
+    """The recorded true volume (manifest ``lesion_mm3``) when positive, else the mask's voxel volume."""
+    if recorded is not None and recorded > 0:
+        return float(recorded)
+    return float(np.sum(mask)) * voxel

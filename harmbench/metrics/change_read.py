@@ -13,6 +13,15 @@ Calls (1 = "changed", 0 = "unchanged"): ``change-size`` |ΔV/V| > ``size_thresho
 ``change-any`` any of the three. ``change-kept`` (cases with a known non-zero true change only):
 the size call fired *and* in the direction of the true change.
 
+**New lesions** (RANO-BM: a new lesion is progression). When the scored FU's label map marks new
+lesions (IDs from :data:`~harmbench.metrics.new_lesion.NEW_LESION_LABEL`), ``change-new-lesion``
+is 1 when every one of them is detectable on the scored image (local contrast above
+``new_lesion_threshold``, :func:`~harmbench.metrics.new_lesion.local_contrast`) and 0 when any is
+missed; such a case counts as changed: ``change-any`` also fires on a detected new lesion, and
+``change-kept`` requires every new lesion kept (and, where the target changed, the size call in
+the true direction), so a missed new lesion is a missed progression. Without new lesions
+``change-new-lesion`` is NaN and the other calls are as above.
+
 **Calibration** (:meth:`ChangeRead.calibrate`): the harness measures same-scanner pairs (BL vs
 FU2, which carries the true change) of the *train and val* cases, never the test cases, and sets
 the thresholds from them: the size threshold minimises false calls on stable plus misses on
@@ -43,9 +52,10 @@ import numpy as np
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lesion import lesion_pair
 from harmbench.metrics.lesion_seg import Segmenter, default_segmenter
+from harmbench.metrics.new_lesion import lesion_contrasts, new_lesion_ids
 from harmbench.metrics.surface import dice, surface_scores
 
-CALLS = ("change-size", "change-enhancement", "change-border", "change-any", "change-kept")
+CALLS = ("change-size", "change-enhancement", "change-border", "change-new-lesion", "change-any", "change-kept")
 MEASURES = ("lesion-volume-change", "lesion-enhancement-change", "lesion-border-shift")
 INSTRUMENT = ("lesion-volume-error-bl", "lesion-volume-error", "lesion-truth-dice-bl", "lesion-truth-dice",
               "lesion-volume-change-error")
@@ -64,6 +74,8 @@ class ChangeRead(Metric):
         source: ``"auto"`` (fixed segmenter) or ``"manifest"`` (manifest lesion masks).
         margin_mm: segmenter ROI margin.
         calibration: summary of the calibration that set the thresholds ({} = defaults).
+        new_lesion_threshold: local contrast (robust-SD units) above which a new lesion counts
+            as seen (the ``new-lesion`` metric's default).
     """
 
     name = "change-read"
@@ -79,13 +91,14 @@ class ChangeRead(Metric):
 
     def __init__(self, *, size_threshold: float = 0.15, enhancement_threshold: float = 0.30,
                  border_mm: float = 1.5, source: str = "auto", margin_mm: float = 10.0,
-                 calibration: dict[str, Any] | None = None) -> None:
+                 calibration: dict[str, Any] | None = None, new_lesion_threshold: float = 1.0) -> None:
         self.size_threshold = size_threshold
         self.enhancement_threshold = enhancement_threshold
         self.border_mm = border_mm
         self.source = source
         self.margin_mm = margin_mm
         self.calibration = dict(calibration or {})
+        self.new_lesion_threshold = new_lesion_threshold
 
     def policy(self) -> dict[str, object]:
         return {**super().policy(), "segmenter": self._segmenter().policy()}
@@ -93,11 +106,21 @@ class ChangeRead(Metric):
     def _segmenter(self) -> Segmenter:
         return default_segmenter(self.margin_mm)
 
+    def new_lesions_seen(self, ctx: ScoringContext) -> float:
+        """1 if every new lesion of the scored FU's label map is detectable on it, 0 if any is not,
+        NaN without new lesions (or without a label map on the scored grid)."""
+        labels = ctx.labels_fu
+        if labels is None or labels.shape != ctx.fu.shape or not new_lesion_ids(np.ascontiguousarray(labels)):
+            return math.nan
+        contrast = lesion_contrasts(ctx.fu.data, labels, ctx.bl.spacing)
+        return float(all(np.isfinite(c) and c > self.new_lesion_threshold for c in contrast.values()))
+
     def measure(self, ctx: ScoringContext) -> dict[str, float]:
         """The measurements and instrument values of one case (no calls)."""
         bl, fu = lesion_pair(ctx, self._segmenter(), self.source)
         nan = math.nan
         out = dict.fromkeys(MEASURES + INSTRUMENT, nan)
+        out["new-lesions-seen"] = self.new_lesions_seen(ctx)
         voxel = float(np.prod(ctx.bl.spacing))
         if ctx.lesion_bl is not None and np.any(ctx.lesion_bl):
             true_bl = _true_volume(ctx.lesion_bl_mm3, ctx.lesion_bl, voxel)
@@ -122,22 +145,24 @@ class ChangeRead(Metric):
 
     def calls(self, m: dict[str, float], change: float | None) -> dict[str, float]:
         """0/1 calls (NaN where undefined) from the measurements of :meth:`measure`."""
-        dv = m["lesion-volume-change"]
+        dv, new = m["lesion-volume-change"], m.get("new-lesions-seen", math.nan)
         if not np.isfinite(dv):
             return dict.fromkeys(CALLS, math.nan)
         if dv == -1.0 and not np.isfinite(m["lesion-border-shift"]):   # lesion gone on FU
-            out = dict.fromkeys(CALLS[:4], 1.0)
+            out = dict.fromkeys(("change-size", "change-enhancement", "change-border", "change-any"), 1.0)
         else:
             de, shift = m["lesion-enhancement-change"], m["lesion-border-shift"]
             size = float(abs(dv) > self.size_threshold)
             enh = float(abs(de) > self.enhancement_threshold) if np.isfinite(de) else math.nan
             border = float(shift > self.border_mm) if np.isfinite(shift) else math.nan
             out = {"change-size": size, "change-enhancement": enh, "change-border": border,
-                   "change-any": float(size == 1.0 or enh == 1.0 or border == 1.0)}
-        if change is None or abs(change) < STABLE_BELOW:
-            out["change-kept"] = math.nan
-        else:
-            out["change-kept"] = float(out["change-size"] == 1.0 and np.sign(dv) == np.sign(change))
+                   "change-any": float(size == 1.0 or enh == 1.0 or border == 1.0 or new == 1.0)}
+        out["change-new-lesion"] = new
+        target_changed = change is not None and abs(change) >= STABLE_BELOW
+        kept = [float(out["change-size"] == 1.0 and np.sign(dv) == np.sign(change))] if target_changed else []
+        if np.isfinite(new):  # new lesions: progression, whatever the target did
+            kept.append(new)
+        out["change-kept"] = float(all(k == 1.0 for k in kept)) if kept else math.nan
         return out
 
     def compute(self, ctx: ScoringContext) -> list[MetricValue]:

@@ -11,6 +11,9 @@ from harmbench.metrics.change_read import CALLS, ChangeRead
 
 from .helpers import values
 
+#: the calls on the target lesion (``change-new-lesion`` is NaN in a cohort without new lesions)
+TARGET_CALLS = tuple(c for c in CALLS if c != "change-new-lesion")
+
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
@@ -34,7 +37,8 @@ def test_stable_lesion_is_read_unchanged(cohort):
     case = cohort.split("test-A")[0]
     for session in ("BL", "FU2"):
         v = values(ChangeRead().compute(_ctx(case, session)))
-        assert all(v[c] == 0.0 for c in CALLS if c != "change-kept"), (session, v)
+        assert all(v[c] == 0.0 for c in TARGET_CALLS if c != "change-kept"), (session, v)
+        assert math.isnan(v["change-new-lesion"])  # no new lesions in this cohort
         assert abs(v["lesion-volume-change"]) < 0.05
     # the original FU (other scanner) keeps the lesion's size but not its contrast: a scanner-induced
     # "enhancement changed" call, which harmonization should remove
@@ -69,14 +73,14 @@ def test_enhancement_change_and_vanished_lesion(cohort):
     erased = ctx.fu.data.copy()
     erased[les] = wm                                       # a method that removes the lesion
     v = values(ChangeRead().compute(_ctx(case, "FU2", erased)))
-    assert all(v[c] == 1.0 for c in CALLS if c != "change-kept") and v["lesion-volume-change"] == -1.0
+    assert all(v[c] == 1.0 for c in TARGET_CALLS if c != "change-kept") and v["lesion-volume-change"] == -1.0
 
 
 def test_thresholds_are_parameters(cohort):
     case = cohort.split("test-B")[0]
     v = values(ChangeRead(size_threshold=10.0, border_mm=100.0, enhancement_threshold=10.0)
                .compute(_ctx(case, "FU")))
-    assert all(v[c] == 0.0 for c in CALLS)
+    assert all(v[c] == 0.0 for c in TARGET_CALLS) and math.isnan(v["change-new-lesion"])
     no_seed = _ctx(case, "FU")
     no_seed.lesion_bl = None
     v = values(ChangeRead().compute(no_seed))
@@ -96,3 +100,42 @@ def test_volume_errors_use_the_recorded_true_volume(cohort):
     by_truth = ChangeRead().measure(true)
     assert (1 + by_truth["lesion-volume-error-bl"]) == pytest.approx((1 + by_mask["lesion-volume-error-bl"]) / 1.25)
     assert (1 + by_truth["lesion-volume-error"]) == pytest.approx((1 + by_mask["lesion-volume-error"]) / 0.8)
+
+
+def _with_new_lesion(case, *, drawn: bool, fu_session: str = "FU") -> ScoringContext:
+    """The case's FU with a new 3-voxel-radius lesion marked in the label map, deep in white matter;
+    ``drawn``: also present in the image (bright), else only marked (a harmonizer erased it)."""
+    from scipy import ndimage
+
+    from harmbench.metrics.new_lesion import NEW_LESION_LABEL
+
+    ctx = _ctx(case, fu_session)
+    labels = np.array(ctx.labels_fu)
+    wm = np.isin(labels, (2, 41)) & ~np.asarray(ctx.lesion_fu, bool)
+    depth = ndimage.distance_transform_edt(wm)
+    centre = np.unravel_index(int(np.argmax(depth)), labels.shape)
+    assert depth[centre] >= 4
+    grid = np.indices(labels.shape)
+    blob = sum((g - c) ** 2 for g, c in zip(grid, centre)) <= 9
+    labels[blob] = NEW_LESION_LABEL
+    data = np.array(ctx.fu.data)
+    if drawn:
+        data[blob] *= 1.6
+    import dataclasses
+
+    return dataclasses.replace(ctx, fu=ctx.fu.with_data(data), labels_fu=labels)
+
+
+def test_a_new_lesion_is_progression_and_missing_it_is_a_missed_progression(cohort):
+    grown = cohort.split("test-B")[0]
+    seen = values(ChangeRead().compute(_with_new_lesion(grown, drawn=True)))
+    assert seen["change-new-lesion"] == 1.0 and seen["change-kept"] == 1.0 and seen["change-any"] == 1.0
+    missed = values(ChangeRead().compute(_with_new_lesion(grown, drawn=False)))
+    # the target's growth is still read, but the new lesion is gone: progression missed
+    assert missed["change-size"] == 1.0
+    assert missed["change-new-lesion"] == 0.0 and missed["change-kept"] == 0.0
+    # a stable target with a new lesion: the case changed, and the read says so
+    stable = cohort.split("test-A")[0]
+    v = values(ChangeRead().compute(_with_new_lesion(stable, drawn=True, fu_session="FU2")))
+    assert v["change-size"] == 0.0 and v["change-new-lesion"] == 1.0
+    assert v["change-any"] == 1.0 and v["change-kept"] == 1.0

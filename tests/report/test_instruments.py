@@ -101,3 +101,15 @@ def test_failed_instrument_flags_the_lesion_and_change_tables():
     assert "table6-instruments-testA" in out
     ok = _results("A", [0.05] * 10, [0.0] * 10)
     assert "Instrument check failed" not in render_markdown(summarize(ok), "A", "toy", ok)["table5-change-testA"]
+
+
+def test_the_kept_label_names_new_lesions_only_when_the_data_have_them():
+    from harmbench.leaderboard.instruments import kept_label
+
+    rows = pd.DataFrame({"metric": ["change-kept", "change-new-lesion"], "value": [1.0, np.nan]})
+    assert kept_label(rows) == "size, true direction"
+    rows.loc[1, "value"] = 0.0
+    assert kept_label(rows) == "size, true direction; new lesions seen"
+    summary = pd.DataFrame({"metric": ["change-new-lesion"], "mean": [1.0]})
+    assert kept_label(summary).endswith("new lesions seen")
+    assert kept_label(pd.DataFrame({"metric": [], "value": []})) == "size, true direction"

@@ -46,7 +46,8 @@ class TestAValidator(SliceValidator):
     """The method's validator, plus the test-A volume PSNR gain of the networks being validated."""
 
     def __init__(self, base: SliceValidator, method: StyleTransferGAN, cases, identity: list[float]) -> None:
-        super().__init__(base.fu, base.bl, batch=base.batch, region=base.region, reference=base.reference)
+        super().__init__(base.fu, base.bl, batch=base.batch, region=base.region, reference=base.reference,
+                         passthrough=base.passthrough)
         self.method, self.cases, self.identity = method, cases, identity
 
     def __call__(self, model) -> dict[str, float]:

@@ -10,7 +10,7 @@ losses. The table in ``docs/methods-gan.md`` ("STGAN in the quick budget") comes
 Usage::
 
     python benchmarks/bench_stgan_toy.py [--cyc 10] [--lr 2e-3] [--guidance reference]
-        [--reg 1] [--init-std 0] [--d-lr-scale 1] [--iterations 60] [--every 20]
+        [--reg 1] [--init-std 0] [--d-lr-scale 1] [--domain-output] [--iterations 60] [--every 20]
 """
 
 from __future__ import annotations
@@ -44,13 +44,15 @@ def main() -> None:
     ap.add_argument("--one-way", action="store_true",
                     help="train on FU-scanner sources only (FU -> BL; the reverse only through the cycle term): "
                          "batches of 8 draws keep their FU-scanner samples")
+    ap.add_argument("--domain-output", action="store_true",
+                    help="one generator output layer per target scanner (the quick preset's domain_output)")
     ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--every", type=int, default=20)
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     nets = build_networks(dim=8, max_dim=16, n_down=2, style_dim=8, latent_dim=4, mapping_dim=16, n_domains=2,
-                          residual=True)
+                          residual=True, domain_output=a.domain_output)
     if a.init_std > 0:
         torch.nn.init.normal_(nets["generator"].to_img[2].weight, std=a.init_std)
     model = StarGANv2Model(nets, device="cpu", lr=a.lr, lr_mapping=1e-5, betas=(0.0, 0.99), weight_decay=1e-4,

@@ -25,6 +25,7 @@ not checkpointed, so that holds with ``pool_size=0``).
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 import time
 import warnings
@@ -59,20 +60,33 @@ class Selection:
             (0: all). For a model whose paired validation score rewards staying close to the
             input — an unpaired style-transfer model that starts as the identity — the earliest,
             least-trained points would win; ``after=0.5`` picks the best *trained* point.
+        guard: a second history key (higher is better, e.g. ``val_ssim``) that a point must keep
+            within ``guard_tolerance`` of the identity map's score to be *admissible*. Admissible
+            points rank above all others by ``metric``; when none is, the point with the best
+            ``guard`` wins (the least damaged). None: no guard.
+        guard_tolerance: how far below the identity's ``guard`` score a point may fall.
     """
 
     metric: str = "val_ssim"
     tiebreak: str | None = "val_psnr"
     mode: Literal["max", "min", "last"] = "max"
     after: float = 0.0
+    guard: str | None = None
+    guard_tolerance: float = 0.0
 
     def eligible(self, iteration: int, cap: int) -> bool:
         return iteration >= self.after * cap or iteration >= cap
 
-    def key(self, row: dict[str, Any]) -> tuple[float, float]:
+    def key(self, row: dict[str, Any], identity: dict[str, float] | None = None) -> tuple[float, ...]:
+        """Sort key of a history row (larger is better); ``identity``: the identity map's scores."""
         sign = -1.0 if self.mode == "min" else 1.0
         tb = row.get(self.tiebreak, 0.0) if self.tiebreak else 0.0
-        return sign * float(row.get(self.metric, 0.0)), sign * float(tb)
+        own = (sign * float(row.get(self.metric, 0.0)), sign * float(tb))
+        if self.guard is None:
+            return own
+        g = float(row.get(self.guard, -math.inf))
+        floor = (identity or {}).get(self.guard, -math.inf) - self.guard_tolerance
+        return (1.0, *own) if g >= floor else (0.0, g, own[0])
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,9 @@ class LoopConfig:
         out.pop("identity_floor")  # only a flag in the history
         if out["stopping"] is None:
             out.pop("stopping")  # fixed schedules keep the fingerprints (and checkpoints) they had
+        if out["selection"]["guard"] is None:
+            for k in ("guard", "guard_tolerance"):
+                out["selection"].pop(k)  # so do unguarded selections
         return out
 
 
@@ -201,7 +218,7 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
                 seconds += time.perf_counter() - t0
                 row["seconds"] = round(seconds, 3)
                 hist.rows.append(row)
-                key = sel.key(row)
+                key = sel.key(row, identity)
                 better = sel.mode == "last" or best_key is None or key > best_key
                 if sel.eligible(end, cfg.iterations) and better:
                     best_key, hist.selected_iteration = key, end

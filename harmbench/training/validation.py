@@ -58,11 +58,18 @@ class SliceValidator:
         batch: slices per forward pass.
         region: (rows, columns) to score, e.g. the crop that removes the padding; None: all.
         reference: pass the BL slices to ``translate`` as the style reference (STGAN), else None.
+        passthrough: optional (N, H, W) bool, True where the method passes the FU through
+            unchanged at inference (outside the head): the translated slices take the FU's
+            values there before scoring, so validation scores what the method will output.
     """
 
     def __init__(self, fu: np.ndarray, bl: np.ndarray, *, batch: int = 16,
-                 region: tuple[slice, slice] | None = None, reference: bool = False) -> None:
+                 region: tuple[slice, slice] | None = None, reference: bool = False,
+                 passthrough: np.ndarray | None = None) -> None:
+        if passthrough is not None and passthrough.shape != fu.shape:
+            raise ValueError(f"passthrough has shape {passthrough.shape}; the slices have {fu.shape}")
         self.fu, self.bl, self.batch, self.region, self.reference = fu, bl, batch, region, reference
+        self.passthrough = passthrough
 
     def __len__(self) -> int:
         return int(self.fu.shape[0])
@@ -96,6 +103,8 @@ class SliceValidator:
             bl = torch.from_numpy(self.bl[s:s + self.batch])[:, None]
             fu = torch.from_numpy(self.fu[s:s + self.batch])[:, None]
             fake = model.translate(fu, bl if self.reference else None)
+            if self.passthrough is not None:
+                fake = torch.where(torch.from_numpy(self.passthrough[s:s + self.batch])[:, None], fu, fake)
             a = _unit(bl)
             self._score(a, _unit(fake), out)
             if reconstruct is not None:

@@ -54,10 +54,11 @@ def r1_penalty(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def build_networks(*, dim: int, max_dim: int, n_down: int, style_dim: int, latent_dim: int, mapping_dim: int,
-                   n_domains: int, residual: bool) -> dict[str, nn.Module]:
+                   n_domains: int, residual: bool, domain_output: bool = False) -> dict[str, nn.Module]:
     """The four untrained StarGAN v2 networks (construction order fixes the RNG use)."""
     kw = {"dim": dim, "max_dim": max_dim, "n_down": n_down}
-    return {"generator": Generator(style_dim=style_dim, residual=residual, **kw),
+    return {"generator": Generator(style_dim=style_dim, residual=residual,
+                                   out_heads=n_domains if domain_output else 1, **kw),
             "mapping": MappingNetwork(latent_dim=latent_dim, style_dim=style_dim, n_domains=n_domains,
                                       hidden=mapping_dim),
             "style_encoder": StyleEncoder(style_dim=style_dim, n_domains=n_domains, **kw),
@@ -127,7 +128,7 @@ class StarGANv2Model:
             raise DataError("stgan: translate needs the BL reference slices")
         y = torch.full((len(fu),), self.target_domain, dtype=torch.long, device=self.device)
         s = self.nets["style_encoder"](reference.to(self.device), y)
-        return self.nets["generator"](fu.to(self.device), s).float().cpu()
+        return self.nets["generator"](fu.to(self.device), s, y).float().cpu()
 
     def _target_style(self, z_or_ref: torch.Tensor, y: torch.Tensor, latent: bool) -> torch.Tensor:
         return self.nets["mapping"](z_or_ref, y) if latent else self.nets["style_encoder"](z_or_ref, y)
@@ -165,7 +166,7 @@ class StarGANv2Model:
         loss_real = F.softplus(-real).mean()
         reg = r1_penalty(real, x)
         with torch.no_grad():
-            fake_img = self.nets["generator"](b["x"], self._target_style(style_src, b["y_trg"], latent))
+            fake_img = self.nets["generator"](b["x"], self._target_style(style_src, b["y_trg"], latent), b["y_trg"])
         fake = d(fake_img, b["y_trg"])
         loss = loss_real + F.softplus(fake).mean() + w.reg * reg
         self._zero()
@@ -178,15 +179,15 @@ class StarGANv2Model:
         n, w = self.nets, self.weights
         x, y, y_trg = b["x"], b["y"], b["y_trg"]
         s_trg = self._target_style(src1, y_trg, latent)
-        fake = n["generator"](x, s_trg)
+        fake = n["generator"](x, s_trg, y_trg)
         adv = F.softplus(-n["discriminator"](fake, y_trg)).mean()
         sty = (n["style_encoder"](fake, y_trg) - s_trg).abs().mean()
         loss = adv + w.sty * sty
         if lam_ds > 0:
-            fake2 = n["generator"](x, self._target_style(src2, y_trg, latent)).detach()
+            fake2 = n["generator"](x, self._target_style(src2, y_trg, latent), y_trg).detach()
             loss = loss - lam_ds * (fake - fake2).abs().mean()
         if w.cyc > 0:
-            rec = n["generator"](fake, n["style_encoder"](x, y))
+            rec = n["generator"](fake, n["style_encoder"](x, y), y)
             loss = loss + w.cyc * (rec - x).abs().mean()
         self._zero()
         loss.backward()

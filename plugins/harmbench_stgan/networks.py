@@ -89,12 +89,18 @@ class Generator(nn.Module):
     style: (B, style_dim). With ``residual`` the network predicts a correction added to the
     input and its last conv starts at zero, so training starts from the identity map (not part
     of StarGAN v2; used by the CPU ``quick`` preset, see the method docstring).
+
+    ``out_heads`` > 1: the last 1x1 conv has one output channel per target domain and
+    ``forward`` takes the target domains ``y`` (B,) to pick each sample's channel, as StarGAN
+    v2 already does for the mapping network, style encoder and discriminator. With one shared
+    output layer and a zero (identity) start, the gradients of the two translation directions
+    cancel in that layer, and a short run never leaves the identity (``docs/methods-gan.md``).
     """
 
     def __init__(self, *, dim: int, max_dim: int, n_down: int, style_dim: int, n_bottleneck: int = 2,
-                 residual: bool = False) -> None:
+                 residual: bool = False, out_heads: int = 1) -> None:
         super().__init__()
-        self.residual = residual
+        self.residual, self.out_heads = residual, out_heads
         w = _widths(dim, max_dim, n_down)
         self.from_img = nn.Conv2d(1, dim, 3, 1, 1)
         self.encode = nn.ModuleList(ResBlock(w[i], w[i + 1], normalize=True, downsample=True)
@@ -104,18 +110,22 @@ class Generator(nn.Module):
         self.decode.extend(AdaINResBlock(w[i + 1], w[i], style_dim, upsample=True)
                            for i in reversed(range(n_down)))
         self.to_img = nn.Sequential(nn.InstanceNorm2d(dim, affine=True), nn.LeakyReLU(0.2),
-                                    nn.Conv2d(dim, 1, 1))
+                                    nn.Conv2d(dim, out_heads, 1))
         if residual:
             nn.init.zeros_(self.to_img[2].weight)
             nn.init.zeros_(self.to_img[2].bias)
 
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, s: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.from_img(x)
         for blk in self.encode:
             h = blk(h)
         for blk in self.decode:
             h = blk(h, s)
         out = self.to_img(h)
+        if self.out_heads > 1:
+            if y is None:
+                raise ValueError("a generator with per-domain output layers needs the target domain y")
+            out = out[torch.arange(len(x)), y][:, None]
         return x + out if self.residual else out
 
 

@@ -65,8 +65,9 @@ def test_style_comes_from_the_reference(fitted):
     own = m.transform(fu, reference=bl).data
     other = m.transform(fu, reference=foreign).data
     # 4 training steps leave the generator close to its identity start, so the effect is small
-    # (measured max 2.9e-5) but far above float32 round-off (~1e-7) ...
-    assert np.abs(own - other).max() > 5e-6
+    # (measured max 4.5e-6 with per-domain output layers, each updated only by its own target's
+    # samples; 2.9e-5 with one shared layer) but well above float32 round-off (~1e-7) ...
+    assert np.abs(own - other).max() > 1e-6
     np.testing.assert_array_equal(own, m.transform(fu, reference=bl).data)
     # ... and it comes from clearly different style codes of the two references
     mid = to_axial_stack(bl).shape[0] // 2

@@ -206,3 +206,21 @@ def test_selection_after_a_fraction_skips_the_early_points(tmp_path):
     assert min(hist.rows, key=lambda r: r["val_psnr"])["iteration"] == 10      # would have won
     _, capped = _fit(tmp_path, selection=rule, time_cap_s=0.0, name="capped")
     assert (capped.selected_iteration, capped.stop_reason) == (10, "time_cap")  # none eligible: the last
+
+
+def test_a_guarded_selection_keeps_the_best_point_that_does_not_damage_structure():
+    """``guard``: a point whose SSIM falls more than the tolerance below the identity's cannot win on
+    PSNR; when every point falls, the least damaged one wins."""
+    identity = {"val_psnr": 20.0, "val_ssim": 0.86}
+    rows = [{"iteration": 10, "val_psnr": 21.0, "val_ssim": 0.858},
+            {"iteration": 20, "val_psnr": 22.0, "val_ssim": 0.851},
+            {"iteration": 30, "val_psnr": 23.0, "val_ssim": 0.70}]      # sharper contrast, noisy texture
+    rule = Selection(metric="val_psnr", tiebreak="val_ssim", guard="val_ssim", guard_tolerance=0.01)
+    assert max(rows, key=lambda r: rule.key(r, identity))["iteration"] == 20
+    unguarded = Selection(metric="val_psnr", tiebreak="val_ssim")
+    assert max(rows, key=lambda r: unguarded.key(r, identity))["iteration"] == 30
+    damaged = [dict(r, val_ssim=r["val_ssim"] - 0.1) for r in rows]
+    assert max(damaged, key=lambda r: rule.key(r, identity))["iteration"] == 10
+    # a guard does not change the loop fingerprint of unguarded rules (their checkpoints stay valid)
+    assert "guard" not in LoopConfig(iterations=5, val_every=1, lr=0.1).fingerprint()["selection"]
+    assert LoopConfig(iterations=5, val_every=1, lr=0.1, selection=rule).fingerprint()["selection"]["guard"] == "val_ssim"

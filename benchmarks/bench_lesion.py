@@ -14,11 +14,13 @@ vasogenic oedema painted into it) and all other tissue, over a robust noise SD. 
 boundary CNR is ~2 have no visible border on that side; the failures list shows them.
 
 Each image is segmented as the metrics segment it: with its label map, and the FU/FU2 through
-:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL. The candidate
-:class:`~harmbench.metrics.lesion_seg.ModelFitSegmenter` (local forward-model fit, BL core
-fraction reused on the FU; not the default) is measured in the same run on the same images
-(``model_fit``, ``model_fit_*`` keys), for the comparison and the cost ratio. Also records the
-Dice of each segmentation with its session's true mask (BL: the seed). Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
+:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL. Three segmenters on the same images in
+one run, for the comparison and the cost ratios: the default
+:class:`~harmbench.metrics.lesion_seg.ModelFitSegmenter` (local forward-model fit; BL anchored to
+the seed's volume, which calibrates the core fraction and blur; ``model_fit`` keys), the same fit
+without the anchor (BL measured from its image; ``model_fit_free`` keys) and the half-maximum
+version 2 (unprefixed keys). Also records the Dice of each segmentation with its session's true
+mask (BL: the seed). Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def main() -> None:
     cohort = Cohort.from_manifest(manifest)
     raw = manifest.parent.parent / "raw" / "truth.json"
     truth = {c["case"]: c for c in json.loads(raw.read_text())["cases"]} if raw.exists() else {}
-    segmenters = {"v2": LesionSegmenter(), "model_fit": ModelFitSegmenter()}
+    segmenters = {"v2": LesionSegmenter(), "model_fit_free": ModelFitSegmenter(anchor=False),
+                  "model_fit": ModelFitSegmenter()}
     rows, seconds = [], dict.fromkeys(segmenters, 0.0)
     for case in (c for s in args.splits.split(",") for c in cohort.split(s)):
         bl = case.volume("BL")
@@ -86,7 +89,7 @@ def main() -> None:
                "ring": lesion.get("ring_enhancing"), "boundary_cnr": boundary_cnr(bl.data, seed, lab_bl)}
         others = {s: (case.volume(s).data, case.labels(s), case.lesion(s)) for s in ("FU", "FU2") if case.has(s)}
         for name, seg in segmenters.items():
-            pre = "" if name == "v2" else "model_fit_"
+            pre = "" if name == "v2" else f"{name}_"
             for session, (image, labels, true_mask) in others.items():
                 t0 = time.perf_counter()
                 s_bl, s_fu = segment_pair(seg, bl=bl.data, fu=image, seed=seed, spacing=sp,
@@ -118,18 +121,24 @@ def main() -> None:
 
     save(f"bench_lesion-{args.dataset}", {
         "dataset": args.dataset, "dataset_hash": cohort.dataset_hash[:8],
-        "segmenter": segmenters["v2"].policy(), "candidate": segmenters["model_fit"].policy(),
-        **summary(""), "model_fit": summary("model_fit_"),
-        "seconds_per_segmentation": {"v2": seconds["v2"] / n_seg, "model_fit": seconds["model_fit"] / n_seg,
-                                     "ratio_model_fit_over_v2": seconds["model_fit"] / seconds["v2"]},
-        "failures": sorted(({"case": r["case"], "split": r["split"], "ring": r["ring"], "bl_error": r["bl_error"],
-                             "fu2_error": r.get("fu2_error"), "fu2_dv_error": r.get("fu2_dv_error"),
-                             "boundary_cnr": r["boundary_cnr"]}
-                            for r in rows if abs(r["bl_error"]) > 0.15 or abs(r.get("fu2_dv_error", 0.0)) > 0.10
-                            or abs(r.get("fu2_error", 0.0)) > 0.15),
-                           key=lambda f: f["boundary_cnr"]["min"]),
+        "segmenter": segmenters["model_fit"].policy(), "v2": segmenters["v2"].policy(),
+        "model_fit_free_policy": segmenters["model_fit_free"].policy(),
+        "version_2": summary(""), "model_fit_free": summary("model_fit_free_"), "model_fit": summary("model_fit_"),
+        "seconds_per_segmentation": {**{k: v / n_seg for k, v in seconds.items()},
+                                     **{f"ratio_{k}_over_v2": v / seconds["v2"] for k, v in seconds.items() if k != "v2"}},
+        "failures": {name: _failures(rows, "" if name == "v2" else f"{name}_") for name in segmenters},
         "cases": rows,
     })
+
+
+def _failures(rows: list[dict], pre: str) -> list[dict]:
+    """Cases outside a check: BL volume > 15 %, FU2 ΔV/V error > 0.10 or FU2 volume > 15 %."""
+    out = [{"case": r["case"], "split": r["split"], "ring": r["ring"], "bl_error": r[f"{pre}bl_error"],
+            "fu2_error": r.get(f"{pre}fu2_error"), "fu2_dv_error": r.get(f"{pre}fu2_dv_error"),
+            "fu_dv_error": r.get(f"{pre}fu_dv_error"), "boundary_cnr": r["boundary_cnr"]}
+           for r in rows if abs(r[f"{pre}bl_error"]) > 0.15 or abs(r.get(f"{pre}fu2_dv_error", 0.0)) > 0.10
+           or abs(r.get(f"{pre}fu2_error", 0.0)) > 0.15]
+    return sorted(out, key=lambda f: f["boundary_cnr"]["min"])
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:

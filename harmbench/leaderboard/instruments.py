@@ -111,8 +111,10 @@ def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[list[Block],
             failed.append(f"lesion ΔV/V: {bad}/{fu2_dv.size} same-scanner pairs off the true change by > {limit:.2f}")
     blocks: list[Block] = [
         Paragraph(spans("Volume error = measured / true − 1 against the session's true lesion volume (the manifest's "
-                        "`lesion_mm3`, e.g. a synthetic lesion's analytic volume; else the true mask's voxel volume); "
-                        "checks: every "
+                        "`lesion_mm3`, e.g. a synthetic lesion's analytic volume; else the true mask's voxel volume). "
+                        "BL is the reference session: the default segmenter takes its volume from the BL lesion mask "
+                        "(the contour anchors the fit), so the BL row checks that contour and the FU2 rows check the "
+                        "segmenter. Checks: every "
                         f"BL lesion within ±{CHECKS['volume']:.0%}, same-scanner |ΔV/V − true| ≤ "
                         f"{CHECKS['stable_dv']:.2f}, same-scanner false-call rate ≤ {CHECKS['false_calls']:.0%} "
                         "(test A), sensitivity ≥ 7/8 (test B).")),

@@ -6,7 +6,9 @@ From the BL and FU target-lesion segmentations (the fixed segmenter of
 * relative volume change ΔV/V = (V_FU − V_BL) / V_BL (the segmenter's volumes in mm³);
 * enhancement change ΔC = C_FU / C_BL − 1 of the lesion-to-WM contrast C = E − 1 = (L − W) / W
   (E: enhancement ratio of :class:`~harmbench.metrics.lesion_seg.LesionSegmentation`);
-* boundary displacement = average Hausdorff distance (mm) between the two masks.
+* boundary displacement = mean distance (mm) between the two lesion surfaces: the fitted model
+  surfaces when the segmenter provides them (continuous; :func:`border_shift`), else the masks'
+  average Hausdorff distance, which moves in steps of whole voxel layers.
 
 Calls (1 = "changed", 0 = "unchanged"): ``change-size`` |ΔV/V| > ``size_threshold``;
 ``change-enhancement`` |ΔC| > ``enhancement_threshold``; ``change-border`` shift > ``border_mm``;
@@ -51,7 +53,7 @@ import numpy as np
 
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.lesion import lesion_pair
-from harmbench.metrics.lesion_seg import Segmenter, default_segmenter
+from harmbench.metrics.lesion_seg import LesionSegmentation, Segmenter, default_segmenter
 from harmbench.metrics.new_lesion import lesion_contrasts, new_lesion_ids
 from harmbench.metrics.surface import dice, surface_scores
 
@@ -69,7 +71,7 @@ class ChangeRead(Metric):
     Args:
         size_threshold: |ΔV/V| above which size is called changed (calibrated per dataset).
         enhancement_threshold: |ΔC| above which enhancement is called changed (calibrated).
-        border_mm: average Hausdorff distance (mm) above which the border is called changed
+        border_mm: border shift (mm, :func:`border_shift`) above which the border is called changed
             (calibrated).
         source: ``"auto"`` (fixed segmenter) or ``"manifest"`` (manifest lesion masks).
         margin_mm: segmenter ROI margin.
@@ -138,7 +140,7 @@ class ChangeRead(Metric):
             out["lesion-volume-change"] = fu.volume_mm3 / bl.volume_mm3 - 1.0
             c_bl, c_fu = bl.enhancement - 1.0, fu.enhancement - 1.0
             out["lesion-enhancement-change"] = c_fu / c_bl - 1.0 if c_bl > 0 else nan
-            out["lesion-border-shift"] = surface_scores(bl.mask, fu.mask, ctx.bl.spacing).avg_hd
+            out["lesion-border-shift"] = border_shift(bl, fu, ctx.bl.spacing)
         if ctx.change is not None:
             out["lesion-volume-change-error"] = out["lesion-volume-change"] - float(ctx.change)
         return out
@@ -197,6 +199,14 @@ class ChangeRead(Metric):
         return {"size_threshold": size, "enhancement_threshold": enh, "border_mm": border,
                 "calibration": {"pairs": "train+val BL vs FU2 (same scanner)", "stable": len(stable),
                                 "changed": len(changed)}}
+
+
+def border_shift(bl: LesionSegmentation, fu: LesionSegmentation, spacing: tuple[float, float, float]) -> float:
+    """Mean distance (mm) between the BL and FU lesion surfaces: between the fitted model surfaces
+    when both segmentations carry one (continuous), else the masks' average Hausdorff distance."""
+    if bl.surface is not None and fu.surface is not None:
+        return bl.surface.mean_distance(fu.surface)
+    return surface_scores(bl.mask, fu.mask, spacing).avg_hd
 
 
 def _above_max(values: list[float], *, step: float, floor: float) -> float:

@@ -47,7 +47,7 @@ def _lesion_pair(ctx: ScoringContext, segmenter: Segmenter, source: str,
         bl = ctx.shared.for_case(("lesion-bl",) + key[1:], lambda: segmenter.measure(
             ctx.bl.data, seed, seed, spacing, ctx.labels_bl))
         return bl, segmenter.measure(ctx.fu.data, fu_mask, seed, spacing, lab_fu)
-    bl = ctx.shared.for_case(("lesion-bl",) + key[1:], lambda: segmenter.segment(
+    bl = ctx.shared.for_case(("lesion-bl",) + key[1:], lambda: segmenter.segment_reference(
         ctx.bl.data, seed, spacing, ctx.labels_bl))
     return segment_pair(segmenter, bl=ctx.bl.data, fu=ctx.fu.data, seed=seed, spacing=spacing,
                         labels_bl=ctx.labels_bl, labels_fu=ctx.labels_fu, bl_segmentation=bl)

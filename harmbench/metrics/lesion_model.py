@@ -40,6 +40,35 @@ WM_LIKE = (2, 41, 7, 46, 77, 251, 252, 253, 254, 255, 25, 57)
 CSF_LIKE = (4, 43, 14, 15, 24, 5, 44, 31, 63, 72)
 
 
+@dataclass(frozen=True, eq=False)
+class SurfaceModel:
+    """A fitted lesion surface: radius ``scale · radii[u]`` (mm) along a (θ, φ) ray grid from
+    ``centre_mm`` (image index × spacing). Two fits around one seed share the ray grid."""
+
+    centre_mm: np.ndarray
+    scale: float
+    radii: np.ndarray
+
+    def mean_distance(self, other: SurfaceModel) -> float:
+        """Mean distance (mm) between this surface and ``other``, area-weighted over the rays.
+
+        Per ray direction u the two surfaces lie at c + s·R(u)·u and c' + s'·R(u)·u; their
+        distance along the normal of a near-spherical surface is |(s' − s)·R(u) + (c' − c)·u|.
+        A continuous counterpart of the average Hausdorff distance of two voxel masks, which
+        moves in steps of whole voxel layers (a 1 % scale change can flip a shell of voxels).
+        """
+        if self.radii.shape != other.radii.shape:
+            raise ValueError("surfaces of different ray grids")
+        n_theta, n_phi = self.radii.shape
+        th = (np.arange(n_theta) + 0.5) * math.pi / n_theta
+        T, P = np.meshgrid(th, np.arange(n_phi) * 2 * math.pi / n_phi, indexing="ij")
+        u = np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)])
+        d = np.asarray(other.centre_mm, float) - np.asarray(self.centre_mm, float)
+        gap = np.abs((other.scale - self.scale) * self.radii + np.tensordot(d, u, axes=1))
+        area = np.sin(T) * (self.scale * self.radii) ** 2
+        return float((gap * area).sum() / area.sum())
+
+
 @dataclass(frozen=True)
 class ModelFit:
     """A lesion model fitted to one image.
@@ -53,6 +82,7 @@ class ModelFit:
         lesion_level: fitted intensity of the enhancing tissue.
         background_level: fitted intensity of the dominant background tissue at the surface.
         noise: residual SD of the fit.
+        surface: the fitted surface (centre, scale, template radii).
     """
 
     mask: np.ndarray
@@ -63,6 +93,7 @@ class ModelFit:
     lesion_level: float
     background_level: float
     noise: float
+    surface: SurfaceModel | None = None
 
 
 def blurred_ball(r: np.ndarray, radius: np.ndarray | float, sigma: float) -> np.ndarray:
@@ -116,7 +147,7 @@ def fit_lesion_model(image: np.ndarray, seed: np.ndarray, spacing: tuple[float, 
                      n_scales: int = 37, band_mm: float = 4.0, band_fraction: float = 0.2,
                      ring_drop: float = 0.25, ring_gain: float = 0.15,
                      min_class_voxels: int = 20, shift_steps_mm: tuple[float, ...] = (2.0, 1.0),
-                     shift_gain: float = 0.10) -> ModelFit:
+                     shift_gain: float = 0.10, anchor_mm3: float | None = None) -> ModelFit:
     """Fit the lesion model (module docstring) around a non-empty ``seed``.
 
     Args:
@@ -138,6 +169,10 @@ def fit_lesion_model(image: np.ndarray, seed: np.ndarray, spacing: tuple[float, 
             that moved, or a misregistered FU); empty = the seed's centroid.
         shift_gain: a centre move is kept only if it lowers the residual sum of squares by more
             than this fraction (sub-voxel misregistration is left alone).
+        anchor_mm3: the lesion's known volume (mm³; e.g. a reference contour's). The scale is then
+            fixed so that the model has this volume, the centre is the seed's, and the fit only
+            chooses the core fraction and the blur, jointly over ``cores`` × ``blurs_mm`` (the
+            calibration of a reference session; see :class:`~harmbench.metrics.lesion_seg.ModelFitSegmenter`).
         ring_gain: a ring is preferred to a solid lesion only if it lowers the residual sum of
             squares by more than this fraction. The ring's core level and fraction trade off
             against the blur, so a blurred solid ball is fitted ~10 % better as a faint ring; on
@@ -193,6 +228,31 @@ def fit_lesion_model(image: np.ndarray, seed: np.ndarray, spacing: tuple[float, 
             return math.inf, beta
         return float(((x @ beta - y) ** 2).sum()), beta
 
+    if anchor_mm3 is not None:
+        if not anchor_mm3 > 0:
+            raise ValueError(f"anchor_mm3 must be a positive volume; got {anchor_mm3}")
+        s0 = (float(anchor_mm3) / v_template) ** (1.0 / 3.0)
+
+        def pick() -> tuple[float, float]:
+            rss_of = {(c, b): solve(s0, c, b)[0] for c in cores for b in blurs_mm}
+            best = min(rss_of, key=rss_of.get)
+            if best[0] > 0 and 0.0 in cores:
+                solid = min(blurs_mm, key=lambda b: rss_of[(0.0, b)])
+                if rss_of[best] > (1.0 - ring_gain) * rss_of[(0.0, solid)]:
+                    return 0.0, solid
+            return best
+
+        c0, b0 = pick()
+        if shift_steps_mm:   # the same centre search as a follow-up's, so both are placed alike
+            moved = _refine_centre(solve, geometry, centre, rays, sd.shape, h, np.array([s0]), c0, b0,
+                                   shift_steps_mm, shift_gain)
+            if not np.array_equal(moved, centre):
+                centre = moved
+                dist, rad = voxel_geometry(rays, sd.shape, centre, h)
+                geometry["dr"], geometry["rr"] = dist[region], rad[region]
+                c0, b0 = pick()
+        return _result(image.shape, box, dist <= s0 * rad, s0, v_template, c0, b0, solve(s0, c0, b0), y.size,
+                       SurfaceModel(_centre_mm(centre, box, h), s0, rays))
     grid = np.linspace(scales[0], scales[1], n_scales)
     first = {c: min((solve(s, c, blurs_mm[0])[0], s) for s in grid) for c in cores}
     c0 = min(first, key=lambda c: first[c][0])
@@ -209,13 +269,24 @@ def fit_lesion_model(image: np.ndarray, seed: np.ndarray, spacing: tuple[float, 
     den = rm - 2.0 * r0 + rp
     if math.isfinite(den) and den > 0:
         s0 += float(np.clip(0.5 * ds * (rm - rp) / den, -ds, ds))
-    rss, beta = solve(s0, c0, b0)
-    mask = np.zeros(image.shape, bool)
-    mask[box] = dist <= s0 * rad
+    return _result(image.shape, box, dist <= s0 * rad, s0, v_template, c0, b0, solve(s0, c0, b0), y.size,
+                   SurfaceModel(_centre_mm(centre, box, h), s0, rays))
+
+
+def _centre_mm(centre: np.ndarray, box: tuple[slice, ...], spacing: np.ndarray) -> np.ndarray:
+    return (np.asarray(centre, float) + np.array([b.start for b in box], float)) * spacing
+
+
+def _result(shape: tuple[int, ...], box: tuple[slice, ...], inside: np.ndarray, s0: float, v_template: float,
+            c0: float, b0: float, solved: tuple[float, np.ndarray], n: int, surface: SurfaceModel) -> ModelFit:
+    rss, beta = solved
+    mask = np.zeros(shape, bool)
+    mask[box] = inside
     n_les = 2 if c0 > 0 else 1
-    noise = math.sqrt(rss / max(y.size - len(beta), 1)) if math.isfinite(rss) else math.nan
+    noise = math.sqrt(rss / max(n - len(beta), 1)) if math.isfinite(rss) else math.nan
     return ModelFit(mask=mask, volume_mm3=s0**3 * v_template, scale=s0, core=c0, blur_mm=b0,
-                    lesion_level=float(beta[0]), background_level=float(beta[n_les]), noise=noise)
+                    lesion_level=float(beta[0]), background_level=float(beta[n_les]), noise=noise,
+                    surface=surface)
 
 
 def _refine_centre(solve, geometry: dict, centre: np.ndarray, rays: np.ndarray, shape: tuple[int, ...],
@@ -231,7 +302,11 @@ def _refine_centre(solve, geometry: dict, centre: np.ndarray, rays: np.ndarray, 
 
     start = centre.copy()
     current = best_rss(centre)
-    for step in steps_mm:
+    fine = tuple(steps_mm[-1] / 2 ** k for k in (1, 2)) if steps_mm else ()
+    for step in steps_mm + fine:
+        if step in fine and np.array_equal(centre, start):
+            break            # the centre stays: no move passed the gain
+        need = gain if step not in fine else 0.0   # once moved, settle to a quarter of the last step
         moved = True
         while moved:
             moved = False
@@ -242,6 +317,6 @@ def _refine_centre(solve, geometry: dict, centre: np.ndarray, rays: np.ndarray, 
                     if np.linalg.norm((trial - start) * spacing) > max_shift_mm:
                         continue
                     r = best_rss(trial)
-                    if r < (1.0 - gain) * current:
+                    if r < (1.0 - need) * current:
                         centre, current, moved = trial, r, True
     return centre

@@ -53,12 +53,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from harmbench.metrics.lesion_model import fit_lesion_model
+from harmbench.metrics.lesion_model import SurfaceModel, fit_lesion_model
 
 WM_LABELS = (2, 41)
 _FULL = ndimage.generate_binary_structure(3, 3)
 VERSION = 2
-MODEL_FIT_VERSION = 1
+MODEL_FIT_VERSION = 2
+#: core fractions and blurs (mm) the default model fit tries (docs/metrics.md)
+ANCHOR_CORES = (0.0, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80)
+ANCHOR_BLURS = tuple(round(0.5 + 0.1 * i, 1) for i in range(13))
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class LesionSegmentation:
             (mask ∩ image > T; whole mask when supplied) / W. NaN if the mask is empty.
         volume_mm3: lesion volume in mm³ (the fitted model's; the mask's volume when supplied).
         core: fitted necrotic-core fraction (0 = solid; NaN when not fitted).
+        surface: the fitted lesion surface (model fit only; None otherwise).
     """
 
     mask: np.ndarray
@@ -81,6 +85,7 @@ class LesionSegmentation:
     enhancement: float
     volume_mm3: float = math.nan
     core: float = math.nan
+    surface: SurfaceModel | None = None
 
     @property
     def empty(self) -> bool:
@@ -144,6 +149,11 @@ class _SeedReference:
         if int(wm.sum()) < 20:
             wm = shell
         return float(np.median(img[wm])) if wm.any() else math.nan
+
+    def segment_reference(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
+                          labels: np.ndarray | None = None) -> LesionSegmentation:
+        """The reference session (BL) whose contour ``seed`` is; segmented like any image here."""
+        return self.segment(image, seed, spacing, labels)  # type: ignore[attr-defined]
 
     def measure(self, image: np.ndarray, mask: np.ndarray, seed: np.ndarray,
                 spacing: tuple[float, float, float], labels: np.ndarray | None) -> LesionSegmentation:
@@ -262,25 +272,38 @@ class LesionSegmenter(_SeedReference):
 
 
 class ModelFitSegmenter(_SeedReference):
-    """Candidate (not the default): local forward-model fit of a blurred solid-or-ring lesion (module docstring).
+    """The default: local forward-model fit of a blurred solid-or-ring lesion (module docstring).
+
+    With ``anchor`` (default), the reference session (BL, :meth:`segment_reference`) is not
+    measured from its image: its volume is the seed's (the reference contour's voxel volume) and
+    its fit only *calibrates* the lesion's structure, the necrotic-core fraction and the blur, with
+    the outer surface where the contour puts it. A follow-up is then fitted with that core
+    fraction and its own scale and blur. Why: at 2 mm voxels the rim of a small ring lesion is as
+    thin as the point-spread function, and its level, thickness and outer edge trade off in the
+    image (docs/metrics.md); the contour fixes the edge, and the rim's centre line, which the image
+    does determine, then gives the core fraction. Without ``anchor`` every image is fitted freely
+    (the BL volume is measured; the FU reuses BL's fitted core).
 
     Args:
         margin_mm: minimum margin (mm) of the box in which the WM reference W is measured.
-        cores: necrotic-core fractions tried on BL (0 = solid).
-        blurs_mm: Gaussian PSF σ values (mm) tried per image; the first is used to pick the core.
+        cores: necrotic-core fractions tried on the reference (0 = solid).
+        blurs_mm: Gaussian PSF σ values (mm) tried per image (every image has been resampled
+            differently); without ``anchor`` the first one is used to pick the core.
         scales: range of the template scale s (the cohorts change volume by up to ±60 %).
         n_scales: grid points over ``scales``.
         band_mm, band_fraction: fit region = template grown by ``band_mm + band_fraction × r_eq``.
         min_contrast: the fitted lesion level must exceed the background level by this many
             residual SDs, else the lesion is not visible and the mask is empty.
+        anchor: take the reference session's volume from the seed and calibrate core and blur
+            on it (above).
         wm_labels: FreeSurfer labels used as the WM reference of the enhancement ratio.
         wm_margin_mm: margin around the seed box within which W is measured.
     """
 
-    def __init__(self, *, margin_mm: float = 10.0, cores: tuple[float, ...] = (0.0, 0.45, 0.55, 0.65, 0.75),
-                 blurs_mm: tuple[float, ...] = (1.0, 0.6, 0.8, 1.2, 1.4), scales: tuple[float, float] = (0.6, 1.5),
-                 n_scales: int = 37, band_mm: float = 4.0, band_fraction: float = 0.2, min_contrast: float = 1.0,
-                 wm_labels: tuple[int, ...] = WM_LABELS, wm_margin_mm: float = 20.0) -> None:
+    def __init__(self, *, margin_mm: float = 10.0, cores: tuple[float, ...] = ANCHOR_CORES,
+                 blurs_mm: tuple[float, ...] = ANCHOR_BLURS, scales: tuple[float, float] = (0.6, 1.6),
+                 n_scales: int = 41, band_mm: float = 4.0, band_fraction: float = 0.2, min_contrast: float = 1.0,
+                 anchor: bool = True, wm_labels: tuple[int, ...] = WM_LABELS, wm_margin_mm: float = 20.0) -> None:
         if not blurs_mm or min(blurs_mm) <= 0:
             raise ValueError(f"blurs_mm must be positive values; got {blurs_mm}")
         if not 0 < scales[0] < 1 < scales[1]:
@@ -293,6 +316,7 @@ class ModelFitSegmenter(_SeedReference):
         self.band_mm = band_mm
         self.band_fraction = band_fraction
         self.min_contrast = float(min_contrast)
+        self.anchor = bool(anchor)
         self.wm_labels = tuple(wm_labels)
         self.wm_margin_mm = wm_margin_mm
 
@@ -303,7 +327,7 @@ class ModelFitSegmenter(_SeedReference):
 
     def segment(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
                 labels: np.ndarray | None = None, core: float | None = None) -> LesionSegmentation:
-        """Segment the target lesion of ``image`` around ``seed``.
+        """Segment the target lesion of ``image`` around ``seed`` (a follow-up; scale measured).
 
         Args:
             image: (I, J, K) prepared intensities.
@@ -311,17 +335,29 @@ class ModelFitSegmenter(_SeedReference):
             spacing: voxel size in mm along the array axes.
             labels: FreeSurfer label map on the same grid (tissue-wise background, WM reference),
                 or None.
-            core: necrotic-core fraction to use (e.g. the BL fit's, :func:`segment_pair`); None
+            core: necrotic-core fraction to use (e.g. the reference's, :func:`segment_pair`); None
                 searches ``cores``.
         """
+        return self._fit(image, seed, spacing, labels, self.cores if core is None else (float(core),), None)
+
+    def segment_reference(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
+                          labels: np.ndarray | None = None) -> LesionSegmentation:
+        """The reference session (BL) whose contour ``seed`` is: anchored to the seed's volume
+        when ``anchor`` (class docstring), else :meth:`segment`."""
+        seed = np.asarray(seed, bool)
+        if not self.anchor or not seed.any():
+            return self.segment(image, seed, spacing, labels)
+        return self._fit(image, seed, spacing, labels, self.cores, float(seed.sum()) * float(np.prod(spacing)))
+
+    def _fit(self, image: np.ndarray, seed: np.ndarray, spacing: tuple[float, float, float],
+             labels: np.ndarray | None, cores: tuple[float, ...], anchor_mm3: float | None) -> LesionSegmentation:
         empty = np.zeros(image.shape, bool)
         seed = np.asarray(seed, bool)
         if not seed.any():
             return LesionSegmentation(empty, math.nan, math.nan, math.nan, math.nan)
-        fit = fit_lesion_model(np.asarray(image, np.float64), seed, spacing, labels,
-                               cores=self.cores if core is None else (float(core),), blurs_mm=self.blurs_mm,
-                               scales=self.scales, n_scales=self.n_scales, band_mm=self.band_mm,
-                               band_fraction=self.band_fraction)
+        fit = fit_lesion_model(np.asarray(image, np.float64), seed, spacing, labels, cores=cores,
+                               blurs_mm=self.blurs_mm, scales=self.scales, n_scales=self.n_scales,
+                               band_mm=self.band_mm, band_fraction=self.band_fraction, anchor_mm3=anchor_mm3)
         w = self.wm_reference(image, seed, labels, spacing)
         contrast = fit.lesion_level - fit.background_level
         thr = 0.5 * (fit.lesion_level + fit.background_level)
@@ -329,7 +365,7 @@ class ModelFitSegmenter(_SeedReference):
             return LesionSegmentation(empty, w, thr, math.nan, 0.0, fit.core)
         enhancing = np.asarray(image)[fit.mask & (np.asarray(image) > thr)]
         enh = float(np.median(enhancing)) / w if enhancing.size and w > 0 else math.nan
-        return LesionSegmentation(fit.mask, w, thr, enh, fit.volume_mm3, fit.core)
+        return LesionSegmentation(fit.mask, w, thr, enh, fit.volume_mm3, fit.core, fit.surface)
 
 
 Segmenter = LesionSegmenter | ModelFitSegmenter
@@ -358,7 +394,7 @@ def segment_pair(segmenter: Segmenter, *, bl: np.ndarray, fu: np.ndarray, seed: 
         seed = np.zeros(bl.shape, bool)
     seed = np.asarray(seed, bool)
     lab_fu = labels_fu if labels_fu is not None else labels_bl
-    first = segmenter.segment(bl, seed, spacing, labels_bl) if bl_segmentation is None else bl_segmentation
+    first = segmenter.segment_reference(bl, seed, spacing, labels_bl) if bl_segmentation is None else bl_segmentation
     if isinstance(segmenter, ModelFitSegmenter) and math.isfinite(first.core):
         return first, segmenter.segment(fu, seed, spacing, lab_fu, core=first.core)
     return first, segmenter.segment(fu, seed, spacing, lab_fu)

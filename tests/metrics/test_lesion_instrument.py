@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -118,11 +120,18 @@ def test_change_read_calibrated_on_train_pairs_meets_targets_on_held_out_pairs()
 
 def test_instrument_values_report_error_against_the_truth():
     rng = np.random.default_rng(4)
-    bl, mask, _, lab = _scan(6.0, rng)
-    v = {m.metric: m.value for m in ChangeRead().compute(_ctx(bl, bl, mask, mask, lab, 0.0))}
-    assert abs(v["lesion-volume-error-bl"]) < 0.15
-    assert v["lesion-volume-error"] == v["lesion-volume-error-bl"]
+    bl, mask, true_mm3, lab = _scan(6.0, rng)
+    ctx = _ctx(bl, bl, mask, mask, lab, 0.0)
+    v = {m.metric: m.value for m in ChangeRead().compute(ctx)}
+    # BL is the reference contour: its volume is the mask's, so without a recorded true volume
+    # its error is 0 by construction; with the analytic volume recorded it is the contour's error
+    assert v["lesion-volume-error-bl"] == pytest.approx(0.0, abs=1e-9)
+    ctx = dataclasses.replace(ctx, lesion_bl_mm3=true_mm3, lesion_fu_mm3=true_mm3)
+    v = {m.metric: m.value for m in ChangeRead().compute(ctx)}
+    assert v["lesion-volume-error-bl"] == pytest.approx(mask.sum() * 8.0 / true_mm3 - 1)
+    assert abs(v["lesion-volume-error"]) < 0.15               # the same image re-measured by the fit
     assert v["lesion-truth-dice"] > 0.85
-    assert v["lesion-volume-change-error"] == 0.0
+    assert v["lesion-volume-change-error"] == pytest.approx(v["lesion-volume-change"])
+    assert abs(v["lesion-volume-change"]) < 0.05
     assert v["change-any"] == 0.0
     assert np.isnan(v["change-kept"])          # stable truth: nothing to keep

@@ -39,10 +39,12 @@ An image whose plateau does not exceed the background shell's median by ``min_co
 SDs (an erased lesion), or with no voxel above T connected to the seed, gives an empty mask
 (volume 0).
 
-A candidate not used by default, :class:`ModelFitSegmenter`, fits a local forward model instead
-(:mod:`harmbench.metrics.lesion_model`: the seed's shape scaled about its centre, solid or ring,
-blurred, on tissue-wise background; volume from the fitted model). Measured against version 2 in
-the same run by ``benchmarks/bench_lesion.py``; docs/metrics.md says why it is not the default.
+The default since session 21 is :class:`ModelFitSegmenter` (:func:`default_segmenter`), which
+fits a local forward model instead (:mod:`harmbench.metrics.lesion_model`: the seed's shape scaled
+about its centre, solid or ring, blurred, on tissue-wise background; volume from the fitted model),
+with BL anchored to the seed's volume. Version 2 below was the default until session 19; all three
+(version 2, the free fit, the anchored fit) are measured in one run by
+``benchmarks/bench_lesion.py`` (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ class _SeedReference:
 
 
 class LesionSegmenter(_SeedReference):
-    """Version 2 (the default): seeded half-maximum segmenter on a finer grid.
+    """Version 2 (not the default; see :func:`default_segmenter`): seeded half-maximum segmenter on a finer grid.
 
     Plateau P = ``percentile`` of the image in the seed; background B = median of a shell
     ``shell_mm`` outside the current segmentation; T = (B + P)/2, three iterations; voxels above T
@@ -372,10 +374,12 @@ Segmenter = LesionSegmenter | ModelFitSegmenter
 
 
 def default_segmenter(margin_mm: float = 10.0) -> Segmenter:
-    """The fixed segmenter the lesion and change-read metrics use: the model fit (since 2026-11-30).
+    """The fixed segmenter the lesion and change-read metrics use: the model fit, BL anchored to its
+    contour (since session 21).
 
-    Measured on synth-quick generator 3 (docs/metrics.md): BL volume median error 3.4 % against
-    version 2's 7.4 %; same-scanner ΔV/V beyond 0.10 in 3/54 cases against 8/54.
+    Measured on synth-quick generator 3 (docs/metrics.md): same-scanner FU2 ΔV/V beyond 0.10 in
+    2/54 cases (0/18 test cases) against the free fit's 2/54 (1/18) and version 2's 8/54 (3/18);
+    FU2 volume beyond ±15 % in 2/54 against 10/54 and 16/54.
     """
     return ModelFitSegmenter(margin_mm=margin_mm)
 

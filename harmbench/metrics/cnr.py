@@ -16,8 +16,9 @@ Vasogenic oedema around a metastasis keeps its white-matter label, in the synthe
 many real label maps, yet it is hypointense on T1w: left in, it inflates the WM background SD (up
 to +15 % in the synthetic cohort), and a FU lesion that grew would make part of |ΔCNR| real biology
 rather than a scanner effect. The lesions are the union of the target-lesion masks (``lesion_bl`` ∪
-``lesion_fu``) and the voxels labelled ``lesion_labels`` (FreeSurfer 25/57, Left-/Right-Lesion) in
-``labels_bl`` ∪ ``labels_fu``. Every voxel within d mm of a connected lesion component is excluded,
+``lesion_fu``) and the voxels labelled ``lesion_labels`` (FreeSurfer 25/57, Left-/Right-Lesion) or,
+with ``new_lesions`` (default), a follow-up's new-lesion IDs (30001 + k) in ``labels_bl`` ∪
+``labels_fu``: a lesion that appeared at FU is biology, not scanner contrast. Every voxel within d mm of a connected lesion component is excluded,
 with d = ``oedema_margin_mm`` + ``oedema_radius_factor`` · r_eq and r_eq = (3V/4π)^(1/3) the
 equivalent-sphere radius of that component (V in mm³). The defaults (10 mm + 1.5 r_eq) cover the
 synthetic oedema, which reaches 0.3-1.4 r + 2-10 mm beyond the lesion surface. One zone per case
@@ -54,6 +55,7 @@ from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
 from harmbench.metrics.shared import params_key
 from harmbench.volume import require_same_grid
+from harmbench.metrics.new_lesion import MAX_NEW_LESIONS, NEW_LESION_LABEL, OLD_LESION_LABELS
 
 #: Table-4 regions -> FreeSurfer label IDs (left + right merged; REFERENCE.md §2).
 REGIONS: dict[str, tuple[int, ...]] = {
@@ -72,8 +74,10 @@ WM_LABELS = (2, 41)
 CORTEX_LABELS = (3, 42)
 #: aparc+aseg codes cortex per parcel (1000-1035 left, 2000-2035 right) instead of 3/42
 CORTEX_PARCELS = tuple(range(1000, 1036)) + tuple(range(2000, 2036))
-#: FreeSurfer Left-/Right-Lesion; the synthetic cohort labels every lesion (target or not) with these
-LESION_LABELS = (25, 57)
+#: FreeSurfer Left-/Right-Lesion; the synthetic cohort labels every pre-existing lesion (target or
+#: not) with these; a follow-up's new lesions carry 30001 + k (:data:`NEW_LESION_IDS`)
+LESION_LABELS = OLD_LESION_LABELS
+NEW_LESION_IDS = tuple(range(NEW_LESION_LABEL, NEW_LESION_LABEL + MAX_NEW_LESIONS))
 
 
 def region_mask(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
@@ -192,6 +196,8 @@ class RegionalCnr(Metric):
         regions: region name -> label IDs (default :data:`REGIONS`).
         exclude_lesions: remove lesions and their oedema zone from the backgrounds.
         lesion_labels: label IDs that mark lesions in the label maps (default 25/57).
+        new_lesions: also exclude the follow-ups' new lesions (labels 30001 + k,
+            :data:`~harmbench.metrics.new_lesion.NEW_LESION_LABEL`) and their zone.
         oedema_margin_mm: zone distance added to every lesion component (mm).
         oedema_radius_factor: zone distance per mm of the component's equivalent-sphere radius.
     """
@@ -206,7 +212,8 @@ class RegionalCnr(Metric):
     def __init__(self, *, background: tuple[int, ...] = WM_LABELS, wm_background: tuple[int, ...] = CORTEX_LABELS,
                  erode: int = 1, min_voxels: int = 20, regions: Mapping[str, tuple[int, ...]] | None = None,
                  exclude_lesions: bool = True, lesion_labels: tuple[int, ...] = LESION_LABELS,
-                 oedema_margin_mm: float = 10.0, oedema_radius_factor: float = 1.5) -> None:
+                 new_lesions: bool = True, oedema_margin_mm: float = 10.0,
+                 oedema_radius_factor: float = 1.5) -> None:
         self.background = tuple(background)
         self.wm_background = tuple(wm_background)
         self.erode = erode
@@ -214,6 +221,7 @@ class RegionalCnr(Metric):
         self.regions = dict(REGIONS if regions is None else regions)
         self.exclude_lesions = exclude_lesions
         self.lesion_labels = tuple(lesion_labels)
+        self.new_lesions = bool(new_lesions)
         self.oedema_margin_mm = oedema_margin_mm
         self.oedema_radius_factor = oedema_radius_factor
 
@@ -238,9 +246,10 @@ class RegionalCnr(Metric):
             if mask.shape != lesions.shape:
                 raise DataError(f"{what} lesion mask has shape {mask.shape}; BL image has {lesions.shape}")
             lesions |= mask != 0
-        if self.lesion_labels:
+        ids = self.lesion_labels + (NEW_LESION_IDS if self.new_lesions else ())
+        if ids:
             for lab in {id(lab): lab for lab in labels}.values():     # FU may reuse BL's map
-                lesions |= region_mask(np.ascontiguousarray(lab), self.lesion_labels)
+                lesions |= region_mask(np.ascontiguousarray(lab), ids)
         if not lesions.any():
             return None
         return lesion_zone(lesions, ctx.bl.spacing, margin_mm=self.oedema_margin_mm,

@@ -172,6 +172,21 @@ def test_lesion_given_only_by_its_label_is_excluded():
     assert blind["cnr-noise-ratio:thalamus"] == pytest.approx(_wm_sd(oed, lab) / 0.125, abs=1e-9)
 
 
+def test_new_lesion_on_the_follow_up_is_excluded_with_its_zone():
+    # a lesion that appeared at FU (label 30001) with oedema: biology, so out of the background
+    clean, lab, _ = oedema_phantom(oedema=False)
+    oed, _, _ = oedema_phantom(oedema=True)
+    lab_fu = lab.copy()
+    lab_fu[lab == 25] = 30001
+    lab_bl = lab.copy()
+    lab_bl[lab == 25] = 2                                   # absent at BL
+    ctx = make_ctx(clean, oed, labels=lab_bl, labels_fu=lab_fu)
+    v = values(RegionalCnr().compute(ctx))
+    assert v["cnr-noise-ratio:thalamus"] == pytest.approx(1.0, abs=1e-9)
+    kept = values(RegionalCnr(new_lesions=False).compute(ctx))
+    assert kept["cnr-noise-ratio:thalamus"] > 1.05
+
+
 def test_without_lesion_information_nothing_is_excluded():
     bl, lab = phantom(0.7, 0.9)
     fu, _ = phantom(0.6, 1.0)

@@ -159,8 +159,11 @@ def rank_diagram(panels: list[tuple[str, list[tuple[str, float, float, float, in
     for ax, (label, rows) in zip(axes.ravel(), panels):
         k = len(rows)
         y = np.arange(k)[::-1]
-        ranks = np.array([r[1] for r in rows])
-        ax.errorbar(ranks, y, xerr=[ranks - np.array([r[2] for r in rows]), np.array([r[3] for r in rows]) - ranks],
+        ranks = np.array([r[1] for r in rows], dtype=float)
+        lo, hi = np.array([r[2] for r in rows], dtype=float), np.array([r[3] for r in rows], dtype=float)
+        # a percentile interval of bootstrap ranks need not contain the observed rank (ties, few
+        # cases): the bar then ends at the dot instead of a negative length, which matplotlib refuses
+        ax.errorbar(ranks, y, xerr=[np.clip(ranks - lo, 0.0, None), np.clip(hi - ranks, 0.0, None)],
                     fmt="o", color="tab:blue", ecolor="grey", capsize=2, markersize=4)
         ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
         ax.set_xlim(0.5 - 0.9, k + 0.5)

@@ -256,3 +256,13 @@ def test_a_non_integer_seed_is_a_one_line_data_error(tmp_path):
     res.to_csv(tmp_path / "results.csv", index=False)
     with pytest.raises(DataError, match="has seed 'first'; expected an integer or empty"):
         load_results(tmp_path)
+
+
+def test_rank_diagram_draws_a_rank_outside_its_bootstrap_interval():
+    # the observed rank of a tied method can lie outside the percentile interval of its bootstrap
+    # ranks (seen on synth-quick-15t); the figure must still render
+    from harmbench.leaderboard.figures import rank_diagram
+
+    png = rank_diagram([("test A", [("a", 1.0, 1.0, 2.0, 1), ("b", 2.5, 2.6, 3.0, 1), ("c", 3.0, 2.0, 2.9, 2)])],
+                       "ranks")
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -74,10 +74,23 @@ def kept_label(frame: pd.DataFrame) -> str:
     return "size, true direction; new lesions seen" if has_new else "size, true direction"
 
 
-def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[list[Block], list[str]]:
+def bl_anchored(meta: Mapping) -> bool | None:
+    """Whether the run's lesion segmenter took BL's volume from the BL lesion mask (``runs.json`` →
+    the change read's segmenter policy, ``anchor``); None when the record does not say."""
+    policy = ((meta.get("metrics") or {}).get("change-read") or {}).get("policy") or {}
+    segmenter = policy.get("segmenter") or {}
+    if "model_fit_version" in segmenter:
+        return bool(segmenter.get("anchor", False))
+    return False if "version" in segmenter else None
+
+
+def instrument_table(results: pd.DataFrame, test_set: str,
+                     anchored: bool | None = None) -> tuple[list[Block], list[str]]:
     """Instrument tables of one test set (as document blocks) and the list of failed checks.
 
-    Returns ``([], [])`` when the results carry no instrument values (no lesion masks).
+    ``anchored``: the segmenter took BL's volume from the BL lesion mask (:func:`bl_anchored`);
+    the table then says that its BL row checks the contour. Returns ``([], [])`` when the results
+    carry no instrument values (no lesion masks).
     """
     res = results[results["test_set"] == test_set]
     if "lesion-volume-error-bl" not in set(res["metric"]):
@@ -112,9 +125,11 @@ def instrument_table(results: pd.DataFrame, test_set: str) -> tuple[list[Block],
     blocks: list[Block] = [
         Paragraph(spans("Volume error = measured / true − 1 against the session's true lesion volume (the manifest's "
                         "`lesion_mm3`, e.g. a synthetic lesion's analytic volume; else the true mask's voxel volume). "
-                        "BL is the reference session: the default segmenter takes its volume from the BL lesion mask "
-                        "(the contour anchors the fit), so the BL row checks that contour and the FU2 rows check the "
-                        "segmenter. Checks: every "
+                        + {True: "BL is the reference session: the segmenter took its volume from the BL lesion mask "
+                                 "(the contour anchors the fit), so the BL row checks that contour and the FU2 rows "
+                                 "check the segmenter. ",
+                           False: "The segmenter measured BL from its image. ", None: ""}[anchored]
+                        + "Checks: every "
                         f"BL lesion within ±{CHECKS['volume']:.0%}, same-scanner |ΔV/V − true| ≤ "
                         f"{CHECKS['stable_dv']:.2f}, same-scanner false-call rate ≤ {CHECKS['false_calls']:.0%} "
                         "(test A), sensitivity ≥ 7/8 (test B).")),

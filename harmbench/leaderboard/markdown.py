@@ -252,12 +252,13 @@ def _sort_key(stem: str, test_set: str) -> str | None:
 
 def leaderboard_documents(summary: pd.DataFrame, test_set: str, dataset: str,
                           results: pd.DataFrame | None = None, ranked: Rankings | None = None,
-                          unseeded: Collection[str] = ()) -> dict[str, Document]:
+                          unseeded: Collection[str] = (), anchored: bool | None = None) -> dict[str, Document]:
     """Return {file stem: document} for one test set (instrument checks need ``results``).
 
     Rankings (``ranked``, from :func:`harmbench.leaderboard.ranking.rankings`) sort the tables and
     give the ``table8-ranking`` document; they are computed from ``results`` when not given.
     ``unseeded``: runs recorded without a seed in a schema-2 file (methods that do not learn).
+    ``anchored``: how the lesion segmenter measured BL (:func:`~harmbench.leaderboard.instruments.bl_anchored`).
     """
     if ranked is None and results is not None:
         ranked = compute_rankings(results)
@@ -300,7 +301,7 @@ def leaderboard_documents(summary: pd.DataFrame, test_set: str, dataset: str,
     if blocks:
         out[f"table8-ranking-test{test_set}"] = Document(blocks)
     if results is not None:
-        blocks, failed = instrument_table(results, test_set)
+        blocks, failed = instrument_table(results, test_set, anchored)
         if failed:
             caveat = Paragraph(spans(("Instrument check failed on this test set", "bold"),
                                      " (table6-instruments): " + "; ".join(failed)

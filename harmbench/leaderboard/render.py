@@ -13,6 +13,7 @@ from harmbench.errors import DataError
 from harmbench.io import write_text_atomic
 from harmbench.leaderboard import figures, stamp
 from harmbench.leaderboard.cells import diagnostics
+from harmbench.leaderboard.instruments import bl_anchored
 from harmbench.leaderboard.names import diagnostic_runs
 from harmbench.leaderboard.markdown import HEADLINE_METRICS, headline, leaderboard_documents
 from harmbench.leaderboard.report import report_html
@@ -125,7 +126,8 @@ def _render(out: Path, results: pd.DataFrame, meta: dict, harmonized: dict | Non
     written = [out / "summary.csv", out / "ranking.csv", out / "pairwise.csv"]
     documents: dict[str, Document] = {}
     for ts in sorted(set(results["test_set"])):
-        for stem, doc in leaderboard_documents(summary, ts, dataset, results, ranked, unseeded).items():
+        for stem, doc in leaderboard_documents(summary, ts, dataset, results, ranked, unseeded,
+                                               bl_anchored(meta)).items():
             documents[stem] = doc
             written.append(write_text_atomic(out / f"{stem}.md", to_markdown(doc)))
     montages: list[Path] | None = None

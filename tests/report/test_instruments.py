@@ -113,3 +113,18 @@ def test_the_kept_label_names_new_lesions_only_when_the_data_have_them():
     summary = pd.DataFrame({"metric": ["change-new-lesion"], "mean": [1.0]})
     assert kept_label(summary).endswith("new lesions seen")
     assert kept_label(pd.DataFrame({"metric": [], "value": []})) == "size, true direction"
+
+
+def test_the_table_says_how_bl_was_measured():
+    def meta(segmenter):
+        return {"metrics": {"change-read": {"policy": {"segmenter": segmenter}}}}
+
+    assert instruments.bl_anchored(meta({"model_fit_version": 2, "anchor": True})) is True
+    assert instruments.bl_anchored(meta({"model_fit_version": 1})) is False   # before the anchor existed
+    assert instruments.bl_anchored(meta({"version": 2})) is False             # half-maximum version 2
+    assert instruments.bl_anchored({}) is None
+    res = _results("A", [0.05] * 10, [0.0] * 10)
+    texts = {a: to_markdown(instruments.instrument_table(res, "A", a)[0]) for a in (True, False, None)}
+    assert "BL lesion mask" in texts[True] and "BL lesion mask" not in texts[False]
+    assert "measured BL from its image" in texts[False]
+    assert "BL lesion mask" not in texts[None] and "measured BL" not in texts[None]

@@ -18,9 +18,9 @@ to +15 % in the synthetic cohort), and a FU lesion that grew would make part of 
 rather than a scanner effect. The lesions are the union of the target-lesion masks (``lesion_bl`` ∪
 ``lesion_fu``) and the voxels labelled ``lesion_labels`` (FreeSurfer 25/57, Left-/Right-Lesion) or,
 with ``new_lesions`` (default), a follow-up's new-lesion IDs (30001 + k) in ``labels_bl`` ∪
-``labels_fu``: a lesion that appeared at FU is biology, not scanner contrast. Every voxel within d mm of a connected lesion component is excluded,
-with d = ``oedema_margin_mm`` + ``oedema_radius_factor`` · r_eq and r_eq = (3V/4π)^(1/3) the
-equivalent-sphere radius of that component (V in mm³). The defaults (10 mm + 1.5 r_eq) cover the
+``labels_fu``: a lesion that appeared at FU is biology, not scanner contrast. Every voxel within d
+mm of a connected lesion component is excluded, with d = ``oedema_margin_mm`` +
+``oedema_radius_factor`` · r_eq and r_eq = (3V/4π)^(1/3) the equivalent-sphere radius of that component (V in mm³). The defaults (10 mm + 1.5 r_eq) cover the
 synthetic oedema, which reaches 0.3-1.4 r + 2-10 mm beyond the lesion surface. One zone per case
 serves BL and FU, so both images are measured on the same background voxels. ROIs keep their labels
 (lesion voxels are already outside them: they carry the lesion labels). Without lesion masks or
@@ -53,9 +53,9 @@ from scipy.sparse import csgraph
 
 from harmbench.errors import DataError
 from harmbench.metrics.base import Metric, MetricValue, ScoringContext
+from harmbench.metrics.new_lesion import MAX_NEW_LESIONS, NEW_LESION_LABEL, OLD_LESION_LABELS
 from harmbench.metrics.shared import params_key
 from harmbench.volume import require_same_grid
-from harmbench.metrics.new_lesion import MAX_NEW_LESIONS, NEW_LESION_LABEL, OLD_LESION_LABELS
 
 #: Table-4 regions -> FreeSurfer label IDs (left + right merged; REFERENCE.md §2).
 REGIONS: dict[str, tuple[int, ...]] = {

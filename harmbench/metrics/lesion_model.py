@@ -59,10 +59,7 @@ class SurfaceModel:
         """
         if self.radii.shape != other.radii.shape:
             raise ValueError("surfaces of different ray grids")
-        n_theta, n_phi = self.radii.shape
-        th = (np.arange(n_theta) + 0.5) * math.pi / n_theta
-        T, P = np.meshgrid(th, np.arange(n_phi) * 2 * math.pi / n_phi, indexing="ij")
-        u = np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)])
+        T, u = ray_grid(self.radii.shape[0])
         d = np.asarray(other.centre_mm, float) - np.asarray(self.centre_mm, float)
         gap = np.abs((other.scale - self.scale) * self.radii + np.tensordot(d, u, axes=1))
         area = np.sin(T) * (self.scale * self.radii) ** 2
@@ -105,15 +102,21 @@ def blurred_ball(r: np.ndarray, radius: np.ndarray | float, sigma: float) -> np.
     return np.clip(0.5 * (erf(a) + erf(b)) - tail, 0.0, 1.0)
 
 
+def ray_grid(n_theta: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (n_theta, 2·n_theta) ray grid: polar angles θ at the cell centres and unit vectors u (3, …)."""
+    th = (np.arange(n_theta) + 0.5) * math.pi / n_theta
+    n_phi = 2 * n_theta
+    T, P = np.meshgrid(th, np.arange(n_phi) * 2 * math.pi / n_phi, indexing="ij")
+    return T, np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)])
+
+
 def ray_radii(seed: np.ndarray, centre: np.ndarray, spacing: np.ndarray, n_theta: int = 24,
               smooth_vox: float = 0.7) -> tuple[np.ndarray, float]:
     """Template radius (mm) on an (n_theta, 2·n_theta) ray grid from ``centre`` (voxel index),
     and the template's volume (mm³)."""
     field = ndimage.gaussian_filter(seed.astype(float), smooth_vox)
     n_phi = 2 * n_theta
-    th = (np.arange(n_theta) + 0.5) * math.pi / n_theta
-    T, P = np.meshgrid(th, np.arange(n_phi) * 2 * math.pi / n_phi, indexing="ij")
-    u = np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)])
+    T, u = ray_grid(n_theta)
     step = 0.25
     t = np.arange(0.0, float(np.linalg.norm(np.array(seed.shape) * spacing)), step)
     pts = centre[:, None, None, None] + u[..., None] * t / spacing[:, None, None, None]

@@ -55,10 +55,11 @@ class TrainableModel(Protocol):
 
 def set_optimizer_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float,
                      scale: dict[str, float] | None = None) -> None:
-    """Set every parameter group of ``optimizers`` to ``lr`` (times ``scale[name]`` where given)."""
+    """Set every parameter group of ``optimizers`` to ``lr`` (times ``scale[name]`` where given, and
+    times the group's own ``lr_scale`` entry where it has one)."""
     for name, opt in optimizers.items():
         for g in opt.param_groups:
-            g["lr"] = lr * (scale or {}).get(name, 1.0)
+            g["lr"] = lr * (scale or {}).get(name, 1.0) * g.get("lr_scale", 1.0)
 
 
 def set_mode(nets: dict[str, nn.Module], training: bool) -> None:

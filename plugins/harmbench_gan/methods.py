@@ -36,14 +36,14 @@ QUICK_SCHEDULE: ParamDict = {"epochs": 16, "iters_per_epoch": 30, "decay_start":
 
 _CYCLE_PRESETS: dict[str, ParamDict] = {
     "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
-              "discriminator": "global", "residual": False, "crop": None, "lr": 2e-4, "decay_start": 0.0,
-              "val_slices": 0, **FIXED_SCHEDULE},
+              "discriminator": "global", "residual": False, "intensity_curve": False, "crop": None, "lr": 2e-4,
+              "decay_start": 0.0, "val_slices": 0, **FIXED_SCHEDULE},
     "quick": {"batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16, "discriminator": "patch", "residual": True,
-              "crop": 48, "lr": 5e-4, "val_slices": 32, **QUICK_SCHEDULE},
+              "intensity_curve": True, "crop": 48, "lr": 5e-4, "val_slices": 32, **QUICK_SCHEDULE},
     # conformance checks (`harmbench check-plugin`): a few steps of a tiny net, seconds
     "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
-             "discriminator": "patch", "residual": True, "crop": 32, "lr": 5e-4, "decay_start": 0.5,
-             "val_slices": 4, **FIXED_SCHEDULE},
+             "discriminator": "patch", "residual": True, "intensity_curve": False, "crop": 32, "lr": 5e-4,
+             "decay_start": 0.5, "val_slices": 4, **FIXED_SCHEDULE},
 }
 
 _CYCLE_CAPS = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=True,
@@ -65,6 +65,13 @@ class CycleGANFamily(GanMethod):
         ngf, n_blocks, ndf: generator width / residual blocks, discriminator width.
         residual: generators output ``x + f(x)`` and start as the identity (not in the paper;
             ``quick`` uses it so narrow nets converge within the CPU budget).
+        intensity_curve: add a learned piecewise-linear curve of the input's absolute intensity to
+            the residual correction (:class:`~harmbench_gan.networks.IntensityCurve`; not in the
+            paper; ``quick``). Instance-normalised features do not carry absolute intensity, so
+            without it the quick generators could not express a subtle global contrast shift and
+            stayed at the identity on ``synth-quick-ge`` (issue #23).
+        curve_lr_scale: the curve's learning rate as a multiple of ``lr`` (10: at ``lr`` alone a
+            global offset of 0.1 takes ≈ 200 Adam steps).
         crop: random square training crop in pixels (None: whole slices).
         lr, beta1, beta2: Adam. ``beta2=0.99`` as the paper's text; the authors' code uses 0.999.
         decay_start: fraction of training after which the LR decays linearly to 0 (paper: 0).
@@ -112,6 +119,8 @@ class CycleGANFamily(GanMethod):
     _config_class = CycleConfig
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "n_blocks": [Interval(int, 0, 100), None],
+        "intensity_curve": [bool, None],
+        "curve_lr_scale": [Interval(float, 0, None, closed="neither")],
         "discriminator": [Options({"global", "patch"}), None],
         "d_norm": [Options({"instance", "none"})],
         "lambda_ccl": [Interval(float, 0, None)],
@@ -123,7 +132,8 @@ class CycleGANFamily(GanMethod):
 
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
-                 ndf: int | None = None, residual: bool | None = None, crop: int | None = None,
+                 ndf: int | None = None, residual: bool | None = None, intensity_curve: bool | None = None,
+                 curve_lr_scale: float = 10.0, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5, beta2: float = 0.99, decay_start: float | None = None,
                  val_slices: int | None = None, select_by: str | None = None, patience: int | None = None,
                  min_delta: float | None = None, time_cap: float | None = None, ema: float = 0.0,

@@ -30,6 +30,7 @@ from harmbench_gan import losses
 from harmbench_gan.inference import compile_generator
 from harmbench_gan.networks import (
     GlobalDiscriminator,
+    IntensityCurve,
     PatchDiscriminator,
     ResnetGenerator,
     UnetGenerator,
@@ -59,6 +60,8 @@ class CycleConfig(_GanConfig):
     n_blocks: int = 9
     n_down: int = 2
     residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
+    intensity_curve: bool = False     # quick preset only: + a learned per-pixel intensity curve
+    curve_lr_scale: float = 10.0      # the curve's learning rate relative to ``lr``
     ndf: int = 64
     discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
     d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
@@ -93,7 +96,8 @@ _SIZE_LIMITS = {"ngf": (1, None), "ndf": (1, None), "n_blocks": (0, 100), "n_dow
 
 def _cycle_networks(cfg: CycleConfig) -> dict[str, nn.Module]:
     """The untrained networks of a CycleGAN-family model (construction order fixes the RNG use)."""
-    gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down, residual=cfg.residual)
+    gen = dict(ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=cfg.n_down, residual=cfg.residual,
+               intensity_curve=cfg.intensity_curve)
     if cfg.discriminator == "global":
         def make_d() -> nn.Module:
             return GlobalDiscriminator(ndf=cfg.ndf)
@@ -270,8 +274,14 @@ class CycleModel(_Base):
         self._finish()
         betas = (cfg.beta1, cfg.beta2)
         g_params = list(self.nets["G_fu2bl"].parameters()) + list(self.nets["G_bl2fu"].parameters())
+        curve = {id(p) for k in self.generators for m in self.nets[k].modules() if isinstance(m, IntensityCurve)
+                 for p in m.parameters()}
+        groups = [{"params": [p for p in g_params if id(p) not in curve]}]
+        if curve:  # a separate group only when there is a curve: optimizer state layout unchanged otherwise
+            groups.append({"params": [p for p in g_params if id(p) in curve], "lr_scale": cfg.curve_lr_scale,
+                           "lr": cfg.lr * cfg.curve_lr_scale})
         self.optimizers = {
-            "G": torch.optim.Adam(g_params, lr=cfg.lr, betas=betas),
+            "G": torch.optim.Adam(groups, lr=cfg.lr, betas=betas),
             "D_bl": torch.optim.Adam(self.nets["D_bl"].parameters(), lr=cfg.lr, betas=betas),
             "D_fu": torch.optim.Adam(self.nets["D_fu"].parameters(), lr=cfg.lr, betas=betas),
         }

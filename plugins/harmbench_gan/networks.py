@@ -59,6 +59,25 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class IntensityCurve(nn.Module):
+    """A learned piecewise-linear intensity map ``c(x) = b + a_0·x + Σ_k a_k·relu(x - t_k)``, per pixel.
+
+    The hinges ``t_k`` are fixed and evenly spaced in (-1, 1); the weights ``a`` (one 1x1
+    convolution, zero-initialised) are learned, so ``c`` starts at 0. Added to a residual
+    generator's correction it gives the network the absolute intensity that its instance-normalised
+    features do not carry: a global, histogram-matching-like map is one linear layer away.
+    """
+
+    def __init__(self, knots: int = 16) -> None:
+        super().__init__()
+        self.register_buffer("hinges", torch.linspace(-1, 1, knots + 2)[1:-1].view(1, knots, 1, 1))
+        self.weights = nn.Conv2d(knots + 1, 1, 1)
+        self.weights.zero_init = True  # type: ignore[assignment]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weights(torch.cat([x, torch.relu(x - self.hinges)], 1))
+
+
 class ResnetGenerator(nn.Module):
     """ResNet image-to-image generator (the paper's is ``ngf=64, n_blocks=9, n_down=2``).
 
@@ -71,10 +90,15 @@ class ResnetGenerator(nn.Module):
         residual: output ``tanh(atanh(x) + f(x))`` (:func:`residual_output`; last conv
             zero-initialised by :func:`init_weights`), so the network starts as the identity map.
             Not in the paper; the ``quick`` presets use it to converge in a few hundred iterations.
+        intensity_curve: add an :class:`IntensityCurve` of the input to the residual correction
+            (needs ``residual``; not in the paper). Instance normalisation removes the absolute
+            intensity of every crop, so without it a subtle global contrast shift is invisible to
+            the generator and the fit stays at the identity (issue #23).
     """
 
     def __init__(self, *, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 9,
-                 n_down: int = 2, norm: str = "instance", residual: bool = False) -> None:
+                 n_down: int = 2, norm: str = "instance", residual: bool = False,
+                 intensity_curve: bool = False) -> None:
         super().__init__()
         bias = norm == "instance"  # the reference implementation keeps conv biases with InstanceNorm
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
@@ -95,9 +119,14 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         self.stride = 2**n_down
         self.residual = residual
+        if intensity_curve and not (residual and in_channels == out_channels == 1):
+            raise DataError("intensity_curve needs a residual single-channel generator")
+        self.curve = IntensityCurve() if intensity_curve else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.model(x)
+        if self.curve is not None:
+            y = y + self.curve(x)
         return residual_output(x, y) if self.residual else y
 
 

@@ -107,3 +107,44 @@ def test_residual_generators_start_as_identity():
     # the paper networks are not residual: Tanh output, random at init
     g = init_weights(ResnetGenerator(ngf=4, n_blocks=1), seed=0)
     assert not torch.allclose(g(x), x, atol=1e-2)
+
+
+def test_intensity_curve_starts_at_zero_and_fits_a_global_map_in_one_linear_layer():
+    """The curve is identity at init and can represent a monotone intensity map (issue #23)."""
+    x = torch.linspace(-0.95, 0.95, 2 * 64 * 64).view(2, 1, 64, 64)
+    g = init_weights(ResnetGenerator(ngf=4, n_blocks=1, residual=True, intensity_curve=True), seed=0)
+    assert torch.allclose(g(x), x, atol=1e-5)
+    curve = g.curve
+    assert curve is not None and count_parameters(curve) == 18 and not any(p.requires_grad for p in curve.buffers())
+    # a global map, as the residual generator needs it in atanh space: least squares on the fixed hinges
+    target = torch.atanh(torch.tanh(1.3 * torch.atanh(x)) * 0.9) - torch.atanh(x)
+    basis = torch.cat([x, torch.relu(x - curve.hinges), torch.ones_like(x)], 1).permute(0, 2, 3, 1).reshape(-1, 18)
+    coef = torch.linalg.lstsq(basis, target.reshape(-1, 1)).solution
+    with torch.no_grad():
+        curve.weights.weight.copy_(coef[:17].view(1, 17, 1, 1))
+        curve.weights.bias.copy_(coef[17])
+    assert torch.max(torch.abs(curve(x) - target)) < 0.05
+
+
+def test_intensity_curve_needs_a_residual_single_channel_generator():
+    import pytest
+
+    from harmbench.errors import DataError
+
+    with pytest.raises(DataError, match="intensity_curve"):
+        ResnetGenerator(ngf=4, n_blocks=1, intensity_curve=True)
+
+
+def test_the_curve_has_its_own_learning_rate_and_follows_the_schedule():
+    from harmbench_gan.models import CycleConfig
+
+    m = CycleModel(CycleConfig(ngf=4, n_blocks=1, ndf=4, residual=True, intensity_curve=True, lr=1e-3,
+                               curve_lr_scale=10.0))
+    groups = m.optimizers["G"].param_groups
+    assert [g["lr"] for g in groups] == [1e-3, 1e-2]
+    assert sum(p.numel() for p in groups[1]["params"]) == 2 * 18  # one curve per generator
+    m.set_lr(5e-4)
+    assert [g["lr"] for g in groups] == [5e-4, 5e-3]
+    # without a curve: one group, as before
+    plain = CycleModel(CycleConfig(ngf=4, n_blocks=1, ndf=4, residual=True))
+    assert len(plain.optimizers["G"].param_groups) == 1

@@ -42,7 +42,7 @@ _CYCLE_PRESETS: dict[str, ParamDict] = {
               "intensity_curve": True, "crop": 48, "lr": 5e-4, "val_slices": 32, **QUICK_SCHEDULE},
     # conformance checks (`harmbench check-plugin`): a few steps of a tiny net, seconds
     "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
-             "discriminator": "patch", "residual": True, "intensity_curve": False, "crop": 32, "lr": 5e-4,
+             "discriminator": "patch", "residual": True, "intensity_curve": True, "crop": 32, "lr": 5e-4,
              "decay_start": 0.5, "val_slices": 4, **FIXED_SCHEDULE},
 }
 

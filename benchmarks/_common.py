@@ -23,3 +23,16 @@ def save(name: str, record: dict) -> Path:
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return path
+
+
+def quick_params(overrides: list[str]) -> dict:
+    """``{"preset": "quick", "device": "cpu"}`` updated with ``name=value`` overrides (JSON values,
+    else strings), as the screening scripts' ``--set`` options give them."""
+    params: dict = {"preset": "quick", "device": "cpu"}
+    for s in overrides:
+        k, v = s.split("=", 1)
+        try:
+            params[k] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k] = v
+    return params

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import save
+from _common import quick_params, save
 from harmbench.data.cohort import Cohort
 from harmbench.data.resolve import prepared_manifest
 from harmbench.metrics.region import head_region
@@ -68,13 +68,7 @@ def main() -> None:
     ap.add_argument("--label", default="quick")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    params: dict = {"preset": "quick", "device": "cpu"}
-    for s in a.set:
-        k, v = s.split("=", 1)
-        try:
-            params[k] = json.loads(v)
-        except json.JSONDecodeError:
-            params[k] = v
+    params = quick_params(a.set)
     manifest = Path.home() / f".cache/harmbench/datasets/{a.dataset}/seed-0/prepared/manifest.csv"
     cohort = Cohort.from_manifest(prepared_manifest(str(manifest)))
     results = [run_seed(cohort, a.method, params, int(s)) for s in a.seeds.split(",")]

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import save
+from _common import quick_params, save
 from harmbench.data.cohort import Cohort
 from harmbench.data.resolve import prepared_manifest
 from harmbench.metrics.region import head_region
@@ -132,13 +132,7 @@ def main() -> None:
                     help="score the first N test-A cases at every validation point (0: only the final model)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    params: dict = {"preset": "quick", "device": "cpu"}
-    for s in a.set:
-        k, v = s.split("=", 1)
-        try:
-            params[k] = json.loads(v)
-        except json.JSONDecodeError:
-            params[k] = v
+    params = quick_params(a.set)
     cohort = Cohort.from_manifest(prepared_manifest(a.dataset))
     if a.score_checkpoint is not None:
         score_checkpoint(cohort, params, a.score_checkpoint)

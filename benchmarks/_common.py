@@ -20,7 +20,9 @@ def save(name: str, record: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     record = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), **record}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    tmp = path.with_suffix(".json.tmp")        # atomic: a killed benchmark never leaves half a file
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
     print(json.dumps(record, indent=2))
     return path
 

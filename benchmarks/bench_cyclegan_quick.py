@@ -71,9 +71,11 @@ def main() -> None:
     params = quick_params(a.set)
     manifest = Path.home() / f".cache/harmbench/datasets/{a.dataset}/seed-0/prepared/manifest.csv"
     cohort = Cohort.from_manifest(prepared_manifest(str(manifest)))
-    results = [run_seed(cohort, a.method, params, int(s)) for s in a.seeds.split(",")]
-    save(f"bench_cyclegan_quick-{a.dataset}-{a.method}-{a.label}",
-         {"dataset": a.dataset, "method": a.method, "params": params, "threads": a.threads, "seeds": results})
+    results: list[dict] = []
+    for s in a.seeds.split(","):     # saved after every seed: an interrupted screen keeps what it ran
+        results.append(run_seed(cohort, a.method, params, int(s)))
+        save(f"bench_cyclegan_quick-{a.dataset}-{a.method}-{a.label}",
+             {"dataset": a.dataset, "method": a.method, "params": params, "threads": a.threads, "seeds": results})
 
 
 if __name__ == "__main__":

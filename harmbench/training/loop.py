@@ -179,7 +179,7 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
     fingerprint = {**fingerprint, "loop": cfg.fingerprint(), "n_val": 0 if validator is None else len(validator)}
     sel = cfg.selection if validator is not None else Selection(mode="last")
     identity_slices = validator.identity_slices() if validator is not None else {}
-    identity = {k: float(torch.from_numpy(v).mean()) for k, v in identity_slices.items()}
+    identity = validator.summary(identity_slices) if validator is not None else {}
     stopping = cfg.stopping if validator is not None else None
     hist = TrainingHistory(method=method, selection_metric=sel.metric if validator is not None else "",
                            identity_score=identity.get(sel.metric), iteration_cap=cfg.iterations,

@@ -46,6 +46,26 @@ def psnr_slices(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) ->
     return (10 * torch.log10(data_range**2 / mse)).float()
 
 
+def pooled_psnr(psnr: np.ndarray, weights: np.ndarray | None = None, *, data_range: float = 1.0) -> float:
+    """The PSNR of the stack's pooled MSE, from per-slice PSNRs (dB).
+
+    ``10·log10(L² / MSE)`` with ``MSE = Σ w_i·MSE_i / Σ w_i`` (``weights``: scored pixels per
+    slice; None: equal): a volume PSNR, dominated like the leaderboard's volume metric by the
+    slices with the most error, where the mean of per-slice dB weights every slice alike (a
+    near-empty edge slice whose small MSE halves moves it by 3 dB).
+    """
+    mse = data_range**2 * np.power(10.0, -np.asarray(psnr, dtype=np.float64) / 10.0)
+    w = np.ones_like(mse) if weights is None else np.asarray(weights, dtype=np.float64)
+    return float(10 * np.log10(data_range**2 * w.sum() / (w * mse).sum()))
+
+
+def _masked_psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-slice PSNR (dB, data range 1) over the True pixels of ``mask``; 120 dB for an empty mask."""
+    d = (x.double() - y.double()) ** 2 * mask
+    mse = d.sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1)
+    return (-10 * torch.log10(mse.clamp_min(1e-12))).float()
+
+
 def _unit(t: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(to_unit(t[:, 0].numpy()))
 
@@ -61,25 +81,40 @@ class SliceValidator:
         passthrough: optional (N, H, W) bool, True where the method passes the FU through
             unchanged at inference (outside the head): the translated slices take the FU's
             values there before scoring, so validation scores what the method will output.
+        mask: optional (N, H, W) bool, the pixels ``val_psnr`` scores (the head, as the
+            leaderboard's head-masked metrics); SSIM always scores the whole ``region``. With a
+            mask, ``val_psnr`` is the PSNR of the pooled MSE over all masked pixels of the stack
+            (:func:`pooled_psnr`), i.e. the validation slices' volume PSNR in the head, which ranks
+            models as the leaderboard does; without one it is the mean of per-slice PSNRs.
     """
 
     def __init__(self, fu: np.ndarray, bl: np.ndarray, *, batch: int = 16,
                  region: tuple[slice, slice] | None = None, reference: bool = False,
-                 passthrough: np.ndarray | None = None) -> None:
-        if passthrough is not None and passthrough.shape != fu.shape:
-            raise ValueError(f"passthrough has shape {passthrough.shape}; the slices have {fu.shape}")
+                 passthrough: np.ndarray | None = None, mask: np.ndarray | None = None) -> None:
+        for name, a in (("passthrough", passthrough), ("mask", mask)):
+            if a is not None and a.shape != fu.shape:
+                raise ValueError(f"{name} has shape {a.shape}; the slices have {fu.shape}")
         self.fu, self.bl, self.batch, self.region, self.reference = fu, bl, batch, region, reference
         self.passthrough = passthrough
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self._weights = None if self.mask is None else self._crop(torch.from_numpy(self.mask)).sum(dim=(1, 2)).numpy()
+
+    def _crop(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.region is None else t[:, self.region[0], self.region[1]]
 
     def __len__(self) -> int:
         return int(self.fu.shape[0])
 
-    def _score(self, a: torch.Tensor, b: torch.Tensor, out: dict[str, list[torch.Tensor]], prefix: str = "") -> None:
-        if self.region is not None:
-            a, b = a[:, self.region[0], self.region[1]], b[:, self.region[0], self.region[1]]
+    def _score(self, a: torch.Tensor, b: torch.Tensor, out: dict[str, list[torch.Tensor]], s: int,
+               prefix: str = "") -> None:
+        a, b = self._crop(a), self._crop(b)
         out.setdefault(f"{prefix}ssim", []).append(ssim_slices(a, b))
         if not prefix:
-            out.setdefault("psnr", []).append(psnr_slices(a, b))
+            if self.mask is None:
+                out.setdefault("psnr", []).append(psnr_slices(a, b))
+            else:
+                m = self._crop(torch.from_numpy(self.mask[s:s + self.batch]))
+                out.setdefault("psnr", []).append(_masked_psnr(a, b, m))
 
     def identity_slices(self) -> dict[str, np.ndarray]:
         """Per-slice scores (``val_ssim``, ``val_psnr``: (N,) arrays) of the identity map (FU itself)."""
@@ -87,12 +122,18 @@ class SliceValidator:
         for s in range(0, len(self), self.batch):
             bl = torch.from_numpy(self.bl[s:s + self.batch])[:, None]
             fu = torch.from_numpy(self.fu[s:s + self.batch])[:, None]
-            self._score(_unit(bl), _unit(fu), out)
+            self._score(_unit(bl), _unit(fu), out, s)
         return {f"val_{k}": torch.cat(v).numpy() for k, v in out.items()}
+
+    def summary(self, per_slice: dict[str, np.ndarray]) -> dict[str, float]:
+        """One score per key from per-slice scores: the mean, or (with a ``mask``) the pooled
+        head PSNR for ``val_psnr``."""
+        return {k: pooled_psnr(v, self._weights) if k == "val_psnr" and self._weights is not None
+                else float(torch.from_numpy(v).mean()) for k, v in per_slice.items()}
 
     def identity(self) -> dict[str, float]:
         """The scores of the identity map (FU itself), for ``TrainingHistory.identity_score``."""
-        return {k: float(torch.from_numpy(v).mean()) for k, v in self.identity_slices().items()}
+        return self.summary(self.identity_slices())
 
     def slices(self, model: TrainableModel) -> dict[str, np.ndarray]:
         """Per-slice ``val_ssim``, ``val_psnr`` (and ``val_recon_ssim``) of ``model``: (N,) arrays."""
@@ -106,12 +147,12 @@ class SliceValidator:
             if self.passthrough is not None:
                 fake = torch.where(torch.from_numpy(self.passthrough[s:s + self.batch])[:, None], fu, fake)
             a = _unit(bl)
-            self._score(a, _unit(fake), out)
+            self._score(a, _unit(fake), out, s)
             if reconstruct is not None:
-                self._score(a, _unit(reconstruct(bl)), out, prefix="recon_")
+                self._score(a, _unit(reconstruct(bl)), out, s, prefix="recon_")
         model.train()
         return {f"val_{k}": torch.cat(v).numpy() for k, v in out.items()}
 
     def __call__(self, model: TrainableModel) -> dict[str, float]:
         """``val_ssim``, ``val_psnr`` (and ``val_recon_ssim`` if the model can reconstruct): slice means."""
-        return {k: float(torch.from_numpy(v).mean()) for k, v in self.slices(model).items()}
+        return self.summary(self.slices(model))

@@ -164,7 +164,9 @@ class GanMethod(BaseMethod):
         min_size = crop or 0
         train = PairedSlices.from_cases(cohort.train, multiple=model.stride, min_size=min_size)
         val_cases = [c for c in cohort.val if c.has("BL") and c.has("FU")]
-        val = PairedSlices.from_cases(val_cases, multiple=model.stride, min_size=min_size) if val_cases else None
+        head = p.get("val_region") == "head"   # a family without the parameter scores whole slices
+        val = (PairedSlices.from_cases(val_cases, multiple=model.stride, min_size=min_size, head=head)
+               if val_cases else None)
         info(f"{self.name}: {len(train)} training slices {train.bl.shape[1:]}, "
              f"{0 if val is None else len(val)} validation slices, device {device}")
         ipe = p["iters_per_epoch"] or max(1, len(train) // batch_size)
@@ -172,7 +174,7 @@ class GanMethod(BaseMethod):
         validator = None
         if val is not None and len(val):
             sub = val.subset(int(p["val_slices"]))
-            validator = SliceValidator(sub.fu, sub.bl)
+            validator = SliceValidator(sub.fu, sub.bl, mask=sub.head)
         fingerprint = {"method": self.name, "model": cfg.as_dict(), "dataset": cohort.dataset_hash or cohort.name,
                        "precision": str(model.amp_dtype or "fp32"), "n_train": len(train),
                        "batches": {"batch_size": batch_size, "crop": crop, "flip": bool(p["flip"])}}

@@ -113,3 +113,19 @@ def test_mixed_precision_on_cpu_trains_and_translates_close_to_fp32():
     y, y32 = m.translate(x), ref.translate(x)
     assert y.dtype == torch.float32
     assert (y - y32).abs().mean() < 0.02 and not torch.equal(y, y32)
+
+
+def test_paired_slices_carry_the_bl_head_mask_for_head_validation(toy_cohort):
+    from harmbench.masking import head_mask
+    from harmbench.slices import paired_slices
+
+    plain = PairedSlices.from_cases(toy_cohort.val, multiple=4)
+    data = PairedSlices.from_cases(toy_cohort.val, multiple=4, head=True)
+    assert plain.head is None and np.array_equal(data.bl, plain.bl) and np.array_equal(data.fu, plain.fu)
+    assert data.head.dtype == bool and data.head.shape == data.bl.shape
+    case = toy_cohort.val[0]
+    bl = case.volume("BL")
+    ref = paired_slices([(bl, bl.with_data(head_mask(bl.data).astype(np.float32)), case.slice_range)])[1] > 0.5
+    assert data.head.sum() == ref.sum() > 0        # the volume's BL head mask; padding is outside
+    sub = data.subset(2)
+    assert sub.head.shape == sub.bl.shape and np.array_equal(sub.head, data.head[[0, len(data) - 1]])

@@ -11,6 +11,11 @@ Usage::
     python benchmarks/bench_cyclegan_quick.py --method oml-cyclegan --dataset synth-quick-ge \\
         [--seeds 0,1,2] [--set intensity_curve=true] [--threads 1] [--label name]
 
+The bf16 training check of issue #18 item 2 (``precision="auto"`` trains in bfloat16 on a CPU
+with native bf16 units and validates/harmonizes in fp32): run it with ``HARMBENCH_CPU_BF16=1``
+(forces that path; on a CPU without bf16 units it is emulated, ≈ 6x slower, but rounds the same
+way) and compare with a run without it; ``machine.cpu_native_bf16`` records which path ran.
+
 Timings are seconds on a shared host. Writes
 ``benchmarks/results/bench_cyclegan_quick-<dataset>-<method>-<label>.json``.
 """
@@ -49,10 +54,13 @@ def run_seed(cohort: Cohort, method: str, params: dict, seed: int) -> dict:
     gains = [case_psnr(c.volume("BL"), m.transform(c.volume("FU"))) - i for c, i in zip(cases, identity)]
     ident = h.identity_score or 0.0
     curve = [(r["iteration"], round(r["val_psnr"] - ident, 3)) for r in h.rows]
+    chosen = next((r for r in h.rows if r["iteration"] == h.selected_iteration), h.rows[-1])
     out = {"seed": seed, "selected": h.selected_iteration, "stop": h.stop_reason, "iterations_run": h.iterations_run,
            "near_identity": h.near_identity, "val_identity_psnr": round(ident, 3),
            "testA_identity_psnr": round(float(np.mean(identity)), 3), "testA_gain": round(float(np.mean(gains)), 3),
            "testA_min_case_gain": round(float(np.min(gains)), 3), "fit_seconds": round(seconds, 1),
+           "val_ssim_selected": round(float(chosen["val_ssim"]), 5), "val_psnr_selected": round(float(chosen["val_psnr"]), 4),
+           "iterations_per_second": round(h.iterations_run / float(h.rows[-1]["seconds"]), 3),
            "val_gain_curve": curve}
     print(json.dumps(out), flush=True)
     return out

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from harmbench.device import cpu_native_bf16
 from harmbench.errors import DataError
 from harmbench.method import check_network_size
 from harmbench.training.diagnostics import discriminator_stats
@@ -138,23 +139,33 @@ def check_config(cfg: CycleConfig | Pix2PixConfig, method: str) -> None:
 
 
 def amp_dtype(precision: str, device: str) -> torch.dtype | None:
-    """Autocast dtype for ``precision`` on ``device``; None = plain fp32.
+    """Autocast dtype of training steps for ``precision`` on ``device``; None = plain fp32.
 
-    ``auto``: fp16 mixed precision on CUDA (with loss scaling), fp32 elsewhere. ``mixed``: fp16
-    on CUDA, bfloat16 on the CPU (fast where the CPU has AMX or AVX-512 BF16 units; ≈ 2.2-2.5x
-    per paper-size training step and ≈ 4x at inference on this machine's CPU, see
-    ``benchmarks/bench_gan.py``). ``fp32``: never.
+    ``auto``: fp16 mixed precision on CUDA (with loss scaling); bfloat16 on a CPU with native
+    bf16 units (:func:`harmbench.device.cpu_native_bf16`: AVX-512 BF16 or AMX, detected), where
+    it trained to the same quality as fp32 (``benchmarks/bench_cyclegan_quick.py``,
+    ``docs/methods-gan.md``); fp32 on other CPUs, where bf16 is emulated and ≈ 6x slower.
+    ``mixed``: fp16 on CUDA, bfloat16 on any CPU. ``fp32``: never.
     """
     if precision not in PRECISIONS:
         raise DataError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
     kind = device.split(":")[0]
-    if precision == "fp32" or (precision == "auto" and kind != "cuda"):
+    if precision == "fp32" or (precision == "auto" and kind not in ("cuda", "cpu")):
         return None
     if kind == "cuda":
         return torch.float16
     if kind == "cpu":
-        return torch.bfloat16
+        return torch.bfloat16 if precision == "mixed" or cpu_native_bf16() else None
     raise DataError(f"precision 'mixed' is supported on CUDA and the CPU, not on {device!r}; use 'fp32'")
+
+
+def inference_dtype(precision: str, device: str) -> torch.dtype | None:
+    """Autocast dtype of validation and harmonization: ``auto`` on a CPU runs them in fp32 even
+    where it trains in bfloat16, so a harmonized image keeps full precision (bf16 rounds ≈ 0.4 %
+    of the range per pixel); otherwise as :func:`amp_dtype`."""
+    if precision == "auto" and device.split(":")[0] == "cpu":
+        return None
+    return amp_dtype(precision, device)
 
 
 class ImagePool:
@@ -198,6 +209,7 @@ class _Base:
         self.device = device
         self.channels_last = channels_last
         self.amp_dtype = amp_dtype(precision, device)
+        self.infer_dtype = inference_dtype(precision, device)
         self.amp = self.amp_dtype is torch.float16          # fp16 needs loss scaling; bf16 does not
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self._compiled: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
@@ -211,10 +223,12 @@ class _Base:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
+    def _autocast(self, inference: bool = False) -> contextlib.AbstractContextManager:
+        """Autocast of a training step (or, ``inference``, of a forward pass that makes outputs)."""
+        dtype = self.infer_dtype if inference else self.amp_dtype
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.split(":")[0], dtype=self.amp_dtype)
+        return torch.autocast(self.device.split(":")[0], dtype=dtype)
 
     def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         opt.zero_grad(set_to_none=True)
@@ -246,7 +260,7 @@ class _Base:
             if name not in self._compiled:
                 self._compiled[name] = compile_generator(net)
             net = self._compiled[name]
-        with self._autocast():
+        with self._autocast(inference=True):
             y = net(self._in(x))
         return y.float().cpu().contiguous()
 

@@ -89,11 +89,13 @@ def test_cycle_model_resume_is_bit_identical(tmp_path, ema):
     assert set(sd) == set(ref.nets["G_fu2bl"].state_dict())
 
 
-def test_mixed_precision_on_cpu_trains_and_translates_close_to_fp32():
+def test_mixed_precision_on_cpu_trains_and_translates_close_to_fp32(monkeypatch):
     """``precision='mixed'`` runs bfloat16 autocast on the CPU; outputs stay float32 and near fp32."""
+    from harmbench.device import BF16_ENV
     from harmbench.errors import DataError
     from harmbench_gan.models import amp_dtype
 
+    monkeypatch.setenv(BF16_ENV, "0")
     assert amp_dtype("auto", "cpu") is None and amp_dtype("fp32", "cuda") is None
     assert amp_dtype("mixed", "cpu") is torch.bfloat16 and amp_dtype("auto", "cuda:0") is torch.float16
     with pytest.raises(DataError, match="precision"):
@@ -129,3 +131,43 @@ def test_paired_slices_carry_the_bl_head_mask_for_head_validation(toy_cohort):
     assert data.head.sum() == ref.sum() > 0        # the volume's BL head mask; padding is outside
     sub = data.subset(2)
     assert sub.head.shape == sub.bl.shape and np.array_equal(sub.head, data.head[[0, len(data) - 1]])
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_auto_precision_trains_in_bf16_only_on_a_native_bf16_cpu_and_always_infers_in_fp32(monkeypatch, native):
+    """Issue #18 item 2: ``auto`` detects bf16 units; it never rounds a harmonized image to bf16."""
+    from harmbench.device import BF16_ENV, cpu_native_bf16
+    from harmbench_gan.models import amp_dtype, inference_dtype
+
+    monkeypatch.setenv(BF16_ENV, native)
+    assert cpu_native_bf16() is (native == "1")
+    want = torch.bfloat16 if native == "1" else None
+    assert amp_dtype("auto", "cpu") is want and inference_dtype("auto", "cpu") is None
+    assert amp_dtype("fp32", "cpu") is None and inference_dtype("mixed", "cpu") is torch.bfloat16
+    assert inference_dtype("auto", "cuda") is torch.float16
+    torch.manual_seed(0)
+    data = _toy_pair()
+    cfg = CycleConfig(ngf=4, n_blocks=1, ndf=4, lr=2e-3)
+    m, ref = CycleModel(cfg, precision="auto"), CycleModel(cfg, precision="fp32")
+    assert m.amp_dtype is want
+    s = _sampler(data)
+    for i in range(2):
+        m.train_step(s.batch(i), i)
+    ref.nets["G_fu2bl"].load_state_dict(m.nets["G_fu2bl"].state_dict())
+    m.eval()
+    ref.eval()
+    x = torch.from_numpy(data.fu[:2, None])
+    assert torch.equal(m.translate(x), ref.translate(x))    # fp32 inference either way
+
+
+def test_native_bf16_detection_reads_the_cpu_not_an_assumption(monkeypatch):
+    import torch.cpu
+
+    from harmbench.device import BF16_ENV, cpu_native_bf16
+
+    monkeypatch.delenv(BF16_ENV, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert cpu_native_bf16() is True
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert cpu_native_bf16() is False

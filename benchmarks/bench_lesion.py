@@ -14,11 +14,13 @@ vasogenic oedema painted into it) and all other tissue, over a robust noise SD. 
 boundary CNR is ~2 have no visible border on that side; the failures list shows them.
 
 Each image is segmented as the metrics segment it: with its label map, and the FU/FU2 through
-:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL. Three segmenters on the same images in
+:func:`~harmbench.metrics.lesion_seg.segment_pair` with BL. Four segmenters on the same images in
 one run, for the comparison and the cost ratios: the default
 :class:`~harmbench.metrics.lesion_seg.ModelFitSegmenter` (local forward-model fit; BL anchored to
 the seed's volume, which calibrates the core fraction and blur; ``model_fit`` keys), the same fit
-without the anchor (BL measured from its image; ``model_fit_free`` keys) and the half-maximum
+without the anchor (BL measured from its image; ``model_fit_free`` keys), the default with the
+follow-up's core fraction fitted on the follow-up instead of reused from BL (``model_fit_refit``
+keys; for cohorts whose necrotic fraction changes between sessions, issue #21) and the half-maximum
 version 2 (unprefixed keys). Also records the Dice of each segmentation with its session's true
 mask (BL: the seed). Writes ``benchmarks/results/bench_lesion-<dataset>.json``.
 """
@@ -74,7 +76,7 @@ def main() -> None:
     raw = manifest.parent.parent / "raw" / "truth.json"
     truth = {c["case"]: c for c in json.loads(raw.read_text())["cases"]} if raw.exists() else {}
     segmenters = {"v2": LesionSegmenter(), "model_fit_free": ModelFitSegmenter(anchor=False),
-                  "model_fit": ModelFitSegmenter()}
+                  "model_fit": ModelFitSegmenter(), "model_fit_refit": ModelFitSegmenter()}
     rows, seconds = [], dict.fromkeys(segmenters, 0.0)
     for case in (c for s in args.splits.split(",") for c in cohort.split(s)):
         bl = case.volume("BL")
@@ -92,8 +94,12 @@ def main() -> None:
             pre = "" if name == "v2" else f"{name}_"
             for session, (image, labels, true_mask) in others.items():
                 t0 = time.perf_counter()
-                s_bl, s_fu = segment_pair(seg, bl=bl.data, fu=image, seed=seed, spacing=sp,
-                                          labels_bl=lab_bl, labels_fu=labels)
+                if name == "model_fit_refit":   # BL anchored as the default; FU fits its own core fraction
+                    s_bl = seg.segment_reference(bl.data, seed, sp, lab_bl)
+                    s_fu = seg.segment(image, seed, sp, labels if labels is not None else lab_bl)
+                else:
+                    s_bl, s_fu = segment_pair(seg, bl=bl.data, fu=image, seed=seed, spacing=sp,
+                                              labels_bl=lab_bl, labels_fu=labels)
                 seconds[name] += time.perf_counter() - t0
                 key = session.lower()
                 row[f"{pre}{key}_dv_error"] = s_fu.volume_mm3 / s_bl.volume_mm3 - 1 - (case.change or 0.0)
@@ -124,6 +130,7 @@ def main() -> None:
         "segmenter": segmenters["model_fit"].policy(), "v2": segmenters["v2"].policy(),
         "model_fit_free_policy": segmenters["model_fit_free"].policy(),
         "version_2": summary(""), "model_fit_free": summary("model_fit_free_"), "model_fit": summary("model_fit_"),
+        "model_fit_refit": summary("model_fit_refit_"),
         "seconds_per_segmentation": {**{k: v / n_seg for k, v in seconds.items()},
                                      **{f"ratio_{k}_over_v2": v / seconds["v2"] for k, v in seconds.items() if k != "v2"}},
         "failures": {name: _failures(rows, "" if name == "v2" else f"{name}_") for name in segmenters},

@@ -5,6 +5,9 @@ Run after the dataset is built and prepared (``harmbench evaluate`` or ``harmben
 
     python benchmarks/bench_lesion.py [--dataset synth-quick] [--splits train,val,test-A,test-B]
 
+``--dataset`` may also be a prepared ``<root>/prepared/manifest.csv`` whose truth is in
+``<root>/raw/truth.json`` (a cohort built outside the registry, e.g. ``bench_lesion_bio.py``).
+
 For every case: the target lesion segmented on BL, FU and FU2 (the fixed segmenter), compared with
 the analytic true volume (``truth.json``), the true masks, and the true change (FU2 carries the FU
 time point's lesion). For every case it also records the contrast-to-noise ratio of the true
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -125,7 +129,9 @@ def main() -> None:
                 "mean_dice": {k: float(np.mean([r[f"{pre}{k}_dice"] for r in rows if f"{pre}{k}_dice" in r]))
                               for k in ("bl", "fu2", "fu")}}
 
-    save(f"bench_lesion-{args.dataset}", {
+    # a prepared manifest path <root>/prepared/manifest.csv is named after <root>
+    name = Path(args.dataset).parent.parent.name if args.dataset.endswith(".csv") else args.dataset
+    save(f"bench_lesion-{name}", {
         "dataset": args.dataset, "dataset_hash": cohort.dataset_hash[:8],
         "segmenter": segmenters["model_fit"].policy(), "v2": segmenters["v2"].policy(),
         "model_fit_free_policy": segmenters["model_fit_free"].policy(),

@@ -40,10 +40,19 @@ def ssim_slices(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) ->
     return s.mean(dim=(1, 2, 3)).float()
 
 
-def psnr_slices(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
-    """Per-slice PSNR (dB) ``10·log10(L² / MSE)`` of two (N, H, W) stacks; returns (N,)."""
-    mse = ((x.double() - y.double()) ** 2).mean(dim=(1, 2)).clamp_min(1e-12)
-    return (10 * torch.log10(data_range**2 / mse)).float()
+def psnr_slices(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-slice PSNR (dB) ``10·log10(L² / MSE)`` of two (N, H, W) stacks; returns (N,).
+
+    ``mask``: (N, H, W) bool, the MSE over its True pixels only (a slice without any: MSE 0,
+    i.e. the 120 dB cap).
+    """
+    d = (x.double() - y.double()) ** 2
+    if mask is None:
+        mse = d.mean(dim=(1, 2))
+    else:
+        mse = (d * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1)
+    return (10 * torch.log10(data_range**2 / mse.clamp_min(1e-12))).float()
 
 
 def pooled_psnr(psnr: np.ndarray, weights: np.ndarray | None = None, *, data_range: float = 1.0) -> float:
@@ -57,13 +66,6 @@ def pooled_psnr(psnr: np.ndarray, weights: np.ndarray | None = None, *, data_ran
     mse = data_range**2 * np.power(10.0, -np.asarray(psnr, dtype=np.float64) / 10.0)
     w = np.ones_like(mse) if weights is None else np.asarray(weights, dtype=np.float64)
     return float(10 * np.log10(data_range**2 * w.sum() / (w * mse).sum()))
-
-
-def _masked_psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-slice PSNR (dB, data range 1) over the True pixels of ``mask``; 120 dB for an empty mask."""
-    d = (x.double() - y.double()) ** 2 * mask
-    mse = d.sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1)
-    return (-10 * torch.log10(mse.clamp_min(1e-12))).float()
 
 
 def _unit(t: torch.Tensor) -> torch.Tensor:
@@ -110,11 +112,8 @@ class SliceValidator:
         a, b = self._crop(a), self._crop(b)
         out.setdefault(f"{prefix}ssim", []).append(ssim_slices(a, b))
         if not prefix:
-            if self.mask is None:
-                out.setdefault("psnr", []).append(psnr_slices(a, b))
-            else:
-                m = self._crop(torch.from_numpy(self.mask[s:s + self.batch]))
-                out.setdefault("psnr", []).append(_masked_psnr(a, b, m))
+            m = None if self.mask is None else self._crop(torch.from_numpy(self.mask[s:s + self.batch]))
+            out.setdefault("psnr", []).append(psnr_slices(a, b, mask=m))
 
     def identity_slices(self) -> dict[str, np.ndarray]:
         """Per-slice scores (``val_ssim``, ``val_psnr``: (N,) arrays) of the identity map (FU itself)."""

@@ -9,7 +9,7 @@ drifts cancel — run the case's units exactly as ``harmbench evaluate`` does:
 
 * harmonize: :func:`harmbench.harness.units.harmonize_unit` once per method;
 * score: the reference rows (original FU, same-scanner FU2) and every harmonized image with every
-  registered metric: one ``score_unit`` per image on the baseline (its stage's unit), one
+  metric that both versions register: one ``score_unit`` per image on the baseline (its stage's unit), one
   ``score_case_unit`` per case on this checkout (the stage's unit now), each with fresh records.
 
 Each process runs one torch thread (a pool worker's setting on 2 CPUs) and is timed from inside, after
@@ -48,7 +48,7 @@ def worker(args: argparse.Namespace) -> None:
     from harmbench import registry
     from harmbench.harness import units
 
-    metrics = list(registry.metrics())
+    metrics = args.metrics.split(",")
     for m in metrics:
         registry.get_metric(m).available()  # loads the LPIPS network before the clock starts
     tmp = Path(args.tmp)
@@ -85,10 +85,20 @@ def run_version(path: Path, case: str, manifest: str, args: argparse.Namespace) 
     env = {**os.environ, "PYTHONPATH": f"{path}{os.pathsep}{path / 'plugins'}", "HARMBENCH_QUIET": "1"}
     try:
         out = subprocess.run([sys.executable, __file__, "--worker", "--case", case, "--manifest", manifest,
-                              "--tmp", tmp, "--methods", args.methods, "--model-dir", args.model_dir or ""],
+                              "--tmp", tmp, "--methods", args.methods, "--model-dir", args.model_dir or "",
+                              "--metrics", args.metrics],
                              env=env, check=True, capture_output=True, text=True, cwd=tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def registered_metrics(path: Path) -> list[str]:
+    """The metric names registered by the code at ``path`` (a fresh process on that checkout)."""
+    env = {**os.environ, "PYTHONPATH": f"{path}{os.pathsep}{path / 'plugins'}", "HARMBENCH_QUIET": "1"}
+    code = "import json; from harmbench import registry; print(json.dumps(list(registry.metrics())))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -108,6 +118,7 @@ def main() -> None:
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--manifest", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
+    ap.add_argument("--metrics", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         args.model_dir = args.model_dir or None
@@ -128,20 +139,28 @@ def main() -> None:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline], check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        # both versions score the metrics they share, so the times compare the same work
+        old_metrics, new_metrics = registered_metrics(base), registered_metrics(ROOT)
+        args.metrics = ",".join(m for m in new_metrics if m in old_metrics)
         if any(m in LEARNED for m in args.methods.split(",")) and not args.model_dir:
             t0 = time.perf_counter()
             args.model_dir = fit_model("pix2pix", manifest, work)
             print(f"fitted pix2pix in {time.perf_counter() - t0:.0f} s", flush=True)
         per = {"baseline": [], "now": []}
+        load = [os.getloadavg()[0]]
         for i, case in enumerate(cases):
             order = [("baseline", base), ("now", ROOT)]
             for label, path in order if i % 2 == 0 else order[::-1]:
                 per[label].append(run_version(path, case, manifest, args))
             print(f"{case}: score {per['baseline'][-1]['score']:.1f} s -> {per['now'][-1]['score']:.1f} s", flush=True)
+            load.append(os.getloadavg()[0])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     methods = args.methods.split(",")
     record = {"dataset": "synth-quick", "baseline": args.baseline, "cases": cases, "methods": methods,
+              "metrics": args.metrics.split(","),
+              "metrics_only_now": [m for m in new_metrics if m not in old_metrics],
+              "metrics_only_baseline": [m for m in old_metrics if m not in new_metrics],
               "torch_threads": 1, "per_unit_seconds": {}, "ratio_baseline_over_now": {}}
     for label, runs in per.items():
         harm = {m: sum(r["harmonize"][m] for r in runs) / len(runs) for m in methods}
@@ -157,18 +176,23 @@ def main() -> None:
         "harmonize": round(old["harmonize_mean"] / new["harmonize_mean"], 2),
         "score": round(old["score_per_image"] / new["score_per_image"], 2),
         "harmonize+score": round(old["harmonize+score"] / new["harmonize+score"], 2)}
-    values = differ = 0
-    for r_old, r_new in zip(per["baseline"], per["now"]):
+    values, differ, unmatched = 0, [], set()
+    for case, r_old, r_new in zip(cases, per["baseline"], per["now"]):
         for key, rows in r_old["rows"].items():
-            assert rows.keys() == r_new["rows"][key].keys(), key
-            for k, v in rows.items():
+            new_rows = r_new["rows"][key]
+            unmatched |= rows.keys() ^ new_rows.keys()   # a row one version writes and the other does not
+            for k in rows.keys() & new_rows.keys():
                 values += 1
-                w = r_new["rows"][key][k]
-                differ += not (v == w or (math.isnan(float(v)) and math.isnan(float(w))))
-    record["values_compared"], record["values_differing"] = values, differ
+                v, w = rows[k], new_rows[k]
+                if not (v == w or (math.isnan(float(v)) and math.isnan(float(w)))):
+                    differ.append(f"{case} {key} {k}: {v} -> {w}")
+    record["values_compared"], record["values_differing"] = values, len(differ)
+    record["differing"], record["rows_in_one_version_only"] = differ[:50], sorted(unmatched)
     record["errors"] = [e for r in per["now"] + per["baseline"] for e in r["errors"]]
-    record["note"] = ("contended 2-core host; ratios of interleaved runs in one invocation; per-unit score "
-                      "time includes the reference rows (4-5 images per case share one case's work)")
+    record["load_average"] = load
+    record["note"] = ("ratios of interleaved runs in one invocation; both versions score the metrics they share "
+                      "(`metrics`); per-unit score time includes the reference rows (4-5 images per case share one "
+                      "case's work)")
     save("bench_units-synth-quick", record)
 
 

@@ -187,6 +187,7 @@ def main() -> None:
                 if not (v == w or (math.isnan(float(v)) and math.isnan(float(w)))):
                     differ.append(f"{case} {key} {k}: {v} -> {w}")
     record["values_compared"], record["values_differing"] = values, len(differ)
+    record["differing_metrics"] = sorted({d.split(" ")[2].split("|")[0] for d in differ})
     record["differing"], record["rows_in_one_version_only"] = differ[:50], sorted(unmatched)
     record["errors"] = [e for r in per["now"] + per["baseline"] for e in r["errors"]]
     record["load_average"] = load

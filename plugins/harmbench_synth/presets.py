@@ -123,6 +123,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            target_diameter_mm=(20.0, 25.0), biology=Biology()),
     Preset("synth-quick", "synthetic Siemens MPRAGE->Philips TFE cohort, 2 mm grid, 30/6/10/8 cases",
            30, 6, 10, 8, scale=2.0, fov_mm=(192.0, 224.0, 192.0), prepare_spacing=2.0),
+    Preset("synth-quick-bio", "synth-quick with inter-session biology (brain shift, atrophy, treatment effects, "
+           "new and vanishing lesions), 2 mm grid, 30/6/10/8 cases", 30, 6, 10, 8, scale=2.0,
+           fov_mm=(192.0, 224.0, 192.0), prepare_spacing=2.0, biology=Biology()),
     Preset("synth-quick-ge", "synthetic Siemens MPRAGE->GE BRAVO cohort, 2 mm grid, 30/6/10/8 cases",
            30, 6, 10, 8, scale=2.0, fov_mm=(192.0, 224.0, 192.0), prepare_spacing=2.0, fu=GE_BRAVO),
     Preset("synth-quick-15t", "synthetic Siemens MPRAGE 3T->Siemens MPRAGE 1.5T cohort (a subtler shift), "

@@ -30,13 +30,13 @@ def _truth(manifest) -> dict[str, dict]:
     return {t["case"]: t for t in json.loads((manifest.parent / "truth.json").read_text())["cases"]}
 
 
-def test_biology_is_off_for_every_existing_preset():
+def test_biology_is_on_only_in_the_bio_twins_of_synth_tiny_and_synth_quick():
     assert GENERATOR_VERSION == "3"
-    assert [n for n, p in PRESETS.items() if p.biology is not None] == ["synth-tiny-bio"]
-    tiny, bio = PRESETS["synth-tiny"], PRESETS["synth-tiny-bio"]
+    assert [n for n, p in PRESETS.items() if p.biology is not None] == ["synth-tiny-bio", "synth-quick-bio"]
     fields = ("n_train", "n_val", "n_test_a", "n_test_b", "scale", "fov_mm", "prepare_spacing", "bl", "fu",
               "target_diameter_mm", "repeat_fraction")
-    assert all(getattr(tiny, f) == getattr(bio, f) for f in fields)
+    for plain, bio in (("synth-tiny", "synth-tiny-bio"), ("synth-quick", "synth-quick-bio")):
+        assert all(getattr(PRESETS[plain], f) == getattr(PRESETS[bio], f) for f in fields)
 
 
 def test_biology_ranges_are_checked():

@@ -1,9 +1,9 @@
 """Build and prepare synth-quick with inter-session biology, outside the registry, for bench_lesion.
 
-The biology switch of issue #21 waits on the lesion instrument: on ``synth-tiny-bio`` (4 mm grid)
-the follow-up volume errors are large. This builds the same cohort recipe as ``synth-quick``
-(2 mm grid, 54 cases, seed 0) with ``Biology()`` on, so the instrument can be measured at the
-resolution of the committed leaderboards::
+Written for issue #21 before the built-in ``synth-quick-bio`` existed (session 24): with the
+default ``Biology()`` it builds the same files as ``harmbench datasets build synth-quick-bio``
+(only ``dataset.json``'s name differs); it stays for building that cohort with other biology
+ranges (edit ``BIOLOGY``) outside the registry::
 
     python benchmarks/bench_lesion_bio.py            # -> ~/.cache/harmbench/probe/synth-quick-bio
     python benchmarks/bench_lesion.py --dataset ~/.cache/harmbench/probe/synth-quick-bio/prepared/manifest.csv
@@ -23,11 +23,13 @@ from harmbench_synth.cohort import build_cohort
 from harmbench_synth.presets import PRESETS
 
 ROOT = Path.home() / ".cache/harmbench/probe/synth-quick-bio"
+#: the biology ranges of the probe cohort
+BIOLOGY = Biology()
 
 
 def main() -> None:
     preset = dataclasses.replace(PRESETS["synth-quick"], name="synth-quick-bio",
-                                 description="synth-quick with inter-session biology (probe)", biology=Biology())
+                                 description="synth-quick with inter-session biology (probe)", biology=BIOLOGY)
     t0 = time.perf_counter()
     raw = build_cohort(preset, ROOT / "raw", 0)
     print(f"built {raw} in {time.perf_counter() - t0:.0f} s", flush=True)

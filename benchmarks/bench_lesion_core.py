@@ -15,8 +15,10 @@ every case this measures the same-scanner FU2 (FU's time point, BL's scanner), a
   residual noise of each fit, to show whether the image itself could pick the core.
 
 Reports per case the FU2 volume error and ΔV/V error of each, counts of |ΔV/V error| > 0.10, and
-the size call on FU2 with the threshold calibrated the way the change read calibrates it (train/val
-same-scanner pairs; :mod:`harmbench.metrics.change_read`). Writes
+the size call on FU2 with a threshold calibrated on the train/val same-scanner pairs (fewest false
+calls plus misses, the middle of the span of best thresholds; the change read instead takes the
+middle of the *first* run of best thresholds, :func:`harmbench.metrics.change_read._size_threshold`,
+which on ``synth-quick-bio`` gives 0.08 instead of 0.12: docs/datasets.md). Writes
 ``benchmarks/results/bench_lesion_core-<dataset>.json``.
 """
 
@@ -68,7 +70,8 @@ def measure_case(seg: ModelFitSegmenter, case, truth: dict) -> dict:
 
 def size_calls(cases: list[dict], key: str) -> dict:
     """The FU2 size call (|ΔV/V| > t) with t calibrated on the train/val cases (fewest false calls
-    plus misses, middle of the best interval), then scored on test A (false calls) and B (misses)."""
+    plus misses, middle of the span of best thresholds), then scored on test A (false calls) and B
+    (misses)."""
     def measured(c):
         return c.get(key, c["default"])["dv_error"] + c["change"]
 

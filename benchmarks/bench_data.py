@@ -47,35 +47,12 @@ def _timed(fn, *args, **kw):
 def registration_errors(raw_dir: Path, prepared: Path) -> list[float]:
     """Mean displacement error (mm, over BL head voxels) of FU->BL and FU2->BL registration,
     against the simulated poses (the scanner's residual distortion is not part of the truth)."""
-    import pandas as pd
-    from harmbench_synth.motion import rotation_matrix
+    from bench_register import error_mm, pairs
 
-    from harmbench.io import load_volume
-    from harmbench.masking import head_mask
-    from harmbench.preprocess.grid import isotropic_grid, resample
     from harmbench.preprocess.register import register_rigid
 
-    truth = {c["case"]: c for c in json.loads((raw_dir / "truth.json").read_text())["cases"]}
-    df = pd.read_csv(prepared, dtype=str, keep_default_na=False)
-    lps = np.diag([-1.0, -1.0, 1.0])
-    errs = []
-    spacing = json.loads((prepared.parent / "dataset.json").read_text())["spacing"]
-    for case in sorted(set(df[df.split == "test-A"].case)):
-        bl = load_volume(raw_dir / "cases" / case / "BL.nii.gz")
-        shape, aff = isotropic_grid(bl.shape, bl.affine, spacing)
-        fixed = resample(bl.data, bl.affine, shape, aff)
-        pts = np.argwhere(head_mask(fixed))[::40].T
-        world = aff[:3, :3] @ pts + aff[:3, 3:4]
-        m = truth[case]["sessions"]
-        rb, tb = rotation_matrix(np.array(m["BL"]["rotation_deg"])), np.array(m["BL"]["translation_mm"])
-        for s in ("FU", "FU2"):
-            mov = load_volume(raw_dir / "cases" / case / f"{s}.nii.gz")
-            tr = register_rigid(fixed, aff, mov.data, mov.affine)
-            rs, ts = rotation_matrix(np.array(m[s]["rotation_deg"])), np.array(m[s]["translation_mm"])
-            true = rs @ (rb.T @ (world - tb[:, None])) + ts[:, None]
-            est = np.array([lps @ np.array(tr.TransformPoint(tuple(lps @ p))) for p in world.T]).T
-            errs.append(float(np.linalg.norm(est - true, axis=0).mean()))
-    return errs
+    return [error_mm(register_rigid(fixed, aff, mov, maff), world, true)
+            for fixed, aff, mov, maff, world, true in pairs(raw_dir, prepared)]
 
 
 def lesion_agreement(prepared: Path) -> dict:

@@ -78,14 +78,17 @@ def register(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, mo
     return sitk.Euler3DTransform(inner)
 
 
-def pairs(root: Path, n_cases: int) -> list[tuple]:
-    """(fixed, affine, moving, moving affine, head points (mm), their true positions in the moving scan)."""
-    truth = {c["case"]: c for c in json.loads((root / "raw" / "truth.json").read_text())["cases"]}
-    prepared = pd.read_csv(root / "prepared" / "manifest.csv", dtype=str, keep_default_na=False)
-    spacing = json.loads((root / "prepared" / "dataset.json").read_text())["spacing"]
+def pairs(raw: Path, prepared: Path, n_cases: int | None = None) -> list[tuple]:
+    """The FU→BL and FU2→BL registration problems of the first ``n_cases`` test-A cases (all when
+    None) of a built cohort (``raw``: its folder with ``truth.json``; ``prepared``: its prepared
+    ``manifest.csv``): (fixed, affine, moving, moving affine, head points (mm), their true positions
+    in the moving scan)."""
+    truth = {c["case"]: c for c in json.loads((raw / "truth.json").read_text())["cases"]}
+    df = pd.read_csv(prepared, dtype=str, keep_default_na=False)
+    spacing = json.loads((prepared.parent / "dataset.json").read_text())["spacing"]
     out = []
-    for case in sorted(set(prepared[prepared.split == "test-A"].case))[:n_cases]:
-        bl = load_volume(root / "raw" / "cases" / case / "BL.nii.gz")
+    for case in sorted(set(df[df.split == "test-A"].case))[:n_cases]:
+        bl = load_volume(raw / "cases" / case / "BL.nii.gz")
         shape, aff = isotropic_grid(bl.shape, bl.affine, spacing)
         fixed = resample(bl.data, bl.affine, shape, aff)
         pts = np.argwhere(head_mask(fixed))[::40].T
@@ -93,7 +96,7 @@ def pairs(root: Path, n_cases: int) -> list[tuple]:
         poses = truth[case]["sessions"]
         rb, tb = rotation_matrix(np.array(poses["BL"]["rotation_deg"])), np.array(poses["BL"]["translation_mm"])
         for session in ("FU", "FU2"):
-            mov = load_volume(root / "raw" / "cases" / case / f"{session}.nii.gz")
+            mov = load_volume(raw / "cases" / case / f"{session}.nii.gz")
             rs, ts = (rotation_matrix(np.array(poses[session]["rotation_deg"])),
                       np.array(poses[session]["translation_mm"]))
             out.append((fixed, aff, mov.data, mov.affine, world, rs @ (rb.T @ (world - tb[:, None])) + ts[:, None]))
@@ -111,7 +114,7 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=5)
     args = ap.parse_args()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)   # as register_rigid runs
-    data = pairs(args.root, args.cases)
+    data = pairs(args.root / "raw", args.root / "prepared" / "manifest.csv", args.cases)
     seconds = {name: 0.0 for name in VARIANTS}
     errors: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for pair in data:        # variants interleaved per pair, so machine load drifts hit all alike

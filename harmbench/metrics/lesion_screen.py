@@ -61,16 +61,9 @@ class LocalFit:
         return self._solved[key]
 
     def _lstsq(self, s: float, core: float, blur: float) -> tuple[float, np.ndarray]:
-        dr, rr, y = self.dr, self.rr, self.y
-        sig = math.sqrt(blur**2 + self.box_var)
-        g = blurred_ball(dr, s * rr, sig)
-        cols = [g]
-        if core > 0:
-            gc = blurred_ball(dr, s * core * rr, sig)
-            cols = [g - gc, gc]
-        cols += [t * (1.0 - g) for t in self.tissues]
-        cols.append(self.tissues[0] * (1.0 - g) * np.clip(dr - s * rr, 0.0, None))
-        x = np.stack(cols, 1)
+        y = self.y
+        # the one design matrix of the screening (:meth:`_design`), as (voxels, columns) in C order
+        x = np.ascontiguousarray(self._design(np.array([[s, core, blur]]), core > 0)[0].T)
         beta = np.linalg.lstsq(x, y, rcond=None)[0]
         if beta[-1] < 0:   # oedema is darker than WM: the WM side may only rise outwards
             x = x[:, :-1]

@@ -16,10 +16,9 @@ every case this measures the same-scanner FU2 (FU's time point, BL's scanner), a
   (``core_by_residual``: the misses when the lowest-residual core is taken, given a minimum gain).
 
 Reports per case the FU2 volume error and ΔV/V error of each, counts of |ΔV/V error| > 0.10, and
-the size call on FU2 with a threshold calibrated on the train/val same-scanner pairs (fewest false
-calls plus misses, the middle of the span of best thresholds; the change read instead takes the
-middle of the *first* run of best thresholds, :func:`harmbench.metrics.change_read._size_threshold`,
-which on ``synth-quick-bio`` gives 0.08 instead of 0.12: docs/datasets.md). Writes
+the size call on FU2 with its threshold calibrated on the train/val same-scanner pairs as the change
+read calibrates it (the middle of the *first* run of best thresholds) and at the middle of the
+longest run instead (docs/datasets.md). Writes
 ``benchmarks/results/bench_lesion_core-<dataset>.json``.
 """
 
@@ -34,6 +33,7 @@ from _common import save
 from harmbench.data.cohort import Cohort
 from harmbench.data.resolve import prepared_manifest
 from harmbench.metrics.lesion_model import fit_lesion_model
+from harmbench.metrics.change_read import CHANGED_ABOVE, SIZE_GRID, STABLE_BELOW, _size_threshold, size_errors
 from harmbench.metrics.lesion_seg import ModelFitSegmenter, segment_pair
 
 WINDOW = tuple(0.05 * k for k in range(-3, 4))
@@ -87,26 +87,31 @@ def residual_pick(cases: list[dict], gain: float) -> dict:
 
 
 def size_calls(cases: list[dict], key: str) -> dict:
-    """The FU2 size call (|ΔV/V| > t) with t calibrated on the train/val cases (fewest false calls
-    plus misses, middle of the span of best thresholds), then scored on test A (false calls) and B
-    (misses)."""
+    """The FU2 size call (|ΔV/V| > t) with t calibrated on the train/val cases as the change read
+    calibrates it (:meth:`~harmbench.metrics.change_read.ChangeRead.calibrate`: the middle of the
+    first run of best thresholds) and, for comparison, at the middle of the longest run; each scored
+    on test A (false calls) and B (misses). Records the calibration's error count per threshold."""
     def measured(c):
         return c.get(key, c["default"])["dv_error"] + c["change"]
 
-    def wrong(pairs, t):
-        false = sum(1 for m, ch in pairs if ch == 0 and abs(m) > t)
-        miss = sum(1 for m, ch in pairs if ch != 0 and not (abs(m) > t and np.sign(m) == np.sign(ch)))
-        return false, miss
-
-    cal = [(measured(c), c["change"]) for c in cases if c["split"] in ("train", "val")]
-    ts = np.round(np.arange(0.02, 0.40, 0.005), 3)
-    total = np.array([sum(wrong(cal, t)) for t in ts])
-    best = ts[total == total.min()]
-    t = float(best.min() + best.max()) / 2
-    out = {"threshold": t, "calibration_errors": int(total.min()), "calibration_pairs": len(cal)}
-    for split in ("test-A", "test-B"):
-        pairs = [(measured(c), c["change"]) for c in cases if c["split"] == split]
-        out[split] = dict(zip(("false_calls", "misses"), wrong(pairs, t)), n=len(pairs))
+    cal = [c for c in cases if c["split"] in ("train", "val")]
+    stable = [abs(measured(c)) for c in cal if abs(c["change"]) < STABLE_BELOW]
+    changed = [(c["change"], measured(c)) for c in cal if abs(c["change"]) > CHANGED_ABOVE]
+    errors = size_errors(stable, changed)
+    runs = np.split(np.flatnonzero(errors == errors.min()),
+                    np.flatnonzero(np.diff(np.flatnonzero(errors == errors.min())) > 1) + 1)
+    longest = max(runs, key=len)
+    out = {"calibration_pairs": {"stable": len(stable), "changed": len(changed)},
+           "errors_by_threshold": {f"{t:.3f}": int(e) for t, e in zip(SIZE_GRID, errors) if t <= 0.3}}
+    for rule, t in (("change_read", _size_threshold(stable, [(ch, m) for ch, m in changed])),
+                    ("longest_run", float(SIZE_GRID[longest[len(longest) // 2]]))):
+        out[rule] = {"threshold": t}
+        for split in ("test-A", "test-B"):
+            pairs = [(measured(c), c["change"]) for c in cases if c["split"] == split]
+            out[rule][split] = {
+                "false_calls": sum(1 for m, ch in pairs if ch == 0 and abs(m) > t),
+                "misses": sum(1 for m, ch in pairs if ch != 0 and not (abs(m) > t and np.sign(m) == np.sign(ch))),
+                "n": len(pairs)}
     return out
 
 

@@ -216,16 +216,25 @@ def _above_max(values: list[float], *, step: float, floor: float) -> float:
     return round(max(floor, step * (math.floor(top / step) + 1)), 6)
 
 
-def _size_threshold(stable: list[float], changed: list[tuple[float, float]]) -> float:
-    """Threshold on |ΔV/V| with the fewest false calls (stable) plus misses (changed, wrong sign
-    counts as a miss); the middle of the best interval on a 0.005 grid within [0.05, 0.5]."""
-    grid = np.round(np.arange(0.05, 0.5001, 0.005), 4)
+#: the thresholds on |ΔV/V| that the size calibration tries
+SIZE_GRID = np.round(np.arange(0.05, 0.5001, 0.005), 4)
+
+
+def size_errors(stable: list[float], changed: list[tuple[float, float]]) -> np.ndarray:
+    """False calls (``stable``: |ΔV/V| values) plus misses (``changed``: (true change, measured ΔV/V);
+    a wrong sign counts as a miss) at each threshold of :data:`SIZE_GRID`."""
     errors = []
-    for t in grid:
+    for t in SIZE_GRID:
         false = sum(1 for s in stable if np.isfinite(s) and s > t)
         miss = sum(1 for c, dv in changed if not (np.isfinite(dv) and abs(dv) > t and np.sign(dv) == np.sign(c)))
         errors.append(false + miss)
-    errors = np.asarray(errors)
+    return np.asarray(errors)
+
+
+def _size_threshold(stable: list[float], changed: list[tuple[float, float]]) -> float:
+    """Threshold on |ΔV/V| with the fewest false calls (stable) plus misses (changed, wrong sign
+    counts as a miss); the middle of the best interval on a 0.005 grid within [0.05, 0.5]."""
+    grid, errors = SIZE_GRID, size_errors(stable, changed)
     best = np.flatnonzero(errors == errors.min())
     # the first run of consecutive best thresholds; its middle
     run = [best[0]]

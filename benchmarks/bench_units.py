@@ -176,7 +176,7 @@ def main() -> None:
         "harmonize": round(old["harmonize_mean"] / new["harmonize_mean"], 2),
         "score": round(old["score_per_image"] / new["score_per_image"], 2),
         "harmonize+score": round(old["harmonize+score"] / new["harmonize+score"], 2)}
-    values, differ, unmatched = 0, [], set()
+    values, differ, unmatched, differ_metrics = 0, [], set(), set()
     for case, r_old, r_new in zip(cases, per["baseline"], per["now"]):
         for key, rows in r_old["rows"].items():
             new_rows = r_new["rows"][key]
@@ -186,8 +186,9 @@ def main() -> None:
                 v, w = rows[k], new_rows[k]
                 if not (v == w or (math.isnan(float(v)) and math.isnan(float(w)))):
                     differ.append(f"{case} {key} {k}: {v} -> {w}")
+                    differ_metrics.add(k.split("|")[0])
     record["values_compared"], record["values_differing"] = values, len(differ)
-    record["differing_metrics"] = sorted({d.split(" ")[2].split("|")[0] for d in differ})
+    record["differing_metrics"] = sorted(differ_metrics)
     record["differing"], record["rows_in_one_version_only"] = differ[:50], sorted(unmatched)
     record["errors"] = [e for r in per["now"] + per["baseline"] for e in r["errors"]]
     record["load_average"] = load

@@ -89,8 +89,8 @@ def residual_pick(cases: list[dict], gain: float) -> dict:
 def size_calls(cases: list[dict], key: str) -> dict:
     """The FU2 size call (|ΔV/V| > t) with t calibrated on the train/val cases as the change read
     calibrates it (:meth:`~harmbench.metrics.change_read.ChangeRead.calibrate`: the middle of the
-    first run of best thresholds) and, for comparison, at the middle of the longest run; each scored
-    on test A (false calls) and B (misses). Records the calibration's error count per threshold."""
+    longest run of best thresholds; before session 25 the first run), scored on test A (false calls)
+    and B (misses). Records the calibration's error count per threshold."""
     def measured(c):
         return c.get(key, c["default"])["dv_error"] + c["change"]
 
@@ -98,13 +98,9 @@ def size_calls(cases: list[dict], key: str) -> dict:
     stable = [abs(measured(c)) for c in cal if abs(c["change"]) < STABLE_BELOW]
     changed = [(c["change"], measured(c)) for c in cal if abs(c["change"]) > CHANGED_ABOVE]
     errors = size_errors(stable, changed)
-    runs = np.split(np.flatnonzero(errors == errors.min()),
-                    np.flatnonzero(np.diff(np.flatnonzero(errors == errors.min())) > 1) + 1)
-    longest = max(runs, key=len)
     out = {"calibration_pairs": {"stable": len(stable), "changed": len(changed)},
            "errors_by_threshold": {f"{t:.3f}": int(e) for t, e in zip(SIZE_GRID, errors) if t <= 0.3}}
-    for rule, t in (("change_read", _size_threshold(stable, [(ch, m) for ch, m in changed])),
-                    ("longest_run", float(SIZE_GRID[longest[len(longest) // 2]]))):
+    for rule, t in (("change_read", _size_threshold(stable, changed)),):
         out[rule] = {"threshold": t}
         for split in ("test-A", "test-B"):
             pairs = [(measured(c), c["change"]) for c in cases if c["split"] == split]

@@ -6,9 +6,10 @@ From the BL and FU target-lesion segmentations (the fixed segmenter of
 * relative volume change ΔV/V = (V_FU − V_BL) / V_BL (the segmenter's volumes in mm³);
 * enhancement change ΔC = C_FU / C_BL − 1 of the lesion-to-WM contrast C = E − 1 = (L − W) / W
   (E: enhancement ratio of :class:`~harmbench.metrics.lesion_seg.LesionSegmentation`);
-* boundary displacement = mean distance (mm) between the two lesion surfaces: the fitted model
-  surfaces when the segmenter provides them (continuous; :func:`border_shift`), else the masks'
-  average Hausdorff distance, which moves in steps of whole voxel layers.
+* boundary displacement = mean distance (mm) between the two lesion outlines with their centres
+  matched (a stable lesion moves with the brain between sessions): the fitted model surfaces when
+  the segmenter provides them (continuous; :func:`border_shift`), else the masks' average
+  Hausdorff distance, which moves in steps of whole voxel layers.
 
 Calls (1 = "changed", 0 = "unchanged"): ``change-size`` |ΔV/V| > ``size_threshold``;
 ``change-enhancement`` |ΔC| > ``enhancement_threshold``; ``change-border`` shift > ``border_mm``;
@@ -27,7 +28,7 @@ the true direction), so a missed new lesion is a missed progression. Without new
 **Calibration** (:meth:`ChangeRead.calibrate`): the harness measures same-scanner pairs (BL vs
 FU2, which carries the true change) of the *train and val* cases, never the test cases, and sets
 the thresholds from them: the size threshold minimises false calls on stable plus misses on
-changed pairs (middle of the best interval); the enhancement and border thresholds sit just above
+changed pairs (middle of the longest run of best thresholds); the enhancement and border thresholds sit just above
 the largest value seen on a stable pair. The thresholds and the pairs' counts are part of the
 metric's policy (cache key, runs.json).
 
@@ -56,6 +57,11 @@ from harmbench.metrics.lesion import lesion_pair
 from harmbench.metrics.lesion_seg import LesionSegmentation, Segmenter, default_segmenter
 from harmbench.metrics.new_lesion import lesion_contrasts, new_lesion_ids
 from harmbench.metrics.surface import dice, surface_scores
+
+#: version of the measurements and calibration rules (part of the policy, so cached scores and
+#: calibrations of an older read are not reused). 2: border shift with centres matched; size
+#: threshold at the middle of the longest run of best thresholds (1: the first run).
+READ_VERSION = 2
 
 CALLS = ("change-size", "change-enhancement", "change-border", "change-new-lesion", "change-any", "change-kept")
 MEASURES = ("lesion-volume-change", "lesion-enhancement-change", "lesion-border-shift")
@@ -103,7 +109,7 @@ class ChangeRead(Metric):
         self.new_lesion_threshold = new_lesion_threshold
 
     def policy(self) -> dict[str, object]:
-        return {**super().policy(), "segmenter": self._segmenter().policy()}
+        return {**super().policy(), "read_version": READ_VERSION, "segmenter": self._segmenter().policy()}
 
     def _segmenter(self) -> Segmenter:
         return default_segmenter(self.margin_mm)
@@ -202,11 +208,29 @@ class ChangeRead(Metric):
 
 
 def border_shift(bl: LesionSegmentation, fu: LesionSegmentation, spacing: tuple[float, float, float]) -> float:
-    """Mean distance (mm) between the BL and FU lesion surfaces: between the fitted model surfaces
-    when both segmentations carry one (continuous), else the masks' average Hausdorff distance."""
+    """Mean distance (mm) between the BL and FU lesion outlines with their centres matched: between
+    the fitted model surfaces when both segmentations carry one (continuous), else the masks'
+    average Hausdorff distance after moving the FU mask by the whole-voxel centroid difference.
+
+    Matching the centres leaves out where the lesion sits: between sessions a stable lesion moves
+    with the brain around it (brain shift that rigid registration cannot remove, up to ≈ 2 mm in
+    ``synth-quick-bio``), and a reader judges its outline, not its position."""
     if bl.surface is not None and fu.surface is not None:
-        return bl.surface.mean_distance(fu.surface)
-    return surface_scores(bl.mask, fu.mask, spacing).avg_hd
+        return bl.surface.mean_distance(fu.surface, match_centres=True)
+    a, b = np.asarray(bl.mask, bool), np.asarray(fu.mask, bool)
+    if a.any() and b.any():
+        move = np.rint(np.mean(np.nonzero(a), axis=1) - np.mean(np.nonzero(b), axis=1)).astype(int)
+        b = _translated(b, move)
+    return surface_scores(a, b, spacing).avg_hd
+
+
+def _translated(mask: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """``mask`` moved by whole voxels ``move`` (what leaves the grid is dropped)."""
+    out = np.zeros_like(mask)
+    src = tuple(slice(max(-m, 0), n - max(m, 0)) for m, n in zip(move, mask.shape))
+    dst = tuple(slice(max(m, 0), n - max(-m, 0)) for m, n in zip(move, mask.shape))
+    out[dst] = mask[src]
+    return out
 
 
 def _above_max(values: list[float], *, step: float, floor: float) -> float:
@@ -233,15 +257,14 @@ def size_errors(stable: list[float], changed: list[tuple[float, float]]) -> np.n
 
 def _size_threshold(stable: list[float], changed: list[tuple[float, float]]) -> float:
     """Threshold on |ΔV/V| with the fewest false calls (stable) plus misses (changed, wrong sign
-    counts as a miss); the middle of the best interval on a 0.005 grid within [0.05, 0.5]."""
+    counts as a miss): the middle of the longest run of best thresholds on a 0.005 grid within
+    [0.05, 0.5] (the first such run on a tie). The longest run is the widest gap between the
+    stable and changed values, so the threshold keeps the most room on both sides; a narrow run
+    of best thresholds is a gap that one more case would close."""
     grid, errors = SIZE_GRID, size_errors(stable, changed)
     best = np.flatnonzero(errors == errors.min())
-    # the first run of consecutive best thresholds; its middle
-    run = [best[0]]
-    for i in best[1:]:
-        if i != run[-1] + 1:
-            break
-        run.append(i)
+    runs = np.split(best, np.flatnonzero(np.diff(best) != 1) + 1)
+    run = max(runs, key=len)   # max keeps the first of equally long runs
     return float(grid[run[len(run) // 2]])
 
 

@@ -53,18 +53,20 @@ class SurfaceModel:
     scale: float
     radii: np.ndarray
 
-    def mean_distance(self, other: SurfaceModel) -> float:
+    def mean_distance(self, other: SurfaceModel, *, match_centres: bool = False) -> float:
         """Mean distance (mm) between this surface and ``other``, area-weighted over the rays.
 
         Per ray direction u the two surfaces lie at c + s·R(u)·u and c' + s'·R(u)·u; their
         distance along the normal of a near-spherical surface is |(s' − s)·R(u) + (c' − c)·u|.
         A continuous counterpart of the average Hausdorff distance of two voxel masks, which
         moves in steps of whole voxel layers (a 1 % scale change can flip a shell of voxels).
+        ``match_centres`` drops the translation c' − c: the distance between the outlines, not
+        their positions.
         """
         if self.radii.shape != other.radii.shape:
             raise ValueError("surfaces of different ray grids")
         T, u = ray_grid(self.radii.shape[0])
-        d = np.asarray(other.centre_mm, float) - np.asarray(self.centre_mm, float)
+        d = np.zeros(3) if match_centres else np.asarray(other.centre_mm, float) - np.asarray(self.centre_mm, float)
         gap = np.abs((other.scale - self.scale) * self.radii + np.tensordot(d, u, axes=1))
         area = np.sin(T) * (self.scale * self.radii) ** 2
         return float((gap * area).sum() / area.sum())
@@ -186,7 +188,8 @@ def fit_lesion_model(image: np.ndarray, seed: np.ndarray, spacing: tuple[float, 
                 dist, rad = voxel_geometry(rays, sd.shape, centre, h)
                 fit.set_geometry(dist[region], rad[region])
                 c0, b0 = pick()
-            # else the fit below is at the search's last trial centre (not ``centre``), as it always was
+            else:   # the search left the geometry at its last trial centre: back to the kept one
+                fit.set_geometry(dist[region], rad[region])
         return _result(image.shape, box, dist <= s0 * rad, s0, v_template, c0, b0, fit.solve(s0, c0, b0),
                        y.size, SurfaceModel(_centre_mm(centre, box, h), s0, rays))
     grid = np.linspace(scales[0], scales[1], n_scales)

@@ -60,7 +60,9 @@ from harmbench.metrics.lesion_model import SurfaceModel, fit_lesion_model
 WM_LABELS = (2, 41)
 _FULL = ndimage.generate_binary_structure(3, 3)
 VERSION = 2
-MODEL_FIT_VERSION = 2
+#: 3: an anchored fit whose centre search keeps the seed's centre reports the levels at that
+#: centre (2 reported them at the search's last trial centre)
+MODEL_FIT_VERSION = 3
 #: core fractions and blurs (mm) the default model fit tries (docs/metrics.md)
 ANCHOR_CORES = (0.0, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80)
 ANCHOR_BLURS = tuple(round(0.5 + 0.1 * i, 1) for i in range(13))

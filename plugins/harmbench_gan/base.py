@@ -28,6 +28,7 @@ from harmbench.params import Interval, Options
 from harmbench.training.history import TrainingHistory
 from harmbench.training.inference import harmonize_volume
 from harmbench.training.loop import LoopConfig, Selection, fit
+from harmbench.training.precision import PRECISIONS
 from harmbench.training.stopping import Patience
 from harmbench.training.validation import SliceValidator
 from harmbench.typing import ParamDict
@@ -35,7 +36,7 @@ from harmbench.volume import Volume
 from harmbench_gan.data import PairedSlices
 from harmbench_gan.inference import cpu_slice_batch, should_compile
 from harmbench_gan.losses import GAN_LOSSES
-from harmbench_gan.models import PRECISIONS, check_config
+from harmbench_gan.models import check_config
 
 _POSITIVE_INT = [Interval(int, 1, None), None]
 _WEIGHT = [Interval(float, 0, None)]

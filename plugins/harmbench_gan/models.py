@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from harmbench.device import cpu_native_bf16
 from harmbench.errors import DataError
 from harmbench.method import check_network_size
 from harmbench.training.diagnostics import discriminator_stats
+from harmbench.training.precision import amp_dtype, autocast, inference_dtype
 from harmbench.training.protocol import set_mode, set_optimizer_lr
 from harmbench_gan import losses
 from harmbench_gan.inference import compile_generator
@@ -88,7 +88,6 @@ class Pix2PixConfig(_GanConfig):
     beta2: float = 0.999
 
 
-PRECISIONS = ("auto", "fp32", "mixed")
 
 #: Size parameters and their allowed ranges; depth/n_down also set the padding multiple 2**k.
 _SIZE_LIMITS = {"ngf": (1, None), "ndf": (1, None), "n_blocks": (0, 100), "n_down": (1, 6),
@@ -136,36 +135,6 @@ def check_config(cfg: CycleConfig | Pix2PixConfig, method: str) -> None:
         nets = build(cfg)  # type: ignore[arg-type]
     n = sum(p.numel() for net in nets.values() for p in net.parameters())
     check_network_size(method, n, ", ".join(f"{k}={v}" for k, v in sizes.items()))
-
-
-def amp_dtype(precision: str, device: str) -> torch.dtype | None:
-    """Autocast dtype of training steps for ``precision`` on ``device``; None = plain fp32.
-
-    ``auto``: fp16 mixed precision on CUDA (with loss scaling); bfloat16 on a CPU with native
-    bf16 units (:func:`harmbench.device.cpu_native_bf16`: AVX-512 BF16 or AMX, detected), where
-    it trained to the same quality as fp32 (``benchmarks/bench_cyclegan_quick.py``,
-    ``docs/methods-gan.md``); fp32 on other CPUs, where bf16 is emulated and ≈ 6x slower.
-    ``mixed``: fp16 on CUDA, bfloat16 on any CPU. ``fp32``: never.
-    """
-    if precision not in PRECISIONS:
-        raise DataError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
-    kind = device.split(":")[0]
-    if precision == "fp32" or (precision == "auto" and kind not in ("cuda", "cpu")):
-        return None
-    if kind == "cuda":
-        return torch.float16
-    if kind == "cpu":
-        return torch.bfloat16 if precision == "mixed" or cpu_native_bf16() else None
-    raise DataError(f"precision 'mixed' is supported on CUDA and the CPU, not on {device!r}; use 'fp32'")
-
-
-def inference_dtype(precision: str, device: str) -> torch.dtype | None:
-    """Autocast dtype of validation and harmonization: ``auto`` on a CPU runs them in fp32 even
-    where it trains in bfloat16, so a harmonized image keeps full precision (bf16 rounds ≈ 0.4 %
-    of the range per pixel); otherwise as :func:`amp_dtype`."""
-    if precision == "auto" and device.split(":")[0] == "cpu":
-        return None
-    return amp_dtype(precision, device)
 
 
 class ImagePool:
@@ -225,10 +194,7 @@ class _Base:
 
     def _autocast(self, inference: bool = False) -> contextlib.AbstractContextManager:
         """Autocast of a training step (or, ``inference``, of a forward pass that makes outputs)."""
-        dtype = self.infer_dtype if inference else self.amp_dtype
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.split(":")[0], dtype=dtype)
+        return autocast(self.device, self.infer_dtype if inference else self.amp_dtype)
 
     def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         opt.zero_grad(set_to_none=True)

@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from harmbench.errors import DataError
 from harmbench.training.diagnostics import discriminator_stats
+from harmbench.training.precision import autocast
 from harmbench.training.protocol import set_mode, set_optimizer_lr
 from harmbench_stgan.networks import Discriminator, Generator, MappingNetwork, StyleEncoder
 
@@ -88,13 +89,18 @@ class StarGANv2Model:
             iteration) or ``"reference"`` (reference-guided steps only, the path the harmonizer
             uses at test time; the style encoder is then updated in the reference-guided
             generator step, and the mapping network is not trained).
+        amp_dtype: autocast dtype of the training steps' forward passes (None: fp32;
+            :func:`harmbench.training.precision.amp_dtype`). bfloat16 needs no loss scaling.
     """
 
     generators = ("generator", "mapping", "style_encoder")
 
     def __init__(self, nets: dict[str, nn.Module], *, device: str, lr: float, lr_mapping: float,
                  betas: tuple[float, float], weight_decay: float, weights: LossWeights, latent_dim: int, seed: int,
-                 target_domain: int, guidance: str = "both") -> None:
+                 target_domain: int, guidance: str = "both", amp_dtype: torch.dtype | None = None) -> None:
+        if amp_dtype not in (None, torch.bfloat16):
+            raise DataError(f"stgan: training autocast must be bfloat16 or none (no loss scaling); got {amp_dtype}")
+        self.amp_dtype = amp_dtype
         if guidance not in GUIDANCE:
             raise DataError(f"stgan: guidance must be one of {GUIDANCE}; got {guidance!r}")
         self.guidance, self.device = guidance, device
@@ -162,13 +168,15 @@ class StarGANv2Model:
                 ) -> dict[str, float]:
         d, w = self.nets["discriminator"], self.weights
         x = b["x"].detach().requires_grad_(True)
-        real = d(x, b["y"])
-        loss_real = F.softplus(-real).mean()
-        reg = r1_penalty(real, x)
-        with torch.no_grad():
-            fake_img = self.nets["generator"](b["x"], self._target_style(style_src, b["y_trg"], latent), b["y_trg"])
-        fake = d(fake_img, b["y_trg"])
-        loss = loss_real + F.softplus(fake).mean() + w.reg * reg
+        with autocast(self.device, self.amp_dtype):
+            real = d(x, b["y"])
+            loss_real = F.softplus(-real.float()).mean()
+            reg = r1_penalty(real, x)
+            with torch.no_grad():
+                fake_img = self.nets["generator"](b["x"], self._target_style(style_src, b["y_trg"], latent),
+                                                  b["y_trg"])
+            fake = d(fake_img, b["y_trg"]).float()
+            loss = loss_real + F.softplus(fake).mean() + w.reg * reg
         self._zero()
         loss.backward()
         self.optimizers["discriminator"].step()
@@ -178,17 +186,20 @@ class StarGANv2Model:
                 lam_ds: float) -> float:
         n, w = self.nets, self.weights
         x, y, y_trg = b["x"], b["y"], b["y_trg"]
-        s_trg = self._target_style(src1, y_trg, latent)
-        fake = n["generator"](x, s_trg, y_trg)
-        adv = F.softplus(-n["discriminator"](fake, y_trg)).mean()
-        sty = (n["style_encoder"](fake, y_trg) - s_trg).abs().mean()
-        loss = adv + w.sty * sty
-        if lam_ds > 0:
-            fake2 = n["generator"](x, self._target_style(src2, y_trg, latent), y_trg).detach()
-            loss = loss - lam_ds * (fake - fake2).abs().mean()
-        if w.cyc > 0:
-            rec = n["generator"](fake, n["style_encoder"](x, y), y)
-            loss = loss + w.cyc * (rec - x).abs().mean()
+        # forward passes in the autocast dtype, losses on fp32 copies (no-ops in fp32; the order of
+        # the operations is that of the fp32 code, so fp32 results are unchanged)
+        with autocast(self.device, self.amp_dtype):
+            s_trg = self._target_style(src1, y_trg, latent)
+            fake = n["generator"](x, s_trg, y_trg)
+            adv = F.softplus(-n["discriminator"](fake, y_trg).float()).mean()
+            sty = (n["style_encoder"](fake, y_trg).float() - s_trg.float()).abs().mean()
+            loss = adv + w.sty * sty
+            if lam_ds > 0:
+                fake2 = n["generator"](x, self._target_style(src2, y_trg, latent), y_trg).detach()
+                loss = loss - lam_ds * (fake.float() - fake2.float()).abs().mean()
+            if w.cyc > 0:
+                rec = n["generator"](fake, n["style_encoder"](x, y), y)
+                loss = loss + w.cyc * (rec.float() - x).abs().mean()
         self._zero()
         loss.backward()
         self.optimizers["generator"].step()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harmbench.params import Interval, Options
+from harmbench.training.precision import PRECISIONS
 from harmbench_stgan.model import GUIDANCE
 
 _POSITIVE = [Interval(int, 1, None), None]
@@ -73,5 +74,6 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "val_slices": [Interval(int, 0, None), None],
     "seed": [Interval(int, 0, None)],
     "device": [str],
+    "precision": [Options(PRECISIONS)],
     "work_dir": [str, Path, None],
 }

@@ -19,6 +19,7 @@ from harmbench.slices import from_axial_stack, slice_indices_world, to_axial_sta
 from harmbench.training.history import TrainingHistory
 from harmbench.training.inference import harmonize_stack
 from harmbench.training.loop import LoopConfig, Selection, fit
+from harmbench.training.precision import amp_dtype
 from harmbench.training.stopping import Patience
 from harmbench.training.scaling import pad_stack, to_signed
 from harmbench.training.validation import SliceValidator
@@ -126,6 +127,11 @@ class StyleTransferGAN(BaseMethod):
         time_cap: stop after the first validation point past this many seconds of training (0: none).
         seed: seeds initialisation, batches and latent codes.
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or ``"mps"``.
+        precision: autocast of the training steps (:mod:`harmbench.training.precision`):
+            ``"auto"`` (bfloat16 on a CPU with native bf16 units, fp32 elsewhere, on CUDA too:
+            the R1 penalty's double backward is not loss-scaled, so there is no fp16 path),
+            ``"fp32"`` or ``"mixed"`` (bfloat16 on the CPU or CUDA). Validation and
+            harmonization run in fp32.
         work_dir: checkpoint folder; a fit interrupted after a validation point resumes from
             it exactly (:mod:`harmbench.training.checkpoint`). None: a temporary folder.
     """
@@ -150,7 +156,7 @@ class StyleTransferGAN(BaseMethod):
                  val_every: int | None = None, val_slices: int | None = None,
                  decay_start: float | None = None, patience: int | None = None, min_delta: float | None = None, time_cap: float | None = None,
                  seed: int = 0,
-                 device: str = "auto", work_dir: str | None = None) -> None:
+                 device: str = "auto", precision: str = "auto", work_dir: str | None = None) -> None:
         for name in self._param_names():
             setattr(self, name, locals()[name])
 
@@ -207,11 +213,13 @@ class StyleTransferGAN(BaseMethod):
         data = DomainSlices.from_cases(train, domains, multiple=2 ** c["n_down"], image_size=c["image_size"])
         weights = LossWeights(reg=float(c["lambda_reg"]), sty=float(self.lambda_sty), ds=float(self.lambda_ds),
                               cyc=float(c["lambda_cyc"]), ds_iterations=int(c["ds_iterations"]))
+        device = select_device(self.device)
         model = StarGANv2Model(
-            self._build(len(domains)), device=select_device(self.device), lr=float(c["lr"]),
+            self._build(len(domains)), device=device, lr=float(c["lr"]),
             lr_mapping=float(c["lr_mapping"]), betas=(float(self.beta1), float(self.beta2)),
             weight_decay=float(self.weight_decay), weights=weights, latent_dim=int(c["latent_dim"]),
-            seed=int(self.seed), target_domain=domains.index(self.bl_domain_), guidance=c["guidance"])
+            seed=int(self.seed), target_domain=domains.index(self.bl_domain_), guidance=c["guidance"],
+            amp_dtype=amp_dtype(self.precision, device, fp16=False))
         loop = self._loop_config(c)
         # a time cap changes where a fit stops, not what an iteration does (as in LoopConfig.fingerprint)
         config = {k: v for k, v in c.items() if k != "time_cap"}
@@ -219,7 +227,8 @@ class StyleTransferGAN(BaseMethod):
                        "weights": [float(c["lambda_reg"]), float(self.lambda_sty), float(self.lambda_ds),
                                    float(c["lambda_cyc"]), float(self.beta1), float(self.beta2),
                                    float(self.weight_decay)],
-                       "dataset": cohort.dataset_hash or cohort.name}
+                       "dataset": cohort.dataset_hash or cohort.name,
+                       "precision": str(model.amp_dtype or "fp32")}
         self.training_history_ = fit(
             model, data.sampler(batch_size=int(c["batch_size"]), seed=int(self.seed), crop=c["crop"],
                                paired_reference=bool(c["paired_reference"])), loop,

@@ -93,7 +93,7 @@ def test_mixed_precision_on_cpu_trains_and_translates_close_to_fp32(monkeypatch)
     """``precision='mixed'`` runs bfloat16 autocast on the CPU; outputs stay float32 and near fp32."""
     from harmbench.device import BF16_ENV
     from harmbench.errors import DataError
-    from harmbench_gan.models import amp_dtype
+    from harmbench.training.precision import amp_dtype
 
     monkeypatch.setenv(BF16_ENV, "0")
     assert amp_dtype("auto", "cpu") is None and amp_dtype("fp32", "cuda") is None
@@ -137,7 +137,7 @@ def test_paired_slices_carry_the_bl_head_mask_for_head_validation(toy_cohort):
 def test_auto_precision_trains_in_bf16_only_on_a_native_bf16_cpu_and_always_infers_in_fp32(monkeypatch, native):
     """Issue #18 item 2: ``auto`` detects bf16 units; it never rounds a harmonized image to bf16."""
     from harmbench.device import BF16_ENV, cpu_native_bf16
-    from harmbench_gan.models import amp_dtype, inference_dtype
+    from harmbench.training.precision import amp_dtype, inference_dtype
 
     monkeypatch.setenv(BF16_ENV, native)
     assert cpu_native_bf16() is (native == "1")

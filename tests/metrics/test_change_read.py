@@ -139,3 +139,16 @@ def test_a_new_lesion_is_progression_and_missing_it_is_a_missed_progression(coho
     v = values(ChangeRead().compute(_with_new_lesion(stable, drawn=True, fu_session="FU2")))
     assert v["change-size"] == 0.0 and v["change-new-lesion"] == 1.0
     assert v["change-any"] == 1.0 and v["change-kept"] == 1.0
+
+
+def test_size_threshold_takes_the_middle_of_the_widest_gap():
+    from harmbench.metrics.change_read import SIZE_GRID, _size_threshold, size_errors
+
+    # one error is unavoidable; thresholds below 0.075 and from 0.08 to 0.295 both make only one:
+    # the wide run is the robust choice (a narrow run is a gap one more case would close)
+    stable = [0.02, 0.08]
+    changed = [(0.5, 0.075), (0.5, 0.30)]
+    errors = size_errors(stable, changed)
+    assert errors.min() == 1 and errors[SIZE_GRID < 0.075].max() == 1
+    t = _size_threshold(stable, changed)
+    assert 0.17 <= t <= 0.2 and size_errors(stable, changed)[list(SIZE_GRID).index(t)] == 1

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from harmbench.metrics.change_read import border_shift
 from harmbench.metrics.lesion_model import SurfaceModel, blurred_ball, fit_lesion_model
-from harmbench.metrics.lesion_seg import LesionSegmenter, ModelFitSegmenter, segment_pair
+from harmbench.metrics.lesion_seg import LesionSegmentation, LesionSegmenter, ModelFitSegmenter, segment_pair
 
 SPACING = (2.0, 2.0, 2.0)
 SHAPE = (36, 36, 36)
@@ -105,6 +105,17 @@ def test_an_erased_lesion_gives_an_empty_mask_and_the_policy_names_the_candidate
     assert LesionSegmenter().policy()["version"] == 2       # the default is unchanged
 
 
+def test_anchored_fit_reports_the_levels_at_the_centre_it_keeps():
+    # a lesion where its seed says: the centre search keeps the centre, so the fit equals one
+    # without a centre search (the levels and noise are not those of a trial centre)
+    img, mask, true_mm3, lab = _scan(6.0, np.random.default_rng(3))
+    searched = fit_lesion_model(img, mask, SPACING, lab, anchor_mm3=true_mm3)
+    fixed = fit_lesion_model(img, mask, SPACING, lab, anchor_mm3=true_mm3, shift_steps_mm=())
+    assert np.array_equal(searched.surface.centre_mm, fixed.surface.centre_mm)
+    for name in ("lesion_level", "background_level", "noise", "core", "blur_mm"):
+        assert getattr(searched, name) == pytest.approx(getattr(fixed, name), rel=1e-9), name
+
+
 def test_fit_without_labels_uses_one_background_level():
     img, mask, true_mm3, _ = _scan(7.0, np.random.default_rng(7))
     fit = fit_lesion_model(img, mask, SPACING, None)
@@ -120,6 +131,31 @@ def test_surface_distance_is_continuous_in_scale_and_shift():
     # a shift d of a sphere: the mean of |d·u| over the sphere is |d|/2
     assert a.mean_distance(SurfaceModel(np.array([0.4, 0.0, 0.0]), 1.0, radii)) == pytest.approx(0.2, rel=0.01)
     assert a.mean_distance(a) == 0.0
+    # with the centres matched only the outline counts
+    moved = SurfaceModel(np.array([3.0, -2.0, 1.0]), 1.02, radii)
+    assert a.mean_distance(moved, match_centres=True) == pytest.approx(0.1, rel=1e-6)
+
+
+def test_border_shift_ignores_where_the_lesion_sits():
+    # a stable lesion that moved 2 mm with the brain has an unchanged outline; a grown one has not
+    rng = np.random.default_rng(11)
+    bl, mask, _, lab = _scan(6.0, rng)
+    for radius, shift, expected in ((6.0, (2.0, 0.0, 0.0), (0.0, 0.3)), (7.0, (2.0, 0.0, 0.0), (0.6, 1.4))):
+        fu, _, _, _ = _scan(radius, rng, shift=shift)
+        s_bl, s_fu = segment_pair(ModelFitSegmenter(), bl=bl, fu=fu, seed=mask, spacing=SPACING,
+                                  labels_bl=lab, labels_fu=lab)
+        assert expected[0] <= border_shift(s_bl, s_fu, SPACING) <= expected[1], (radius, shift)
+
+
+def test_mask_border_shift_matches_centroids_by_whole_voxels():
+    a = np.zeros((20, 20, 20), bool)
+    a[5:10, 5:10, 5:10] = True
+    b = np.roll(a, (3, -2, 0), axis=(0, 1, 2))
+    seg = [LesionSegmentation(m, 1.0, 1.0, 1.0, float(m.sum())) for m in (a, b)]
+    assert border_shift(*seg, (1.0, 1.0, 1.0)) == 0.0
+    grown = np.zeros_like(a)
+    grown[4:11, 4:11, 4:11] = True
+    assert border_shift(seg[0], LesionSegmentation(grown, 1.0, 1.0, 1.0, 343.0), (1.0, 1.0, 1.0)) > 0.5
 
 
 def test_border_shift_of_a_sub_voxel_move_is_sub_voxel():

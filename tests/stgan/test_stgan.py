@@ -244,3 +244,37 @@ def test_reference_only_guidance_trains_the_style_encoder_not_the_mapping(toy_ma
     assert moved("style_encoder") > 1e-3 and moved("generator") > 1e-3
     assert moved("mapping") == 0.0
     assert torch.isfinite(torch.from_numpy(m.mean_styles_)).all()
+
+
+def test_bf16_training_runs_and_harmonizes_close_to_fp32(toy_manifest):
+    """``precision="mixed"``: bfloat16 autocast of the training steps (R1's double backward included);
+    validation and harmonization stay fp32, and after a few iterations the output is near fp32's."""
+    import torch
+
+    cohort = Cohort.from_manifest(toy_manifest)
+    case = cohort.split("test-A")[0]
+    fu, bl = case.volume("FU"), case.volume("BL")
+    runs = {p: StyleTransferGAN(**TINY, precision=p).fit(cohort) for p in ("fp32", "mixed")}
+    out = {p: m.transform(fu, reference=bl).data for p, m in runs.items()}
+    assert out["mixed"].dtype == out["fp32"].dtype and np.isfinite(out["mixed"]).all()
+    spread = float(np.ptp(out["fp32"]))
+    assert 0 < np.abs(out["mixed"] - out["fp32"]).max() < 0.05 * spread
+    assert all(np.isfinite(r["val_psnr"]) for r in runs["mixed"].training_history_.rows)
+    assert next(runs["mixed"].nets_["generator"].parameters()).dtype is torch.float32   # weights stay fp32
+
+
+def test_precision_is_checked_and_auto_follows_the_cpu(monkeypatch):
+    import torch
+
+    from harmbench.device import BF16_ENV
+    from harmbench.training.precision import amp_dtype
+
+    with pytest.raises(DataError, match="precision"):
+        StyleTransferGAN(**TINY, precision="half").check_params()
+    monkeypatch.setenv(BF16_ENV, "1")
+    assert amp_dtype("auto", "cpu", fp16=False) is torch.bfloat16
+    monkeypatch.setenv(BF16_ENV, "0")
+    assert amp_dtype("auto", "cpu", fp16=False) is None
+    # no fp16 path without loss scaling: fp32 under auto on CUDA, bfloat16 when asked for
+    assert amp_dtype("auto", "cuda", fp16=False) is None and amp_dtype("mixed", "cuda", fp16=False) is torch.bfloat16
+

@@ -53,6 +53,7 @@ class TrainingHistory:
     near_identity: bool | None = None
     identity_gain_se: float | None = None
     identity_margin: float | None = None
+    precision: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"format": HISTORY_FORMAT, "version": HISTORY_VERSION, **asdict(self)}
@@ -99,7 +100,8 @@ def summarize(history: TrainingHistory) -> dict[str, Any]:
     is the selection metric at the chosen iteration and ``gain_over_identity`` its difference
     from the identity's score (None when either is unknown); ``near_identity`` (with
     ``identity_gain_se`` and ``identity_margin``) says whether that gain is within noise, and
-    ``stop_rule`` is the patience rule (None for a fixed schedule).
+    ``stop_rule`` is the patience rule (None for a fixed schedule); ``precision`` the autocast
+    dtype of the training steps (``fp32``, ``torch.bfloat16``...; empty when the method did not say).
     """
     metric = history.selection_metric
     rows = history.rows
@@ -117,4 +119,4 @@ def summarize(history: TrainingHistory) -> dict[str, Any]:
             "iterations_run": history.iterations_run, "iteration_cap": history.iteration_cap,
             "time_cap_s": history.time_cap_s, "stop_rule": history.stop_rule,
             "near_identity": history.near_identity, "identity_gain_se": history.identity_gain_se,
-            "identity_margin": history.identity_margin, "curves": curves}
+            "identity_margin": history.identity_margin, "precision": history.precision, "curves": curves}

@@ -183,7 +183,8 @@ def fit(model: TrainableModel, sampler: BatchSampler, cfg: LoopConfig, *, valida
     stopping = cfg.stopping if validator is not None else None
     hist = TrainingHistory(method=method, selection_metric=sel.metric if validator is not None else "",
                            identity_score=identity.get(sel.metric), iteration_cap=cfg.iterations,
-                           time_cap_s=cfg.time_cap_s, stop_rule=None if stopping is None else asdict(stopping))
+                           time_cap_s=cfg.time_cap_s, stop_rule=None if stopping is None else asdict(stopping),
+                           precision=str(fingerprint.get("precision", "")))
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     period, n_periods = cfg.val_every, -(-cfg.iterations // cfg.val_every)
     with _work_dir(work_dir, label) as wd:

@@ -79,6 +79,9 @@ class GanMethod(BaseMethod):
     artifact_version: ClassVar[int] = 2
     presets: ClassVar[dict[str, ParamDict]] = {}
     variant: ClassVar[ParamDict] = {}
+    #: whether ``precision="auto"`` trains in bfloat16 on a CPU with native bf16 units (a method
+    #: whose networks train no faster in bf16 keeps fp32 there)
+    cpu_bf16_auto: ClassVar[bool] = True
     _model_class: ClassVar[type]
     _config_class: ClassVar[type]
     #: parameters that may stay None after presets (None has a meaning of its own)
@@ -152,6 +155,8 @@ class GanMethod(BaseMethod):
     def _build(self, cfg: Any, device: str, seed: int) -> Any:
         check_config(cfg, self.name)  # sizes and total parameters, before any allocation
         precision = self.get_params().get("precision", "auto")
+        if precision == "auto" and device.split(":")[0] == "cpu" and not self.cpu_bf16_auto:
+            precision = "fp32"
         return self._model_class(cfg, device=device, seed=seed, channels_last=device.startswith("cuda"),
                                  precision=precision)
 

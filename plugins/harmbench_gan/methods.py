@@ -112,11 +112,13 @@ class CycleGANFamily(GanMethod):
         infer_compile: run the generator through ``torch.compile`` at inference (True/False);
             None = only on the CPU for large workloads (paper-size nets on whole 256³ volumes),
             where it is ≈ 1.2-1.3x faster after a 10-30 s compilation; see ``inference.py``.
-        precision: ``auto`` (fp16 mixed precision on CUDA, fp32 elsewhere), ``fp32``, or
-            ``mixed`` (fp16 on CUDA, bfloat16 on the CPU) for training and inference. On CPUs with
+        precision: ``auto`` (fp16 mixed precision on CUDA; bfloat16 training with fp32 validation
+            and inference on a CPU with native bf16 units, where the method's
+            ``cpu_bf16_auto`` says it trains faster; fp32 elsewhere), ``fp32``, or ``mixed``
+            (fp16 on CUDA, bfloat16 on the CPU) for training and inference. On CPUs with
             AMX / AVX-512 BF16, ``mixed`` trains the paper architecture ≈ 2.2-2.5x faster and
             runs inference ≈ 4x faster, at bfloat16 accuracy (≈ 0.4 % of the range per pixel);
-            the committed leaderboards use fp32.
+            the quick CycleGAN presets train 1.2-1.3x faster in bf16 (docs/methods-gan.md).
     """
 
     capabilities = _CYCLE_CAPS
@@ -212,6 +214,9 @@ class Pix2Pix(GanMethod):
     """
 
     name = "pix2pix"
+    #: the quick U-Net (64-px crops, 16 channels) trained no faster in bf16 than in fp32 on an AMX
+    #: CPU (0.99x, benchmarks/results/bench_precision-*.json), so ``auto`` keeps fp32 on the CPU
+    cpu_bf16_auto = False
     capabilities = Capabilities(needs_training=True, needs_paired=True, supports_gpu=True, has_inverse=False,
                                 deterministic=True)
     presets: ClassVar[dict[str, ParamDict]] = {

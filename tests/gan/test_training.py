@@ -171,3 +171,21 @@ def test_native_bf16_detection_reads_the_cpu_not_an_assumption(monkeypatch):
     assert cpu_native_bf16() is True
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert cpu_native_bf16() is False
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_auto_keeps_pix2pix_in_fp32_on_the_cpu(monkeypatch, native):
+    """Pix2Pix's quick U-Net trains no faster in bf16 (bench_precision), so its ``auto`` is fp32 on
+    the CPU; the CycleGAN family's ``auto`` follows the CPU's bf16 units."""
+    from harmbench.device import BF16_ENV
+    from harmbench_gan.methods import OMLCycleGAN, Pix2Pix
+
+    monkeypatch.setenv(BF16_ENV, native)
+    models = {}
+    for cls in (Pix2Pix, OMLCycleGAN):
+        m = cls(preset="tiny")
+        models[cls.name] = m._build(m._model_config(m.resolved_params()), "cpu", 0)
+    assert models["pix2pix"].amp_dtype is None
+    assert models["oml-cyclegan"].amp_dtype is (torch.bfloat16 if native == "1" else None)
+    explicit = Pix2Pix(preset="tiny", precision="mixed")
+    assert explicit._build(explicit._model_config(explicit.resolved_params()), "cpu", 0).amp_dtype is torch.bfloat16

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 PREPROCESSING_FILE = "preprocessing.json"
 RECORD_VERSION = 1
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: registration takes gradients at its samples (no gradient filters)
 BL_NATIVE = "bl-native"  # spacing when each case keeps BL's own (smallest) voxel size
 #: rule ids this harmbench applies; a record naming another rule is refused
 SCALING_RULE = "min-to-head-percentile-clipped"
@@ -44,7 +44,8 @@ class PrepareSettings:
             voxel size (recorded as ``"bl-native"``).
         upper_percentile: ``hi`` of the [0, 1] scaling is this percentile of the BL head voxels.
         slice_drop: fraction of the head's axial extent dropped at each end for scoring.
-        bins, max_samples, seed: Mattes mutual information registration settings.
+        bins, max_samples, seed, gradient_filters: Mattes mutual information registration
+            settings (:func:`harmbench.preprocess.register.register_rigid`).
     """
 
     spacing: float | None = None
@@ -53,6 +54,7 @@ class PrepareSettings:
     bins: int = 32
     max_samples: int = 50_000
     seed: int = 1
+    gradient_filters: bool = False
 
     @property
     def spacing_label(self) -> float | str:
@@ -60,7 +62,8 @@ class PrepareSettings:
 
     def registration(self) -> dict[str, Any]:
         """Keyword arguments of :func:`harmbench.preprocess.register.register_rigid`."""
-        return {"bins": self.bins, "max_samples": self.max_samples, "seed": self.seed}
+        return {"bins": self.bins, "max_samples": self.max_samples, "seed": self.seed,
+                "gradient_filters": self.gradient_filters}
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class Preprocessing:
             "slice_range": {"rule": SLICE_RULE, "drop": s.slice_drop,
                             "about": "head slices ordered by world S; the bottom and top `drop` removed"},
             "registration": {"rule": REGISTRATION_RULE, "bins": s.bins, "max_samples": s.max_samples,
-                             "seed": s.seed, "about": "FU -> BL, 6 DOF; fixed = BL resampled to spacing_mm"},
+                             "seed": s.seed, "gradient_filters": s.gradient_filters, "about": "FU -> BL, 6 DOF; fixed = BL resampled to spacing_mm"},
             "dataset": dict(self.dataset),
             "bl_scale": None if self.bl_scale is None else {
                 "lo": self.bl_scale[0], "hi": self.bl_scale[1],
@@ -121,7 +124,8 @@ def record_for_cohort(cohort: Cohort) -> Preprocessing:
         except (OSError, ValueError):
             meta = {}
     spacing = meta.get("spacing", BL_NATIVE)
-    settings = PrepareSettings(spacing=None if spacing == BL_NATIVE else float(spacing))
+    settings = PrepareSettings(spacing=None if spacing == BL_NATIVE else float(spacing),
+                               gradient_filters=str(meta.get("pipeline", PIPELINE_VERSION)) == "1")
     scales = [c.ref("BL").scale for c in cohort.cases if c.has("BL") and c.ref("BL").scale is not None]
     bl_scale = None
     if scales:
@@ -178,7 +182,9 @@ def _parse(raw: Any) -> Preprocessing:
     settings = PrepareSettings(spacing=None if spacing == BL_NATIVE else float(spacing),
                                upper_percentile=float(raw["scaling"]["upper_percentile"]),
                                slice_drop=float(raw["slice_range"]["drop"]), bins=int(reg["bins"]),
-                               max_samples=int(reg["max_samples"]), seed=int(reg["seed"]))
+                               max_samples=int(reg["max_samples"]), seed=int(reg["seed"]),
+                               # records written before pipeline version 2 filtered gradient images
+                               gradient_filters=bool(reg.get("gradient_filters", True)))
     if not 0 < settings.upper_percentile <= 100:
         raise ValueError(f"upper_percentile {settings.upper_percentile}; expected (0, 100]")
     bl = raw.get("bl_scale")

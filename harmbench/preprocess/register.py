@@ -25,7 +25,7 @@ from harmbench.preprocess.grid import to_sitk
 
 def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
                    *, fixed_mask: np.ndarray | None = None, max_samples: int = 50_000, bins: int = 32,
-                   seed: int = 1, gradient_filters: bool = False, shrink: tuple[int, ...] | None = None,
+                   seed: int = 1, gradient_filters: bool = True, shrink: tuple[int, ...] | None = None,
                    min_step: float = 5e-3) -> sitk.Euler3DTransform:
     """Find the rigid transform aligning ``moving`` to ``fixed``.
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 PREPROCESSING_FILE = "preprocessing.json"
 RECORD_VERSION = 1
-PIPELINE_VERSION = "2"  # 2: registration takes gradients at its samples (no gradient filters)
+PIPELINE_VERSION = "1"  # "2" (registration without gradient filters) was withdrawn: it misregistered a 1.5 T follow-up
 BL_NATIVE = "bl-native"  # spacing when each case keeps BL's own (smallest) voxel size
 #: rule ids this harmbench applies; a record naming another rule is refused
 SCALING_RULE = "min-to-head-percentile-clipped"
@@ -54,7 +54,7 @@ class PrepareSettings:
     bins: int = 32
     max_samples: int = 50_000
     seed: int = 1
-    gradient_filters: bool = False
+    gradient_filters: bool = True
 
     @property
     def spacing_label(self) -> float | str:
@@ -183,7 +183,7 @@ def _parse(raw: Any) -> Preprocessing:
                                upper_percentile=float(raw["scaling"]["upper_percentile"]),
                                slice_drop=float(raw["slice_range"]["drop"]), bins=int(reg["bins"]),
                                max_samples=int(reg["max_samples"]), seed=int(reg["seed"]),
-                               # records written before pipeline version 2 filtered gradient images
+                               # records without the key (pipeline version 1) filtered gradient images
                                gradient_filters=bool(reg.get("gradient_filters", True)))
     if not 0 < settings.upper_percentile <= 100:
         raise ValueError(f"upper_percentile {settings.upper_percentile}; expected (0, 100]")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> dict:
@@ -38,3 +40,11 @@ def quick_params(overrides: list[str]) -> dict:
         except json.JSONDecodeError:
             params[k] = v
     return params
+
+
+def export_revision(rev: str, dest: Path) -> Path:
+    """The tree of git revision ``rev`` of this repository in ``dest`` (``git archive``, no .git)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest

@@ -34,19 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import save
+from _common import export_revision, save
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BASELINE = "1d09677"
 STAGES = ("data", "fit", "harmonize", "score", "total")
-
-
-def export(rev: str, dest: Path) -> Path:
-    """The tree of ``rev`` in ``dest`` (``git archive``, no .git)."""
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def run(tree: Path, home: Path, dataset: str, seeds: str, log: Path, methods: str | None = None) -> dict:
@@ -103,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
     try:
-        base = export(args.baseline, tmp / "baseline")
+        base = export_revision(args.baseline, tmp / "baseline")
         jobs = {"now": (ROOT, args.seeds), "baseline": (base, args.baseline_seeds)}
         order = ["now", "baseline"] if args.order == "new-first" else ["baseline", "now"]
         res = {}

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import save
+from _common import export_revision, save
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BASELINE = "1d09677"
@@ -136,9 +136,7 @@ def main() -> None:
     try:
         base = work / "baseline"
         base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline], check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        export_revision(args.baseline, base)
         # both versions score the metrics they share, so the times compare the same work
         old_metrics, new_metrics = registered_metrics(base), registered_metrics(ROOT)
         args.metrics = ",".join(m for m in new_metrics if m in old_metrics)

@@ -41,7 +41,8 @@ def register_rigid(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
         bins: histogram bins of the Mattes MI metric.
         seed: sampling seed (fixed for repeatability).
         gradient_filters: filter whole gradient images of both images at every level (ITK's
-            default; the pipeline before version 2) instead of taking gradients at the samples.
+            default, and the pipeline's). False takes gradients at the metric's samples: 1.7x
+            faster, but it misregistered a 1.5 T follow-up by 3.6 mm (docs/datasets.md).
         shrink: pyramid shrink factors; default those of (4, 2, 1) whose voxels are at most 8 mm,
             always ending at 1 (full resolution).
         min_step: the optimiser's stopping step.

@@ -168,7 +168,10 @@ class GanMethod(BaseMethod):
         seed, crop, batch_size = int(p["seed"]), p["crop"], int(p["batch_size"])
         model = self._build(cfg, device, seed)
         min_size = crop or 0
-        train = PairedSlices.from_cases(cohort.train, multiple=model.stride, min_size=min_size)
+        train = PairedSlices.from_cases(cohort.train, multiple=model.stride, min_size=min_size,
+                                        head=getattr(model, "needs_head_slices", False))
+        if hasattr(model, "init_from_data"):
+            model.init_from_data(train)
         val_cases = [c for c in cohort.val if c.has("BL") and c.has("FU")]
         head = p.get("val_region") == "head"   # a family without the parameter scores whole slices
         val = (PairedSlices.from_cases(val_cases, multiple=model.stride, min_size=min_size, head=head)

@@ -36,14 +36,16 @@ QUICK_SCHEDULE: ParamDict = {"epochs": 16, "iters_per_epoch": 30, "decay_start":
 
 _CYCLE_PRESETS: dict[str, ParamDict] = {
     "paper": {"epochs": 50, "iters_per_epoch": None, "batch_size": 16, "ngf": 64, "n_blocks": 9, "ndf": 64,
-              "discriminator": "global", "residual": False, "intensity_curve": False, "crop": None, "lr": 2e-4,
+              "discriminator": "global", "residual": False, "intensity_curve": False, "curve_init": "zero", "crop": None,
+              "lr": 2e-4,
               "decay_start": 0.0, "val_slices": 0, "val_region": "slice", **FIXED_SCHEDULE},
     "quick": {"batch_size": 4, "ngf": 16, "n_blocks": 2, "ndf": 16, "discriminator": "patch", "residual": True,
-              "intensity_curve": True, "crop": 48, "lr": 5e-4, "val_slices": 32, "val_region": "slice",
+              "intensity_curve": True, "curve_init": "quantile", "crop": 48, "lr": 5e-4, "val_slices": 32, "val_region": "slice",
               **QUICK_SCHEDULE},
     # conformance checks (`harmbench check-plugin`): a few steps of a tiny net, seconds
     "tiny": {"epochs": 1, "iters_per_epoch": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
-             "discriminator": "patch", "residual": True, "intensity_curve": True, "crop": 32, "lr": 5e-4,
+             "discriminator": "patch", "residual": True, "intensity_curve": True, "curve_init": "quantile", "crop": 32,
+             "lr": 5e-4,
              "decay_start": 0.5, "val_slices": 4, "val_region": "slice", **FIXED_SCHEDULE},
 }
 
@@ -71,6 +73,10 @@ class CycleGANFamily(GanMethod):
             paper; ``quick``). Instance-normalised features do not carry absolute intensity, so
             without it the quick generators could not express a subtle global contrast shift and
             stayed at the identity on ``synth-quick-ge`` (issue #23).
+        curve_init: where the intensity curve starts: ``zero`` (the identity map) or ``quantile``
+            (the training set's pooled FU->BL quantile map inside the BL head, and its reverse for
+            ``G_bl2fu``; :mod:`harmbench_gan.curve_init`). None: the variant's (``oml-cyclegan``:
+            ``zero``), else the preset's (``quick``, ``tiny``: ``quantile``).
         curve_lr_scale: the curve's learning rate as a multiple of ``lr`` (10: at ``lr`` alone a
             global offset of 0.1 takes ≈ 200 Adam steps).
         crop: random square training crop in pixels (None: whole slices).
@@ -130,6 +136,7 @@ class CycleGANFamily(GanMethod):
         "intensity_curve": [bool, None],
         "val_region": [Options({"slice", "head"}), None],
         "curve_lr_scale": [Interval(float, 0, None, closed="neither")],
+        "curve_init": [Options({"zero", "quantile"}), None],
         "discriminator": [Options({"global", "patch"}), None],
         "d_norm": [Options({"instance", "none"})],
         "lambda_ccl": [Interval(float, 0, None)],
@@ -142,7 +149,7 @@ class CycleGANFamily(GanMethod):
     def __init__(self, *, preset: str = "quick", epochs: int | None = None, iters_per_epoch: int | None = None,
                  batch_size: int | None = None, ngf: int | None = None, n_blocks: int | None = None,
                  ndf: int | None = None, residual: bool | None = None, intensity_curve: bool | None = None,
-                 curve_lr_scale: float = 10.0, crop: int | None = None,
+                 curve_lr_scale: float = 10.0, curve_init: str | None = None, crop: int | None = None,
                  lr: float | None = None, beta1: float = 0.5, beta2: float = 0.99, decay_start: float | None = None,
                  val_slices: int | None = None, val_region: str | None = None, select_by: str | None = None,
                  patience: int | None = None,
@@ -165,19 +172,25 @@ class CycleGANFamily(GanMethod):
 class OMLCycleGAN(CycleGANFamily):
     """Paired CycleGAN with the Original Matching Loss (Hwang et al., Sci Rep 2026): λ_oml 10, λ_identity 0.
 
-    Parameters as :class:`CycleGANFamily`.
+    Its intensity curve starts at zero (``curve_init="zero"``) in every preset: the OML's paired
+    terms include ``l1(x_A, G_A(x_A))`` at weight 10, which pulls a curve started at the cohort's
+    quantile map back towards the identity; on ``synth-quick-ge`` (seed 0) that start lowered its
+    test-A gain from +1.00 to +0.75 dB (docs/methods-gan.md, issue #23). Parameters as
+    :class:`CycleGANFamily`.
     """
 
     name = "oml-cyclegan"
-    variant: ClassVar[ParamDict] = {"lambda_oml": 10.0, "lambda_identity": 0.0}
+    variant: ClassVar[ParamDict] = {"lambda_oml": 10.0, "lambda_identity": 0.0, "curve_init": "zero"}
 
 
 class CycleGAN(CycleGANFamily):
     """CycleGAN without identity loss (Zhu et al. 2017) on the paper's settings: λ_adv 1, λ_ccl 5, λ_oml 0.
 
     The paper's controlled comparison for the OML: same engine, networks and schedule as
-    ``oml-cyclegan``; only ``lambda_oml`` (and ``lambda_identity``) are 0. Parameters as
-    :class:`CycleGANFamily`.
+    ``oml-cyclegan``; only ``lambda_oml`` (and ``lambda_identity``) are 0, and in the ``quick``
+    preset the intensity curve starts at the training set's quantile map (``curve_init``;
+    ``oml-cyclegan`` starts it at zero). ``cyclegan[curve_init='zero']`` is the comparison with
+    nothing but the loss changed. Parameters as :class:`CycleGANFamily`.
     """
 
     name = "cyclegan"
@@ -188,7 +201,8 @@ class CycleGANIdentity(CycleGANFamily):
     """CycleGAN with identity loss on the paper's settings: λ_adv 1, λ_ccl 5, λ_oml 0, λ_identity 2.5.
 
     ``lambda_identity`` is an absolute weight on ``l1(x_A, G_A(x_A)) + l1(x_B, G_B(x_B))``; 2.5 is
-    Zhu et al.'s rule (0.5 x the cycle weight) applied to λ_ccl = 5. Parameters as
+    Zhu et al.'s rule (0.5 x the cycle weight) applied to λ_ccl = 5. As ``cyclegan``, the ``quick``
+    preset starts its intensity curve at the training set's quantile map. Parameters as
     :class:`CycleGANFamily`.
     """
 

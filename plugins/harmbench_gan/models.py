@@ -28,6 +28,8 @@ from harmbench.training.diagnostics import discriminator_stats
 from harmbench.training.precision import amp_dtype, autocast, inference_dtype
 from harmbench.training.protocol import set_mode, set_optimizer_lr
 from harmbench_gan import losses
+from harmbench_gan.curve_init import curve_coefficients, head_values, quantile_nodes
+from harmbench_gan.data import PairedSlices
 from harmbench_gan.inference import compile_generator
 from harmbench_gan.networks import (
     GlobalDiscriminator,
@@ -63,6 +65,7 @@ class CycleConfig(_GanConfig):
     residual: bool = False            # quick preset only: x + f(x) generators (identity at init)
     intensity_curve: bool = False     # quick preset only: + a learned per-pixel intensity curve
     curve_lr_scale: float = 10.0      # the curve's learning rate relative to ``lr``
+    curve_init: str = "zero"          # "zero" (identity start) or "quantile" (the training set's quantile map)
     ndf: int = 64
     discriminator: str = "global"     # "global" (authors) or "patch" (70x70 PatchGAN)
     d_norm: str = "instance"          # PatchGAN normalisation: "instance" or "none"
@@ -268,6 +271,25 @@ class CycleModel(_Base):
         self.gan = losses.GANLoss(cfg.gan_loss)
         self.pools = {"bl": ImagePool(cfg.pool_size, seed), "fu": ImagePool(cfg.pool_size, seed + 1)}
         self.stride = 2**cfg.n_down
+
+    @property
+    def needs_head_slices(self) -> bool:
+        """Whether :meth:`init_from_data` needs the training slices' BL head masks."""
+        return self.cfg.intensity_curve and self.cfg.curve_init == "quantile"
+
+    def init_from_data(self, train: PairedSlices) -> None:
+        """Start the generators' intensity curves at the training set's pooled quantile maps
+        (``curve_init="quantile"``; :mod:`harmbench_gan.curve_init`); nothing otherwise."""
+        if not self.needs_head_slices:
+            return
+        if train.head is None:
+            raise DataError("curve_init='quantile' needs the training slices' head masks")
+        fu, bl = head_values(train.fu, train.head), head_values(train.bl, train.head)
+        for name, (src, ref) in (("G_fu2bl", (fu, bl)), ("G_bl2fu", (bl, fu))):
+            curve = self.nets[name].curve
+            xs, ys = quantile_nodes(src, ref)
+            coef = curve_coefficients(lambda x, c=curve: c.features(x.to(c.hinges.device)).cpu(), xs, ys)
+            curve.set_coefficients(coef)
 
     @property
     def needs_identity_outputs(self) -> bool:

@@ -77,6 +77,18 @@ class IntensityCurve(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.weights(torch.cat([x, torch.relu(x - self.hinges)], 1))
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The curve's basis at 1-D intensities ``x``: (len(x), knots + 2) columns ``1, x, relu(x - t_k)``."""
+        x = x.reshape(-1, 1).to(self.hinges.dtype)
+        return torch.cat([torch.ones_like(x), x, torch.relu(x - self.hinges.reshape(1, -1))], 1)
+
+    @torch.no_grad()
+    def set_coefficients(self, coef: torch.Tensor) -> None:
+        """Set ``b, a_0, a_1, ...`` (the columns of :meth:`features`) as the curve's weights."""
+        coef = coef.to(self.weights.weight.dtype)
+        self.weights.bias.copy_(coef[:1])
+        self.weights.weight.copy_(coef[1:].reshape(self.weights.weight.shape))
+
 
 class ResnetGenerator(nn.Module):
     """ResNet image-to-image generator (the paper's is ``ngf=64, n_blocks=9, n_down=2``).

@@ -95,14 +95,16 @@ def test_declines_unpaired(toy_cohort):
         CycleGAN(**TINY_CYCLE).fit(only_bl)
 
 
-def test_cycle_variants_share_one_signature_and_differ_only_in_lambda_defaults():
+def test_cycle_variants_share_one_signature_and_differ_only_in_lambda_defaults_and_curve_start():
     from harmbench_gan.methods import CycleGANFamily
 
     for cls in (OMLCycleGAN, CycleGAN, CycleGANIdentity):
         assert cls.__init__ is CycleGANFamily.__init__ and cls.__mro__[1] is CycleGANFamily
     resolved = {cls.name: cls().resolved_params() for cls in (OMLCycleGAN, CycleGAN, CycleGANIdentity)}
     assert [(r["lambda_oml"], r["lambda_identity"]) for r in resolved.values()] == [(10.0, 0.0), (0.0, 0.0), (0.0, 2.5)]
-    same = {k for k in resolved["cyclegan"] if k not in ("lambda_oml", "lambda_identity")}
+    # quick preset: the plain variants start the intensity curve at the cohort's quantile map, OML at zero
+    assert [r["curve_init"] for r in resolved.values()] == ["zero", "quantile", "quantile"]
+    same = {k for k in resolved["cyclegan"] if k not in ("lambda_oml", "lambda_identity", "curve_init")}
     assert all(resolved["cyclegan"][k] == resolved["oml-cyclegan"][k] == resolved["cyclegan-id"][k] for k in same)
     # an explicit value beats the variant, and run names keep working
     m = registry.build_method("oml-cyclegan", {"lambda_oml": 5})
